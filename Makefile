@@ -1,0 +1,94 @@
+# promlab — top-level build. See README.md.
+#   make            build build/bin/promlab (release, -O2 -g)
+#   make test       install deps, build with ASan+UBSan, run every suite, print "N passed, N failed"
+#   make demo       install deps, build, run the main walkthrough
+#   make bench      long benchmarks (figures go to reports/)
+#   make fuzz       libFuzzer harnesses, bounded time each
+#   make deps       install missing Debian packages (idempotent, silent when all present)
+
+BUILD    ?= build
+CC       ?= gcc
+PKGS     := libcurl libzstd libmicrohttpd libpcre2-8 libxxhash jansson yaml-0.1 zlib
+CSTD     := -std=c17 -D_GNU_SOURCE
+WARN     := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+INC      := -Iimpl/src
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+
+REL_CFLAGS  := $(CSTD) $(WARN) $(INC) $(PKG_CFLAGS) -O2 -g
+ASAN_CFLAGS := $(CSTD) $(WARN) $(INC) $(PKG_CFLAGS) -O1 -g -fno-omit-frame-pointer \
+               -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+LIB_SRC   := $(sort $(shell find impl/src -name '*.c' -not -path 'impl/src/cmd/*'))
+CMD_SRC   := $(sort $(wildcard impl/src/cmd/*.c))
+TEST_SRC  := $(sort $(wildcard impl/tests/test_*.c))
+BENCH_SRC := $(sort $(wildcard impl/bench/*.c))
+
+REL_OBJ   := $(LIB_SRC:%.c=$(BUILD)/rel/%.o)
+ASAN_OBJ  := $(LIB_SRC:%.c=$(BUILD)/asan/%.o)
+REL_LIB   := $(BUILD)/rel/libpromlab.a
+ASAN_LIB  := $(BUILD)/asan/libpromlab.a
+TESTS     := $(TEST_SRC:impl/tests/%.c=$(BUILD)/asan/tests/%)
+BENCHES   := $(BENCH_SRC:impl/bench/%.c=$(BUILD)/bin/%)
+
+.PHONY: all deps test unit integration demo bench fuzz fmt lint clean
+all: deps $(BUILD)/bin/promlab $(BUILD)/asan/bin/promlab
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/rel/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -MMD -MP -c $< -o $@
+
+$(REL_LIB): $(REL_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+$(ASAN_LIB): $(ASAN_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/promlab: $(CMD_SRC:%.c=$(BUILD)/rel/%.o) $(REL_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(PKG_LIBS)
+$(BUILD)/asan/bin/promlab: $(CMD_SRC:%.c=$(BUILD)/asan/%.o) $(ASAN_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/asan/tests/%: impl/tests/%.c $(ASAN_LIB) impl/tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -Iimpl/tests -o $@ $< $(ASAN_LIB) $(PKG_LIBS) -lcmocka
+
+$(BUILD)/bin/%: impl/bench/%.c $(REL_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) -o $@ $< $(REL_LIB) $(PKG_LIBS)
+
+test: deps
+	@$(MAKE) --no-print-directory -s $(TESTS) $(BUILD)/asan/bin/promlab $(BUILD)/bin/promlab
+	@BUILD=$(BUILD) scripts/run-tests.sh $(TESTS)
+
+demo: deps
+	@$(MAKE) --no-print-directory -s $(BUILD)/bin/promlab
+	@scripts/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory -s $(BENCHES) $(BUILD)/bin/promlab
+	@scripts/bench.sh
+
+fuzz: deps
+	@scripts/fuzz.sh
+
+fmt:
+	clang-format -i $$(find impl -name '*.[ch]')
+
+lint:
+	cppcheck --quiet --enable=warning,performance,portability --std=c11 -Iimpl/src impl/src
+	clang-tidy --quiet $$(find impl/src -name '*.c') -- $(CSTD) $(INC) $(PKG_CFLAGS)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(REL_OBJ:.o=.d) $(ASAN_OBJ:.o=.d)

@@ -1,0 +1,72 @@
+/* textparse.h — the exposition formats: Prometheus text 0.0.4 and OpenMetrics 1.0.
+ *
+ * A pull parser over a whole scrape body held in memory. Each call to
+ * textparse_next yields one sample (or a metadata entry); the metric name
+ * and label strings it returns point into parser-owned scratch memory valid
+ * until the next call. Nothing is allocated per sample. */
+#ifndef PL_TEXTPARSE_H
+#define PL_TEXTPARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/labels.h"
+#include "util/err.h"
+#include "util/strbuf.h"
+
+enum textparse_format { TEXTPARSE_PROM = 0, TEXTPARSE_OPENMETRICS = 1 };
+
+enum metric_type {
+    METRIC_TYPE_UNKNOWN = 0, METRIC_TYPE_COUNTER, METRIC_TYPE_GAUGE, METRIC_TYPE_HISTOGRAM,
+    METRIC_TYPE_GAUGE_HISTOGRAM, METRIC_TYPE_SUMMARY, METRIC_TYPE_INFO, METRIC_TYPE_STATESET,
+    METRIC_TYPE_UNTYPED,
+};
+const char *metric_type_str(enum metric_type t); /* "counter", "gauge", ... */
+
+enum textparse_entry {
+    TEXTPARSE_EOF = 0,    /* end of body (for OpenMetrics: after "# EOF") */
+    TEXTPARSE_SAMPLE = 1, /* a sample: see textparse_sample_t */
+    TEXTPARSE_TYPE,       /* "# TYPE name type": meta_name, meta_type */
+    TEXTPARSE_HELP,       /* "# HELP name text": meta_name, meta_text (unescaped) */
+    TEXTPARSE_UNIT,       /* OpenMetrics "# UNIT name unit" */
+    TEXTPARSE_ERROR = -1, /* malformed: err says where ("line 12: ...") and why */
+};
+
+typedef struct textparse_sample {
+    const char *raw;        /* the series part of the line as written (name + labels), for scrape caches */
+    size_t raw_len;
+    const char *name;       /* metric name, NUL-terminated */
+    const label_t *labels;  /* the other labels, in order of appearance (NOT sorted), unescaped */
+    size_t nlabels;
+    double value;
+    bool has_timestamp;
+    int64_t timestamp_ms;   /* text: ms as written; OpenMetrics: seconds (float) converted to ms */
+} textparse_sample_t;
+
+typedef struct textparse textparse_t;
+
+/* Chooses the format from a Content-Type header (NULL or unknown => text 0.0.4). */
+enum textparse_format textparse_format_from_content_type(const char *content_type);
+
+/* body need not be NUL-terminated; the parser does not modify it and it must outlive the parser. */
+textparse_t *textparse_new(enum textparse_format fmt, const char *body, size_t len);
+void textparse_free(textparse_t *p);
+/* Advances to the next entry. On TEXTPARSE_SAMPLE fills *s; on metadata fills the meta fields. */
+enum textparse_entry textparse_next(textparse_t *p, textparse_sample_t *s, pl_err_t *err);
+/* Metadata of the last TYPE/HELP/UNIT entry, and the current metric family's type
+ * (also valid while iterating that family's samples). */
+const char *textparse_meta_name(const textparse_t *p);
+const char *textparse_meta_text(const textparse_t *p);  /* HELP text or UNIT */
+enum metric_type textparse_meta_type(const textparse_t *p);
+
+/* ---- output -------------------------------------------------------------
+ * Writers for /metrics and /federate: text format 0.0.4. */
+void textparse_write_help(strbuf_t *sb, const char *name, const char *help);
+void textparse_write_type(strbuf_t *sb, const char *name, enum metric_type t);
+/* Writes `name{l="v",...} value [timestamp]\n`; ls may include __name__ (skipped);
+ * has_ts selects whether timestamp_ms is written. */
+void textparse_write_sample(strbuf_t *sb, const char *name, const label_t *ls, size_t n, double v, bool has_ts,
+                            int64_t timestamp_ms);
+
+#endif

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages promlab needs, only those missing. Silent when all are present.
+set -euo pipefail
+PKGS=(gcc make pkg-config clang curl
+      libcurl4-openssl-dev libzstd-dev libmicrohttpd-dev libpcre2-dev libxxhash-dev
+      libjansson-dev libyaml-dev zlib1g-dev libcmocka-dev
+      prometheus-node-exporter)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps: installing ${missing[*]}"
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The package starts node_exporter as a system service on :9100; tests start their own.
+if command -v systemctl >/dev/null 2>&1; then
+  $SUDO systemctl disable --now prometheus-node-exporter >/dev/null 2>&1 || true
+fi
