@@ -25,6 +25,15 @@ int pl_err_prefix(pl_err_t *err, const char *fmt, ...) {
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    size_t pl = strnlen(prefix, sizeof prefix - 1);
+    size_t room = sizeof err->msg - 1;
+    if (pl > room) pl = room;
+    memcpy(err->msg, prefix, pl);
+    size_t n = pl;
+    if (n + 2 <= room) memcpy(err->msg + n, ": ", 2), n += 2;
+    size_t ol = strnlen(old, sizeof old - 1);
+    if (ol > room - n) ol = room - n;
+    memcpy(err->msg + n, old, ol);
+    err->msg[n + ol] = '\0';
     return -1;
 }
