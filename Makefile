@@ -10,7 +10,7 @@ BUILD    ?= build
 CC       ?= gcc
 PKGS     := libcurl libzstd libmicrohttpd libpcre2-8 libxxhash jansson yaml-0.1 zlib
 CSTD     := -std=c17 -D_GNU_SOURCE
-WARN     := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+WARN     := -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wshadow -Wstrict-prototypes
 INC      := -Iimpl/src
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm

@@ -1,0 +1,8 @@
+/* cmd.h — the promlab subcommands. Each takes argv after the subcommand
+ * name and returns the process exit status. */
+#ifndef PL_CMD_H
+#define PL_CMD_H
+
+int cmd_server(int argc, char **argv);
+
+#endif

@@ -1,0 +1,302 @@
+/* server.c — `promlab server`: the Prometheus role.
+ *
+ * Flags carry Prometheus's names and defaults (hidden ones too, so
+ * /api/v1/status/flags reads as a Prometheus's does). Start-up order: flags,
+ * config, head, scrape manager, web; then the main thread waits for signals:
+ * SIGHUP reloads the config (a bad one is refused and the running one stays),
+ * SIGINT/SIGTERM shut down. */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "config/config.h"
+#include "scrape/scrape.h"
+#include "tsdb/head.h"
+#include "util/flags.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+#include "web/web.h"
+
+static flag_def_t server_flags[] = {
+    {"config.file", FLAG_STRING, "prometheus.yml", "Prometheus configuration file path.", false},
+    {"config.auto-reload-interval", FLAG_DURATION, "30s", "Interval for checking the config file for changes (with the auto-reload-config feature).", false},
+    {"web.listen-address", FLAG_STRINGS, "0.0.0.0:9090", "Address to listen on for UI, API, and telemetry.", false},
+    {"web.config.file", FLAG_STRING, "", "[EXPERIMENTAL] Path to configuration file that can enable TLS or authentication.", false},
+    {"web.read-timeout", FLAG_DURATION, "5m", "Maximum duration before timing out read of the request, and closing idle connections.", false},
+    {"web.max-connections", FLAG_INT, "512", "Maximum number of simultaneous connections across all listeners.", false},
+    {"web.max-notifications-subscribers", FLAG_INT, "16", "Limits the maximum number of subscribers that can concurrently receive live notifications.", false},
+    {"web.external-url", FLAG_STRING, "", "The URL under which Prometheus is externally reachable.", false},
+    {"web.route-prefix", FLAG_STRING, "", "Prefix for the internal routes of web endpoints.", false},
+    {"web.user-assets", FLAG_STRING, "", "Path to static asset directory, available at /user.", false},
+    {"web.enable-lifecycle", FLAG_BOOL, "false", "Enable shutdown and reload via HTTP request.", false},
+    {"web.enable-admin-api", FLAG_BOOL, "false", "Enable API endpoints for admin control actions.", false},
+    {"web.enable-remote-write-receiver", FLAG_BOOL, "false", "Enable API endpoint accepting remote write requests.", false},
+    {"web.enable-otlp-receiver", FLAG_BOOL, "false", "Enable API endpoint accepting OTLP write requests.", false},
+    {"web.console.templates", FLAG_STRING, "consoles", "Path to the console template directory, available at /consoles.", false},
+    {"web.console.libraries", FLAG_STRING, "console_libraries", "Path to the console library directory.", false},
+    {"web.page-title", FLAG_STRING, "Prometheus Time Series Collection and Processing Server", "Document title of Prometheus instance.", false},
+    {"web.cors.origin", FLAG_STRING, ".*", "Regex for CORS origin. It is fully anchored.", false},
+    {"storage.tsdb.path", FLAG_STRING, "data/", "Base path for metrics storage.", false},
+    {"storage.tsdb.retention.time", FLAG_DURATION, "", "How long to retain samples in storage. If neither this flag nor \"storage.tsdb.retention.size\" is set, the retention time defaults to 15d. Units Supported: y, w, d, h, m, s, ms.", false},
+    {"storage.tsdb.retention.size", FLAG_SIZE, "0B", "Maximum number of bytes that can be stored for blocks. A unit is required, supported units: B, KB, MB, GB, TB, PB, EB. Ex: \"512MB\". Based on powers-of-2, so 1KB is 1024B.", false},
+    {"storage.tsdb.no-lockfile", FLAG_BOOL, "false", "Do not create lockfile in data directory.", false},
+    {"storage.tsdb.head-chunks-write-queue-size", FLAG_INT, "0", "Size of the queue through which head chunks are written to the disk to be m-mapped, 0 disables the queue completely. Experimental.", false},
+    {"storage.tsdb.min-block-duration", FLAG_DURATION, "2h", "Minimum duration of a data block before being persisted. For use in testing.", true},
+    {"storage.tsdb.max-block-duration", FLAG_DURATION, "", "Maximum duration compacted blocks may span. For use in testing. (Default: 10% of the retention period.)", true},
+    {"storage.tsdb.wal-segment-size", FLAG_SIZE, "", "Size at which to split the tsdb WAL segment files. Example: 100MB", true},
+    {"storage.tsdb.wal-compression", FLAG_BOOL, "true", "Compress the tsdb WAL.", false},
+    {"storage.tsdb.wal-compression-type", FLAG_STRING, "zstd", "Compression algorithm for the tsdb WAL (none, snappy, zstd).", true},
+    {"storage.tsdb.samples-per-chunk", FLAG_INT, "120", "Target number of samples per chunk.", true},
+    {"storage.tsdb.allow-overlapping-blocks", FLAG_BOOL, "true", "[DEPRECATED] This flag has no effect. Overlapping blocks are enabled by default now.", true},
+    {"storage.agent.path", FLAG_STRING, "data-agent/", "Base path for metrics storage (agent mode).", false},
+    {"storage.remote.flush-deadline", FLAG_DURATION, "1m", "How long to wait flushing sample on shutdown or config reload.", false},
+    {"storage.remote.read-sample-limit", FLAG_INT, "50000000", "Maximum overall number of samples to return via the remote read interface, in a single query. 0 means no limit.", false},
+    {"storage.remote.read-concurrent-limit", FLAG_INT, "10", "Maximum number of concurrent remote read calls. 0 means no limit.", false},
+    {"storage.remote.read-max-bytes-in-frame", FLAG_INT, "1048576", "Maximum number of bytes in a single frame for streaming remote read response types before marshalling.", false},
+    {"rules.alert.for-outage-tolerance", FLAG_DURATION, "1h", "Max time to tolerate prometheus outage for restoring \"for\" state of alert.", false},
+    {"rules.alert.for-grace-period", FLAG_DURATION, "10m", "Minimum duration between alert and restored \"for\" state.", false},
+    {"rules.alert.resend-delay", FLAG_DURATION, "1m", "Minimum amount of time to wait before resending an alert to Alertmanager.", false},
+    {"rules.max-concurrent-evals", FLAG_INT, "4", "Global concurrency limit for independent rules that can run concurrently.", false},
+    {"alertmanager.notification-queue-capacity", FLAG_INT, "10000", "The capacity of the queue for pending Alertmanager notifications.", false},
+    {"alertmanager.drain-notification-queue-on-shutdown", FLAG_BOOL, "true", "Send any outstanding Alertmanager notifications when shutting down.", false},
+    {"query.lookback-delta", FLAG_DURATION, "5m", "The maximum lookback duration for retrieving metrics during expression evaluations and federation.", false},
+    {"query.timeout", FLAG_DURATION, "2m", "Maximum time a query may take before being aborted.", false},
+    {"query.max-concurrency", FLAG_INT, "20", "Maximum number of queries executed concurrently.", false},
+    {"query.max-samples", FLAG_INT, "50000000", "Maximum number of samples a single query can load into memory.", false},
+    {"enable-feature", FLAG_STRINGS, "", "Comma separated feature names to enable.", false},
+    {"agent", FLAG_BOOL, "false", "Run Prometheus in 'Agent mode'.", false},
+    {"scrape.adjust-timestamps", FLAG_BOOL, "true", "Adjust scrape timestamps by up to scrape.timestamp-tolerance to align them to the intended schedule.", true},
+    {"scrape.timestamp-tolerance", FLAG_DURATION, "2ms", "Timestamp tolerance.", true},
+    {"scrape.discovery-reload-interval", FLAG_DURATION, "5s", "Interval used by scrape manager to throttle target groups updates.", true},
+    {"log.level", FLAG_STRING, "info", "Only log messages with the given severity or above. One of: [debug, info, warn, error]", false},
+    {"log.format", FLAG_STRING, "logfmt", "Output format of log messages. One of: [logfmt, json]", false},
+};
+#define N_SERVER_FLAGS (sizeof server_flags / sizeof server_flags[0])
+
+typedef struct server {
+    pthread_mutex_t config_mu; /* guards config and reload */
+    config_t *config;
+    const char *config_path;
+    head_t *head;
+    scrape_manager_t *scrape;
+    _Atomic int last_reload_ok;
+    _Atomic int64_t last_reload_success_ms;
+    _Atomic uint64_t reloads_total, reload_failures_total;
+} server_t;
+
+static int reload_config(void *ctx, pl_err_t *err) {
+    server_t *s = ctx;
+    pthread_mutex_lock(&s->config_mu);
+    config_t *nc = NULL;
+    atomic_fetch_add(&s->reloads_total, 1);
+    int rc = config_load_file(s->config_path, &nc, err);
+    if (rc == 0) rc = scrape_manager_apply_config(s->scrape, nc, err);
+    if (rc == 0) {
+        config_free(s->config);
+        s->config = nc;
+        atomic_store(&s->last_reload_ok, 1);
+        atomic_store(&s->last_reload_success_ms, pl_now_ms());
+        log_info("config", "Completed loading of configuration file", "filename=%s", s->config_path);
+    } else {
+        config_free(nc);
+        atomic_store(&s->last_reload_ok, 0);
+        atomic_fetch_add(&s->reload_failures_total, 1);
+        log_error("config", "Error reloading config; the running configuration stays", "err=\"%s\"",
+                  err ? err->msg : "");
+    }
+    pthread_mutex_unlock(&s->config_mu);
+    return rc;
+}
+
+static void config_yaml(void *ctx, strbuf_t *out) {
+    server_t *s = ctx;
+    pthread_mutex_lock(&s->config_mu);
+    config_render_yaml(s->config, out);
+    pthread_mutex_unlock(&s->config_mu);
+}
+
+static void request_quit(void *ctx) {
+    (void)ctx;
+    kill(getpid(), SIGTERM);
+}
+
+static void write_server_metrics(void *ctx, strbuf_t *sb) {
+    server_t *s = ctx;
+    strbuf_puts(sb, "# HELP prometheus_config_last_reload_successful Whether the last configuration reload attempt was successful.\n"
+                    "# TYPE prometheus_config_last_reload_successful gauge\n");
+    strbuf_printf(sb, "prometheus_config_last_reload_successful %d\n", atomic_load(&s->last_reload_ok));
+    strbuf_puts(sb, "# HELP prometheus_config_last_reload_success_timestamp_seconds Timestamp of the last successful configuration reload.\n"
+                    "# TYPE prometheus_config_last_reload_success_timestamp_seconds gauge\n");
+    strbuf_printf(sb, "prometheus_config_last_reload_success_timestamp_seconds %" PRId64 "\n",
+                  atomic_load(&s->last_reload_success_ms) / 1000);
+    strbuf_puts(sb, "# HELP promlab_config_reloads_total Configuration reload attempts.\n"
+                    "# TYPE promlab_config_reloads_total counter\n");
+    strbuf_printf(sb, "promlab_config_reloads_total %" PRIu64 "\n", atomic_load(&s->reloads_total));
+    strbuf_puts(sb, "# HELP promlab_config_reload_failures_total Configuration reload attempts that were refused.\n"
+                    "# TYPE promlab_config_reload_failures_total counter\n");
+    strbuf_printf(sb, "promlab_config_reload_failures_total %" PRIu64 "\n", atomic_load(&s->reload_failures_total));
+}
+
+static int mkdir_p(const char *path) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) < 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) < 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+/* Validates the flags whose values have a syntax. */
+static int check_flags(int64_t *lookback_ms, pl_err_t *err) {
+    int64_t v;
+    for (size_t i = 0; i < N_SERVER_FLAGS; i++) {
+        flag_def_t *f = &server_flags[i];
+        if (!f->value || !*f->value) continue;
+        int rc = 0;
+        if (f->kind == FLAG_DURATION) rc = flags_duration(server_flags, N_SERVER_FLAGS, f->name, &v, err);
+        else if (f->kind == FLAG_SIZE) rc = flags_size(server_flags, N_SERVER_FLAGS, f->name, &v, err);
+        else if (f->kind == FLAG_INT) rc = flags_int(server_flags, N_SERVER_FLAGS, f->name, &v, err);
+        if (rc < 0) return -1;
+    }
+    const char *wct = flags_str(server_flags, N_SERVER_FLAGS, "storage.tsdb.wal-compression-type");
+    if (strcmp(wct, "none") && strcmp(wct, "snappy") && strcmp(wct, "zstd"))
+        return pl_err_set(err, "--storage.tsdb.wal-compression-type: must be one of none, snappy, zstd, got \"%s\"", wct);
+    const char *fmt = flags_str(server_flags, N_SERVER_FLAGS, "log.format");
+    if (strcmp(fmt, "logfmt") && strcmp(fmt, "json"))
+        return pl_err_set(err, "--log.format: must be logfmt or json, got \"%s\"", fmt);
+    if (flags_duration(server_flags, N_SERVER_FLAGS, "query.lookback-delta", lookback_ms, err) < 0) return -1;
+    if (*lookback_ms <= 0) return pl_err_set(err, "--query.lookback-delta: must be positive");
+    return 0;
+}
+
+int cmd_server(int argc, char **argv) {
+    pl_err_t err = {{0}};
+    int rc = flags_parse(server_flags, N_SERVER_FLAGS, argc, argv, NULL, NULL, &err);
+    if (rc != 0) {
+        strbuf_t sb = STRBUF_INIT;
+        flags_usage(server_flags, N_SERVER_FLAGS, "promlab server [<flags>]", &sb);
+        if (rc < 0) fprintf(stderr, "promlab server: error: %s\n\n%s", err.msg, sb.data);
+        else fputs(sb.data, stdout);
+        strbuf_free(&sb);
+        flags_free(server_flags, N_SERVER_FLAGS);
+        return rc < 0 ? 2 : 0;
+    }
+    enum log_level lvl;
+    if (log_parse_level(flags_str(server_flags, N_SERVER_FLAGS, "log.level"), &lvl) < 0) {
+        fprintf(stderr, "promlab server: error: --log.level: unknown level \"%s\"\n",
+                flags_str(server_flags, N_SERVER_FLAGS, "log.level"));
+        flags_free(server_flags, N_SERVER_FLAGS);
+        return 2;
+    }
+    log_set_level(lvl);
+    int64_t lookback_ms = 0;
+    if (check_flags(&lookback_ms, &err) < 0) {
+        fprintf(stderr, "promlab server: error: %s\n", err.msg);
+        flags_free(server_flags, N_SERVER_FLAGS);
+        return 2;
+    }
+
+    server_t s;
+    memset(&s, 0, sizeof s);
+    pthread_mutex_init(&s.config_mu, NULL);
+    s.config_path = flags_str(server_flags, N_SERVER_FLAGS, "config.file");
+    log_info("main", "Starting promlab server", "version=%s mode=server", PROMLAB_VERSION);
+    if (config_load_file(s.config_path, &s.config, &err) < 0) {
+        log_error("main", "Error loading config", "file=%s err=\"%s\"", s.config_path, err.msg);
+        fprintf(stderr, "promlab server: error loading config (--config.file=%s): %s\n", s.config_path, err.msg);
+        flags_free(server_flags, N_SERVER_FLAGS);
+        return 1;
+    }
+    atomic_store(&s.last_reload_ok, 1);
+    atomic_store(&s.last_reload_success_ms, pl_now_ms());
+    const char *data_dir = flags_str(server_flags, N_SERVER_FLAGS, "storage.tsdb.path");
+    if (mkdir_p(data_dir) < 0) {
+        fprintf(stderr, "promlab server: error: cannot create --storage.tsdb.path %s: %s\n", data_dir, strerror(errno));
+        config_free(s.config);
+        flags_free(server_flags, N_SERVER_FLAGS);
+        return 1;
+    }
+
+    /* Signals are taken by the main thread alone: block them before any thread starts. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    s.head = head_new();
+    s.scrape = scrape_manager_new(s.head);
+    int exit_code = 0;
+    web_t *web = NULL;
+    if (scrape_manager_apply_config(s.scrape, s.config, &err) < 0 || scrape_manager_start(s.scrape, &err) < 0) {
+        fprintf(stderr, "promlab server: error starting scrape manager: %s\n", err.msg);
+        exit_code = 1;
+        goto out;
+    }
+    flag_def_t *listen = flags_find(server_flags, N_SERVER_FLAGS, "web.listen-address");
+    web_opts_t wo = {
+        .listen_address = listen->value,
+        .head = s.head,
+        .scrape = s.scrape,
+        .enable_lifecycle = flags_bool(server_flags, N_SERVER_FLAGS, "web.enable-lifecycle"),
+        .enable_admin_api = flags_bool(server_flags, N_SERVER_FLAGS, "web.enable-admin-api"),
+        .lookback_delta_ms = lookback_ms,
+        .flags = server_flags,
+        .nflags = N_SERVER_FLAGS,
+        .cb_ctx = &s,
+        .reload = reload_config,
+        .config_yaml = config_yaml,
+        .quit = request_quit,
+        .write_metrics = write_server_metrics,
+    };
+    web = web_start(&wo, &err);
+    if (!web) {
+        log_error("web", "Unable to start web listener", "err=\"%s\"", err.msg);
+        fprintf(stderr, "promlab server: error: %s\n", err.msg);
+        exit_code = 1;
+        goto out;
+    }
+    log_info("web", "Listening", "address=%s", listen->value);
+    web_set_ready(web, true);
+    log_info("main", "Server is ready to receive web requests.", NULL);
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&sigs, &sig) != 0) continue;
+        if (sig == SIGHUP) {
+            pl_err_t rerr = {{0}};
+            reload_config(&s, &rerr);
+            continue;
+        }
+        log_warn("main", "Received termination request, exiting gracefully...", "signal=%d", sig);
+        break;
+    }
+
+out:
+    if (web) {
+        web_set_ready(web, false);
+        web_stop(web);
+    }
+    scrape_manager_stop(s.scrape);
+    scrape_manager_free(s.scrape);
+    head_free(s.head);
+    config_free(s.config);
+    pthread_mutex_destroy(&s.config_mu);
+    flags_free(server_flags, N_SERVER_FLAGS);
+    log_info("main", "See you next time!", NULL);
+    return exit_code;
+}

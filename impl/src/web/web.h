@@ -1,0 +1,56 @@
+/* web.h — the server's HTTP interface: Prometheus's endpoints.
+ *
+ *   /metrics                 self-monitoring in text format 0.0.4
+ *   /-/healthy, /-/ready     probes
+ *   /-/reload, /-/quit       lifecycle (POST/PUT, with --web.enable-lifecycle)
+ *   /api/v1/query            instant queries (vector selectors until the PromQL engine lands)
+ *   /api/v1/status/config    the effective config as YAML
+ *   /api/v1/status/flags     the command-line flags
+ *   /api/v1/status/buildinfo version information (Grafana reads it)
+ *   /api/v1/targets          scrape targets and their health
+ *
+ * web sits on top of everything: nothing below includes it. */
+#ifndef PL_WEB_H
+#define PL_WEB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "scrape/scrape.h"
+#include "tsdb/head.h"
+#include "util/err.h"
+#include "util/flags.h"
+#include "util/strbuf.h"
+
+typedef struct web_opts {
+    const char *listen_address;
+    head_t *head;
+    scrape_manager_t *scrape;
+    bool enable_lifecycle;
+    bool enable_admin_api;
+    int64_t lookback_delta_ms;
+    flag_def_t *flags; /* shown by /api/v1/status/flags */
+    size_t nflags;
+    /* Callbacks into the server (ctx is cb_ctx). */
+    void *cb_ctx;
+    int (*reload)(void *ctx, pl_err_t *err);        /* reload the config; -1 keeps the old one */
+    void (*config_yaml)(void *ctx, strbuf_t *out);  /* the effective config */
+    void (*quit)(void *ctx);                        /* begin shutdown */
+    void (*write_metrics)(void *ctx, strbuf_t *sb); /* server-level metrics (reload status, ...) */
+} web_opts_t;
+
+typedef struct web web_t;
+
+web_t *web_start(const web_opts_t *opts, pl_err_t *err);
+void web_set_ready(web_t *w, bool ready);
+unsigned web_port(const web_t *w);
+void web_stop(web_t *w);
+
+/* Prometheus's version string that promlab reports (buildinfo, prometheus_build_info). */
+#define PROMLAB_VERSION "0.1.0"
+#define PROMLAB_PROMETHEUS_COMPAT "3.0.0"
+
+/* Writes process_* metrics (cpu, memory, fds, start time) in text format. */
+void web_write_process_metrics(strbuf_t *sb);
+
+#endif
