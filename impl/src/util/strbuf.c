@@ -30,6 +30,7 @@ void strbuf_reserve(strbuf_t *sb, size_t extra) {
     }
     sb->data = p;
     sb->cap = cap;
+    sb->data[sb->len] = '\0';
 }
 
 void strbuf_append(strbuf_t *sb, const void *data, size_t n) {
