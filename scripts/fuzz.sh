@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# make fuzz — builds every libFuzzer harness in impl/fuzz/ with clang
+# (-fsanitize=fuzzer,address,undefined) and runs each for FUZZ_SECONDS
+# (default 120) over its seed corpus impl/tests/data/<name>/ (name =
+# harness without "fuzz_"). New inputs go to build/fuzz/corpus-<name>/;
+# crashes to build/fuzz/ (add a reproducer to the malformed corpus when fixed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+SECS=${FUZZ_SECONDS:-120}
+PKGS="libcurl libzstd libmicrohttpd libpcre2-8 libxxhash jansson yaml-0.1 zlib"
+out=$BUILD/fuzz; mkdir -p "$out"
+lib_src=$(find impl/src -name '*.c' -not -path 'impl/src/cmd/*')
+status=0
+for h in impl/fuzz/fuzz_*.c; do
+  name=$(basename "$h" .c); short=${name#fuzz_}
+  echo "== $name"
+  clang -g -O1 -std=c17 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Iimpl/src \
+    $(pkg-config --cflags $PKGS) "$h" $lib_src $(pkg-config --libs $PKGS) -lpthread -lm -o "$out/$name"
+  corpus=$out/corpus-$short; mkdir -p "$corpus"
+  seeds=(); [ -d "impl/tests/data/$short" ] && seeds=("impl/tests/data/$short")
+  (cd "$out" && ./"$name" -max_total_time="$SECS" -print_final_stats=1 "corpus-$short" "${seeds[@]/#/../../}" \
+     2>&1 | tail -15) || status=1
+done
+exit $status
