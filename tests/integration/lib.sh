@@ -56,3 +56,6 @@ http_ok() { curl -fsS -o /dev/null "$1"; }
 query() {
   curl -fsS --get --data-urlencode "query=$2" "$1/api/v1/query" | jq -r "${3:-.}"
 }
+
+# body_has URL REGEX: the response body has a line matching REGEX.
+body_has() { curl -fsS "$1" >"$TMP/.body" 2>/dev/null && grep -qE "$2" "$TMP/.body"; }

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <pcre2.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,16 +53,22 @@ void matchers_free(matcher_t *ms, size_t n) {
     free(ms);
 }
 
-/* One match-data block per thread, grown on demand. */
-static _Thread_local pcre2_match_data *tl_md;
-static _Thread_local pcre2_match_context *tl_mc;
+/* One match-data block per thread, created on first use and freed by a
+ * thread-exit destructor (threads of the HTTP pool come and go). */
+static pthread_key_t md_key;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static void md_free(void *p) { pcre2_match_data_free(p); }
+static void md_key_init(void) { pthread_key_create(&md_key, md_free); }
 
 static bool re_match(const matcher_t *m, const char *value) {
-    if (!tl_md) {
-        tl_md = pcre2_match_data_create(4, NULL);
-        tl_mc = pcre2_match_context_create(NULL);
+    pthread_once(&md_once, md_key_init);
+    pcre2_match_data *md = pthread_getspecific(md_key);
+    if (!md) {
+        md = pcre2_match_data_create(4, NULL);
+        if (!md) return false;
+        pthread_setspecific(md_key, md);
     }
-    int rc = pcre2_match(m->re, (PCRE2_SPTR)value, strlen(value), 0, 0, tl_md, tl_mc);
+    int rc = pcre2_match(m->re, (PCRE2_SPTR)value, strlen(value), 0, 0, md, NULL);
     return rc >= 0;
 }
 

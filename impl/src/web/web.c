@@ -503,7 +503,7 @@ static void route(void *ctx, const http_request_t *req, http_response_t *r) {
             strbuf_puts(&r->body, "Service Unavailable");
         }
     } else if (strcmp(p, "/-/reload") == 0 || strcmp(p, "/-/quit") == 0) {
-        bool reload = p[2] == 'r';
+        bool reload = strcmp(p, "/-/reload") == 0;
         if (!w->opts.enable_lifecycle) {
             r->status = 403;
             strbuf_puts(&r->body, "Lifecycle API is not enabled.");
