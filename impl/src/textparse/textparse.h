@@ -60,6 +60,33 @@ const char *textparse_meta_name(const textparse_t *p);
 const char *textparse_meta_text(const textparse_t *p);  /* HELP text or UNIT */
 enum metric_type textparse_meta_type(const textparse_t *p);
 
+/* ---- additions ------------------------------------------------------------
+ * Notes on what the parser accepts (it follows Prometheus's own parsers,
+ * model/textparse, closely; see parse.c for the details):
+ *  - "untyped" (text) yields METRIC_TYPE_UNTYPED and "unknown" (OpenMetrics)
+ *    METRIC_TYPE_UNKNOWN; Prometheus reports both as "unknown".
+ *  - meta_text is the HELP text, the UNIT, or the type word of a TYPE entry.
+ *    meta_type is reset to METRIC_TYPE_UNKNOWN when a HELP/TYPE/UNIT line
+ *    names another family than the previous one.
+ *  - Sample values: Go float syntax but, as Prometheus, no 'p', 'P' or '_'
+ *    (so no hex floats) unless textparse_set_hex_floats(p, true).
+ *  - A NUL byte inside a label value or HELP text is an error (Prometheus
+ *    accepts it; a NUL-terminated string cannot carry it).
+ *  - After an error every later textparse_next returns the same error.
+ *  - textparse_write_type writes the types 0.0.4 lacks as the nearest it has
+ *    (gaugehistogram: histogram; info, stateset: gauge; unknown: untyped);
+ *    the writers quote names that are not legacy-valid ({"my.metric",a="b"}). */
+
+/* Accept Go hex floats (0x1p-3) in values and timestamps, which Prometheus
+ * rejects ("unsupported character in float"). Default: false. */
+void textparse_set_hex_floats(textparse_t *p, bool allow);
+
+/* Parses s[0..n) as Go's strconv.ParseFloat(s, 64): decimal or 0x-hex with
+ * a p exponent, [+-]Inf/Infinity, NaN (any case); no underscores, nothing
+ * before or after. Returns 0 and sets *out, -1 on bad syntax, -2 when the
+ * value overflows a double (Go's ErrRange). Does not allocate for n < 128. */
+int textparse_parse_float(const char *s, size_t n, double *out);
+
 /* ---- output -------------------------------------------------------------
  * Writers for /metrics and /federate: text format 0.0.4. */
 void textparse_write_help(strbuf_t *sb, const char *name, const char *help);
