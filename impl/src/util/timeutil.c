@@ -57,6 +57,8 @@ int pl_parse_duration(const char *s, int64_t *ms_out, pl_err_t *err) {
         if (n > INT64_MAX / duration_units[unit].ms || total > INT64_MAX - n * duration_units[unit].ms)
             return pl_err_set(err, "duration out of range: \"%s\"", s);
         total += n * duration_units[unit].ms;
+        /* Prometheus holds durations in int64 nanoseconds (~292 years). */
+        if (total > INT64_MAX / 1000000) return pl_err_set(err, "duration out of range: \"%s\"", s);
     }
     *ms_out = total;
     return 0;
@@ -69,16 +71,22 @@ void pl_format_duration(char *out, size_t outsz, int64_t ms) {
     }
     size_t len = 0;
     out[0] = '\0';
-    int64_t rest = ms;
-    if (rest < 0) {
+    uint64_t rest;
+    if (ms < 0) {
         len += (size_t)snprintf(out, outsz, "-");
-        rest = -rest;
+        rest = (uint64_t)0 - (uint64_t)ms;
+    } else {
+        rest = (uint64_t)ms;
     }
     for (size_t i = 0; i < N_DURATION_UNITS && len < outsz; i++) {
-        int64_t n = rest / duration_units[i].ms;
+        uint64_t unit = (uint64_t)duration_units[i].ms;
+        /* As Prometheus's Duration.String: years and weeks only when they
+         * divide the rest exactly ("90d", not "12w6d"). */
+        if (i < 2 && rest % unit != 0) continue;
+        uint64_t n = rest / unit;
         if (!n) continue;
-        rest -= n * duration_units[i].ms;
-        len += (size_t)snprintf(out + len, outsz - len, "%lld%s", (long long)n, duration_units[i].name);
+        rest -= n * unit;
+        len += (size_t)snprintf(out + len, outsz - len, "%llu%s", (unsigned long long)n, duration_units[i].name);
     }
 }
 
@@ -86,16 +94,29 @@ int pl_parse_size(const char *s, int64_t *bytes_out, pl_err_t *err) {
     if (!s || !*s) return pl_err_set(err, "empty size string");
     if (strcmp(s, "0") == 0) return (*bytes_out = 0), 0;
     const char *p = s;
-    int64_t total = 0;
+    unsigned __int128 total = 0;
     static const char units[] = "KMGTPE";
     while (*p) {
-        if (!isdigit((unsigned char)*p)) return pl_err_set(err, "invalid size \"%s\"", s);
-        int64_t n = 0;
+        /* [0-9]*(\.[0-9]*)? with at least one digit, as alecthomas/units
+         * (Prometheus's parser) reads "1.5GB". */
+        if (!isdigit((unsigned char)*p) && *p != '.') return pl_err_set(err, "invalid size \"%s\"", s);
+        uint64_t n = 0, frac = 0, frac_scale = 1;
+        int digits = 0;
         while (isdigit((unsigned char)*p)) {
-            if (n > INT64_MAX / 10) return pl_err_set(err, "size out of range \"%s\"", s);
-            n = n * 10 + (*p++ - '0');
+            if (n > (uint64_t)INT64_MAX / 10) return pl_err_set(err, "size out of range \"%s\"", s);
+            n = n * 10 + (uint64_t)(*p++ - '0');
+            digits++;
         }
-        int64_t mult;
+        if (*p == '.') {
+            p++;
+            while (isdigit((unsigned char)*p)) {
+                if (frac_scale < 1000000000000000000ULL) frac = frac * 10 + (uint64_t)(*p - '0'), frac_scale *= 10;
+                p++;
+                digits++;
+            }
+        }
+        if (!digits) return pl_err_set(err, "invalid size \"%s\"", s);
+        uint64_t mult;
         if (*p == 'B') {
             mult = 1;
             p++;
@@ -109,16 +130,17 @@ int pl_parse_size(const char *s, int64_t *bytes_out, pl_err_t *err) {
             if (*p != 'B') return pl_err_set(err, "invalid size \"%s\": unit must be one of B, KB, MB, GB, TB, PB, EB", s);
             p++;
         }
-        if (n > INT64_MAX / mult || total > INT64_MAX - n * mult)
-            return pl_err_set(err, "size out of range \"%s\"", s);
-        total += n * mult;
+        total += (unsigned __int128)n * mult + (unsigned __int128)frac * mult / frac_scale;
+        if (total > (unsigned __int128)INT64_MAX) return pl_err_set(err, "size out of range \"%s\"", s);
     }
-    *bytes_out = total;
+    *bytes_out = (int64_t)total;
     return 0;
 }
 
 int pl_parse_time(const char *s, int64_t *ms_out, pl_err_t *err) {
     if (!s || !*s) return pl_err_set(err, "cannot parse \"\" to a valid timestamp");
+    /* strtod and strptime skip leading blanks; Prometheus's parsers do not. */
+    if (isspace((unsigned char)s[0])) return pl_err_set(err, "cannot parse \"%s\" to a valid timestamp", s);
     char *end;
     errno = 0;
     double f = strtod(s, &end);
@@ -150,16 +172,29 @@ int pl_parse_time(const char *s, int64_t *ms_out, pl_err_t *err) {
     if (*p == 'Z' || *p == 'z') {
         p++;
     } else if (*p == '+' || *p == '-') {
+        /* Exactly ±HH:MM. (The offset must be read digit by digit: a looser
+         * scan of "+1:00" used to step past the end of the string.) */
         int sign = *p == '-' ? -1 : 1;
-        int hh, mm;
-        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2) return pl_err_set(err, "cannot parse \"%s\" to a valid timestamp", s);
+        if (!isdigit((unsigned char)p[1]) || !isdigit((unsigned char)p[2]) || p[3] != ':' ||
+            !isdigit((unsigned char)p[4]) || !isdigit((unsigned char)p[5]))
+            return pl_err_set(err, "cannot parse \"%s\" to a valid timestamp", s);
+        int hh = (p[1] - '0') * 10 + (p[2] - '0'), mm = (p[4] - '0') * 10 + (p[5] - '0');
+        if (hh > 23 || mm > 59) return pl_err_set(err, "cannot parse \"%s\" to a valid timestamp", s);
         offset_s = sign * (hh * 3600 + mm * 60);
         p += 6;
     } else {
         return pl_err_set(err, "cannot parse \"%s\" to a valid timestamp", s);
     }
     if (*p) return pl_err_set(err, "cannot parse \"%s\" to a valid timestamp", s);
-    int64_t secs = (int64_t)timegm(&tm) - offset_s;
+    /* strptime takes day 31 in any month and timegm rolls it over; Go's
+     * time.Parse refuses such dates, and so do we. */
+    struct tm want = tm, got;
+    time_t t = timegm(&tm);
+    if (!gmtime_r(&t, &got) || got.tm_year != want.tm_year || got.tm_mon != want.tm_mon ||
+        got.tm_mday != want.tm_mday || got.tm_hour != want.tm_hour || got.tm_min != want.tm_min ||
+        got.tm_sec != want.tm_sec)
+        return pl_err_set(err, "cannot parse \"%s\" to a valid timestamp", s);
+    int64_t secs = (int64_t)t - offset_s;
     *ms_out = secs * 1000 + frac_ms;
     return 0;
 }
