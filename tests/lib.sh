@@ -2,7 +2,7 @@
 # lines ("ok N - ...", "not ok N - ...") that scripts/run-tests.sh counts.
 # Processes started with start_bg are killed on exit; only loopback is used.
 set -uo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-build}
 PROMLAB=${PROMLAB:-$ROOT/$BUILD/asan/bin/promlab}
 TMP=$(mktemp -d /tmp/promlab-it.XXXXXX)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # promlab server scraping itself and a real node_exporter (Debian's package),
 # answering over /api/v1/query; config errors, reloads, staleness, shutdown.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib.sh"
 
 NE=$(command -v prometheus-node-exporter || echo /usr/bin/prometheus-node-exporter)
 NE_PORT=$(free_port); P_PORT=$(free_port)

@@ -9,7 +9,28 @@
  * samples are appended to the head. A per-target cache maps the raw series
  * text to its head ref, so a steady scrape appends by ref. Series that
  * vanish from a target's scrape, and all series of a target that goes away,
- * get staleness markers. */
+ * get staleness markers.
+ *
+ * Behaviour worth knowing (all as Prometheus 3 does it unless said):
+ * - A scrape is all or nothing: the body is parsed completely before anything
+ *   is stored. A malformed body, sample_limit, a label limit, body_size_limit
+ *   or a non-200 status fails the scrape: up=0, none of its samples stored,
+ *   and every series of the last successful scrape gets a stale marker.
+ * - The Accept header is built from scrape_protocols and
+ *   metric_name_escaping_scheme as Prometheus 3.14's acceptHeader() does; for
+ *   the defaults it is SCRAPE_ACCEPT_HEADER in scrape/internal.h
+ *   ("application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,...").
+ * - The parser follows Content-Type; a blank or unsupported one fails the
+ *   scrape unless fallback_scrape_protocol is set (protobuf is not supported).
+ * - A target removed by a reload writes its stale markers a little over two
+ *   intervals later (so a target that merely moved is not interrupted), or
+ *   never if it comes back first. scrape_manager_stop writes none.
+ * - The cache keys series by a 64-bit xxh3 of the raw series text (24 bytes
+ *   per series instead of a copy of the text). Two series of one target whose
+ *   hashes collide would be merged; at a million series the odds are about
+ *   3 in 10^8 per target (n^2 / 2^65).
+ * - relabel_configs and metric_relabel_configs are not applied yet: the hooks
+ *   are apply_target_relabel (manager.c) and apply_metric_relabel (append.c). */
 #ifndef PL_SCRAPE_H
 #define PL_SCRAPE_H
 
@@ -31,12 +52,12 @@ scrape_manager_t *scrape_manager_new(head_t *head);
  * after returning. */
 int scrape_manager_apply_config(scrape_manager_t *m, const config_t *c, pl_err_t *err);
 int scrape_manager_start(scrape_manager_t *m, pl_err_t *err); /* starts the scrape thread */
-void scrape_manager_stop(scrape_manager_t *m);                 /* joins it; marks nothing stale */
+void scrape_manager_stop(scrape_manager_t *m);                /* joins it; marks nothing stale */
 void scrape_manager_free(scrape_manager_t *m);
 
 /* A snapshot of one target, for /api/v1/targets. Strings owned by the snapshot. */
 typedef struct target_info {
-    char *scrape_pool;      /* job name */
+    char *scrape_pool; /* job name */
     char *scrape_url;
     char *health;           /* "up", "down", "unknown" */
     char *last_error;       /* "" when none */
@@ -44,7 +65,7 @@ typedef struct target_info {
     double last_scrape_duration_s;
     uint64_t last_samples;
     int64_t interval_ms, timeout_ms;
-    label_t *labels;        /* target labels after relabeling (job, instance, static labels) */
+    label_t *labels; /* target labels after relabeling (job, instance, static labels) */
     size_t nlabels;
     label_t *discovered_labels; /* __address__, __scheme__, __metrics_path__, job, ... */
     size_t ndiscovered;
