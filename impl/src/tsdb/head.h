@@ -62,6 +62,21 @@ int head_select(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_
 typedef void (*head_labels_fn)(void *ctx, const label_t *ls, size_t n);
 int head_series_labels(head_t *h, series_ref_t ref, head_labels_fn fn, void *ctx);
 
+/* Label names, or the values of one label name, present in the head: each
+ * passed to fn once, in byte order (strings valid during the call). fn
+ * returns 0 to go on. Returns 0, fn's non-zero value, or -1 on allocation
+ * failure. An unknown name has no values. */
+typedef int (*head_string_fn)(void *ctx, const char *s);
+int head_label_names(head_t *h, head_string_fn fn, void *ctx);
+int head_label_values(head_t *h, const char *name, head_string_fn fn, void *ctx);
+
+/* The chunks of a series, oldest first, the open one last: fn gets each
+ * chunk's first and last timestamp and its bytes exactly as a block stores
+ * them (XOR encoding, chunkenc.h). fn runs with the series locked and must
+ * not call into the head. Returns HEAD_ERR_NOT_FOUND for an unknown ref. */
+typedef void (*head_chunk_fn)(void *ctx, int64_t mint, int64_t maxt, const uint8_t *data, size_t len);
+int head_series_chunks(head_t *h, series_ref_t ref, head_chunk_fn fn, void *ctx);
+
 typedef struct head_stats {
     uint64_t num_series;
     uint64_t num_chunks;            /* chunks held in memory, including open head chunks */

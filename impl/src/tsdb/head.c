@@ -1,0 +1,954 @@
+/* head.c — the in-memory head block (see head.h and DESIGN.md "The head,
+ * sized for millions of series").
+ *
+ * Memory layout, per series:
+ *   series record  56 B  in a paged array indexed by series id (the ref):
+ *                        XOR appender state (32), open chunk pointer, closed
+ *                        chunk list pointer, label offset, chunk capacity,
+ *                        label count (0 until the series is published).
+ *   labels          8 B  per label: (name id, value id) in a paged arena of
+ *                        u32 pairs; the strings live once in the symbol table.
+ *   lookup        ~12 B  an open-addressing table of (32-bit hash tag, id)
+ *                        slots split in 256 shards by the labels' xxh3, so a
+ *                        resize copies 1/256 of it.
+ *   postings       4 B   per label in postings.c (lists of 1-2 ids inline).
+ *   samples              XOR chunk bytes in slab allocators (headmem.h), 16
+ *                        of them, picked by id; the open chunk starts at 32
+ *                        bytes and steps up through ~25% size classes.
+ * No per-series malloc: records, labels, chunks and strings all sit in
+ * pages, arenas or slabs.
+ *
+ * Concurrency. A series' chunks are guarded by one of 128 striped mutexes
+ * picked by its id; the appender fast path (head_append_ref) takes only
+ * that mutex (and, when a chunk grows, its allocator's). Ids come from an atomic counter; a record is built, gets its
+ * first sample, and is published by a release store of its label count
+ * before it is entered in the lookup table (under the shard's write lock) and
+ * then in the postings. Readers find records through the lookup table, the
+ * postings, or by scanning ids and skipping unpublished ones. The symbol
+ * table and the postings have their own sharded / per-name rwlocks. Lock
+ * order: lookup shard -> stripe -> chunk allocator -> slab pool; lookup shard -> symbol
+ * shard; postings locks are never held while taking another.
+ *
+ * Chunks are cut at 120 samples, at 1024 bytes (as Prometheus 2.5x+ does
+ * for XOR), or when a sample crosses a 2h boundary of the chunk's start, so
+ * that no chunk straddles two blocks cut from the head. Full chunks stay in
+ * memory in a per-series chunk list for now: only cut_chunk() and the list
+ * walkers know where they live, so that they can move to chunks_head/ files. */
+#include "tsdb/head.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tsdb/chunkenc.h"
+#include "tsdb/headmem.h"
+#include "tsdb/postings.h"
+#include "tsdb/symbols.h"
+
+#define HEAD_STRIPE_BITS 7
+#define HEAD_STRIPES (1u << HEAD_STRIPE_BITS)
+#define HEAD_SHARD_BITS 8
+#define HEAD_ALLOC_BITS 4 /* chunk allocators, each shared by 8 stripes */
+#define HEAD_ALLOCS (1u << HEAD_ALLOC_BITS)
+#define HEAD_SHARDS (1u << HEAD_SHARD_BITS)
+#define HEAD_MAX_SERIES (1u << 28)
+#define SERIES_PAGE_SHIFT 14 /* 16384 records (896 KiB) per page */
+#define PAIR_PAGE_SHIFT 16   /* 65536 label pairs (512 KiB) per page */
+#define MAX_PAIRS ((uint64_t)1 << 32)
+#define MAX_LABELS UINT16_MAX
+
+#define HEAD_SAMPLES_PER_CHUNK 120
+#define HEAD_CHUNK_MAX_BYTES 1024
+#define HEAD_CHUNK_RANGE_MS (2 * 3600 * 1000LL)
+#define HEAD_FIRST_CHUNK_BYTES 32
+
+/* Under AddressSanitizer every chunk buffer is its own malloc so that ASan
+ * checks its bounds; the slab code is then exercised by its own test and by
+ * the non-ASan builds (TSan, release, bench). */
+#if defined(__SANITIZE_ADDRESS__)
+#define HEAD_SLAB_MALLOC true
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HEAD_SLAB_MALLOC true
+#endif
+#endif
+#ifndef HEAD_SLAB_MALLOC
+#define HEAD_SLAB_MALLOC false
+#endif
+
+/* A full chunk. Where its bytes live is known only here and in cut_chunk(). */
+typedef struct mem_chunk {
+    int64_t mint, maxt;
+    uint8_t *data;
+    uint32_t len;   /* chunk bytes */
+    uint32_t alloc; /* size given to slab_malloc */
+} mem_chunk_t;
+
+typedef struct chunk_list {
+    uint32_t n, cap;
+    mem_chunk_t c[];
+} chunk_list_t;
+
+typedef struct mem_series {
+    xor_appender_t app;       /* state of the open chunk; app.t is the last timestamp */
+    uint8_t *chunk;           /* open chunk bytes; NULL before the first sample */
+    chunk_list_t *closed;     /* full chunks, oldest first; NULL if none */
+    uint32_t labels;          /* first pair in the label arena */
+    uint16_t chunk_cap;       /* bytes allocated for chunk */
+    _Atomic uint16_t nlabels; /* 0 until the series is published */
+} mem_series_t;
+_Static_assert(sizeof(mem_series_t) == 56, "series record grew");
+
+typedef struct stripe {
+    _Alignas(64) pthread_mutex_t lock; /* guards the chunks of series id % HEAD_STRIPES */
+    _Atomic uint64_t samples, ooo, dup, chunks;
+} stripe_t;
+
+/* Slab allocators for chunk bytes. Fewer than the stripes, because each holds
+ * a partly used slab per size class: 16 of them waste at most ~16 x 25 x 16
+ * KiB, 128 would waste 8 times that. */
+typedef struct chunk_alloc {
+    _Alignas(64) pthread_mutex_t lock;
+    slab_alloc_t a;
+} chunk_alloc_t;
+
+typedef struct series_shard {
+    pthread_rwlock_t lock;
+    uint32_t cap, count;
+    uint64_t *slots; /* (hash tag << 32) | id; 0 = empty */
+} series_shard_t;
+
+struct head {
+    stripe_t stripes[HEAD_STRIPES];
+    chunk_alloc_t allocs[HEAD_ALLOCS];
+    series_shard_t shards[HEAD_SHARDS];
+    symtab_t *syms;
+    postings_index_t *postings;
+    slab_pool_t pool;
+    hm_pages_t series; /* id -> mem_series_t */
+    hm_pages_t pairs;  /* label arena: u32 (name, value) pairs */
+    _Atomic uint32_t next_id;
+    _Atomic uint64_t next_pair;
+    _Atomic uint64_t series_created;
+    _Atomic int64_t min_time, max_time;
+    _Atomic size_t lookup_bytes;
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static stripe_t *stripe_of(head_t *h, uint32_t id) { return &h->stripes[id & (HEAD_STRIPES - 1)]; }
+
+static chunk_alloc_t *alloc_of(head_t *h, uint32_t id) { return &h->allocs[id & (HEAD_ALLOCS - 1)]; }
+
+static void *chunk_malloc(chunk_alloc_t *ca, size_t size) {
+    pthread_mutex_lock(&ca->lock);
+    void *p = slab_malloc(&ca->a, size);
+    pthread_mutex_unlock(&ca->lock);
+    return p;
+}
+
+static void chunk_free(chunk_alloc_t *ca, void *p, size_t size) {
+    pthread_mutex_lock(&ca->lock);
+    slab_free(&ca->a, p, size);
+    pthread_mutex_unlock(&ca->lock);
+}
+
+/* A published series, or NULL. */
+static mem_series_t *series_get(head_t *h, uint64_t ref) {
+    if (ref == 0 || ref >= atomic_load_explicit(&h->next_id, memory_order_acquire)) return NULL;
+    mem_series_t *s = hm_pages_try(&h->series, ref);
+    if (!s || atomic_load_explicit(&s->nlabels, memory_order_acquire) == 0) return NULL;
+    return s;
+}
+
+static const uint32_t *series_pairs(head_t *h, const mem_series_t *s) { return hm_pages_at(&h->pairs, s->labels); }
+
+static uint64_t f64_bits(double v) {
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    return b;
+}
+
+/* First timestamp of chunk bytes we wrote (a varint right after the count). */
+static int64_t chunk_first_t(const uint8_t *data) {
+    uint64_t x = 0;
+    unsigned shift = 0;
+    for (int i = 0; i < 10; i++) {
+        uint8_t b = data[XOR_HEADER_BYTES + i];
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (b < 0x80) break;
+        shift += 7;
+    }
+    return (int64_t)((x >> 1) ^ (0 - (x & 1)));
+}
+
+/* End (exclusive) of the 2h range holding t. */
+static int64_t range_end(int64_t t) {
+    int64_t q = t / HEAD_CHUNK_RANGE_MS;
+    if (t % HEAD_CHUNK_RANGE_MS < 0) q--;
+    if (q + 1 > INT64_MAX / HEAD_CHUNK_RANGE_MS) return INT64_MAX;
+    return (q + 1) * HEAD_CHUNK_RANGE_MS;
+}
+
+static void note_time(head_t *h, int64_t t) {
+    int64_t cur = atomic_load_explicit(&h->max_time, memory_order_relaxed);
+    while (t > cur && !atomic_compare_exchange_weak_explicit(&h->max_time, &cur, t, memory_order_relaxed,
+                                                             memory_order_relaxed)) {
+    }
+    cur = atomic_load_explicit(&h->min_time, memory_order_relaxed);
+    while (t < cur && !atomic_compare_exchange_weak_explicit(&h->min_time, &cur, t, memory_order_relaxed,
+                                                             memory_order_relaxed)) {
+    }
+}
+
+static void bump(_Atomic uint64_t *c) { atomic_fetch_add_explicit(c, 1, memory_order_relaxed); }
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+head_t *head_new(void) {
+    void *mem = NULL;
+    if (posix_memalign(&mem, 64, sizeof(head_t)) != 0) return NULL;
+    head_t *h = mem;
+    memset(h, 0, sizeof *h);
+    if (slab_pool_init(&h->pool, HEAD_SLAB_MALLOC) != 0) {
+        free(h);
+        return NULL;
+    }
+    for (unsigned i = 0; i < HEAD_STRIPES; i++) {
+        stripe_t *st = &h->stripes[i];
+        pthread_mutex_init(&st->lock, NULL);
+        atomic_init(&st->samples, 0);
+        atomic_init(&st->ooo, 0);
+        atomic_init(&st->dup, 0);
+        atomic_init(&st->chunks, 0);
+    }
+    for (unsigned i = 0; i < HEAD_SHARDS; i++) pthread_rwlock_init(&h->shards[i].lock, NULL);
+    for (unsigned i = 0; i < HEAD_ALLOCS; i++) {
+        pthread_mutex_init(&h->allocs[i].lock, NULL);
+        slab_alloc_init(&h->allocs[i].a, &h->pool);
+    }
+    atomic_init(&h->next_id, 1);
+    atomic_init(&h->next_pair, 0);
+    atomic_init(&h->series_created, 0);
+    atomic_init(&h->min_time, INT64_MAX);
+    atomic_init(&h->max_time, INT64_MIN);
+    atomic_init(&h->lookup_bytes, 0);
+    h->syms = symtab_new();
+    h->postings = postings_new();
+    bool ok = h->syms && h->postings &&
+              hm_pages_init(&h->series, sizeof(mem_series_t), SERIES_PAGE_SHIFT, HEAD_MAX_SERIES) == 0 &&
+              hm_pages_init(&h->pairs, 2 * sizeof(uint32_t), PAIR_PAGE_SHIFT, MAX_PAIRS) == 0;
+    if (!ok) {
+        head_free(h);
+        return NULL;
+    }
+    return h;
+}
+
+static size_t list_size(uint32_t cap) { return sizeof(chunk_list_t) + (size_t)cap * sizeof(mem_chunk_t); }
+
+void head_free(head_t *h) {
+    if (!h) return;
+    uint32_t next = atomic_load(&h->next_id);
+    /* Slab memory goes with the pool; only what was malloc'd is freed one by
+     * one: allocations above the largest class and, in the sanitizer build,
+     * everything. */
+    bool all = h->pool.use_malloc;
+    for (uint32_t id = 1; id < next && h->series.dir; id++) {
+        mem_series_t *s = hm_pages_try(&h->series, id);
+        if (!s) continue;
+        slab_alloc_t *a = &alloc_of(h, id)->a;
+        if (s->chunk && all) slab_free(a, s->chunk, s->chunk_cap);
+        if (!s->closed) continue;
+        for (uint32_t i = 0; i < s->closed->n; i++)
+            if (all || s->closed->c[i].alloc > SLAB_MAX_CLASS) slab_free(a, s->closed->c[i].data, s->closed->c[i].alloc);
+        if (all || list_size(s->closed->cap) > SLAB_MAX_CLASS) slab_free(a, s->closed, list_size(s->closed->cap));
+    }
+    for (unsigned i = 0; i < HEAD_STRIPES; i++) pthread_mutex_destroy(&h->stripes[i].lock);
+    for (unsigned i = 0; i < HEAD_ALLOCS; i++) pthread_mutex_destroy(&h->allocs[i].lock);
+    for (unsigned i = 0; i < HEAD_SHARDS; i++) {
+        hm_free(h->shards[i].slots, (size_t)h->shards[i].cap * sizeof(uint64_t));
+        pthread_rwlock_destroy(&h->shards[i].lock);
+    }
+    slab_pool_destroy(&h->pool);
+    hm_pages_free(&h->series);
+    hm_pages_free(&h->pairs);
+    symtab_free(h->syms);
+    postings_free(h->postings);
+    free(h);
+}
+
+/* ---- appending -------------------------------------------------------- */
+
+/* Moves the open chunk to the series' list of full chunks, shrunk to the
+ * smallest size class that holds it. Caller holds the stripe lock. */
+static int cut_chunk(chunk_alloc_t *ca, mem_series_t *s) {
+    chunk_list_t *cl = s->closed;
+    if (!cl || cl->n == cl->cap) {
+        uint32_t ncap = cl ? cl->cap * 2 : 2;
+        chunk_list_t *ncl = chunk_malloc(ca, list_size(ncap));
+        if (!ncl) return -1;
+        if (cl) {
+            memcpy(ncl, cl, list_size(cl->n));
+            chunk_free(ca, cl, list_size(cl->cap));
+        } else {
+            ncl->n = 0;
+        }
+        ncl->cap = ncap;
+        cl = s->closed = ncl;
+    }
+    uint32_t len = (uint32_t)xor_appender_len(&s->app);
+    uint8_t *data = s->chunk;
+    uint32_t alloc = s->chunk_cap;
+    if (slab_size_class(len) < s->chunk_cap) {
+        uint8_t *d = chunk_malloc(ca, len);
+        if (d) { /* on failure the chunk simply keeps its slack */
+            memcpy(d, data, len);
+            chunk_free(ca, data, s->chunk_cap);
+            data = d;
+            alloc = len;
+        }
+    }
+    cl->c[cl->n++] = (mem_chunk_t){chunk_first_t(data), s->app.t, data, len, alloc};
+    s->chunk = NULL;
+    s->chunk_cap = 0;
+    return 0;
+}
+
+/* Appends (t, v) to s. Caller holds the stripe lock. */
+static int series_append(head_t *h, uint32_t id, mem_series_t *s, int64_t t, double v) {
+    stripe_t *st = stripe_of(h, id);
+    chunk_alloc_t *ca = alloc_of(h, id);
+    uint64_t vbits = f64_bits(v);
+    if (s->chunk || s->closed) {
+        if (t < s->app.t) {
+            bump(&st->ooo);
+            return HEAD_ERR_OUT_OF_ORDER;
+        }
+        if (t == s->app.t) {
+            if (vbits == s->app.vbits) return HEAD_OK; /* an exact repeat is accepted and dropped */
+            bump(&st->dup);
+            return HEAD_ERR_DUPLICATE;
+        }
+    }
+    if (s->chunk && (xor_chunk_count_bytes(s->chunk) >= HEAD_SAMPLES_PER_CHUNK ||
+                     xor_appender_len(&s->app) >= HEAD_CHUNK_MAX_BYTES || t >= range_end(chunk_first_t(s->chunk)))) {
+        if (cut_chunk(ca, s) != 0) return HEAD_ERR_INVALID;
+    }
+    if (!s->chunk) {
+        uint8_t *c = chunk_malloc(ca, HEAD_FIRST_CHUNK_BYTES);
+        if (!c) return HEAD_ERR_INVALID;
+        s->chunk = c;
+        s->chunk_cap = HEAD_FIRST_CHUNK_BYTES;
+        xor_appender_init(&s->app, c);
+        bump(&st->chunks);
+    }
+    size_t need = xor_appender_size_after(&s->app, s->chunk, t, v);
+    if (need > s->chunk_cap) {
+        size_t cap = slab_size_class(need);
+        uint8_t *c = chunk_malloc(ca, cap);
+        if (!c) return HEAD_ERR_INVALID;
+        memcpy(c, s->chunk, xor_appender_len(&s->app));
+        chunk_free(ca, s->chunk, s->chunk_cap);
+        s->chunk = c;
+        s->chunk_cap = (uint16_t)cap;
+    }
+    xor_appender_append(&s->app, s->chunk, t, v);
+    bump(&st->samples);
+    note_time(h, t);
+    return HEAD_OK;
+}
+
+int head_append_ref(head_t *h, series_ref_t ref, int64_t t, double v) {
+    mem_series_t *s = series_get(h, ref);
+    if (!s) return HEAD_ERR_NOT_FOUND;
+    stripe_t *st = stripe_of(h, (uint32_t)ref);
+    pthread_mutex_lock(&st->lock);
+    int rc = series_append(h, (uint32_t)ref, s, t, v);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+/* ---- lookup by label set ---------------------------------------------- */
+
+static bool series_has_labels(head_t *h, const mem_series_t *s, const label_t *ls, size_t n) {
+    if (atomic_load_explicit(&s->nlabels, memory_order_acquire) != n) return false;
+    const uint32_t *p = series_pairs(h, s);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(symtab_str(h->syms, p[2 * i]), ls[i].name) != 0 ||
+            strcmp(symtab_str(h->syms, p[2 * i + 1]), ls[i].value) != 0)
+            return false;
+    return true;
+}
+
+/* The id of the series with labels ls in shard sh, or 0. Caller holds sh->lock. */
+static uint32_t shard_find(head_t *h, const series_shard_t *sh, uint64_t hash, const label_t *ls, size_t n) {
+    if (sh->cap == 0) return 0;
+    uint32_t mask = sh->cap - 1, tag = (uint32_t)hash;
+    for (uint32_t i = tag & mask;; i = (i + 1) & mask) {
+        uint64_t slot = sh->slots[i];
+        if (slot == 0) return 0;
+        if ((uint32_t)(slot >> 32) == tag) {
+            uint32_t id = (uint32_t)slot;
+            if (series_has_labels(h, hm_pages_at(&h->series, id), ls, n)) return id;
+        }
+    }
+}
+
+/* Makes room for one more entry (at most 75% full). Caller holds the write lock. */
+static int shard_reserve(head_t *h, series_shard_t *sh) {
+    if ((uint64_t)(sh->count + 1) * 4 <= (uint64_t)sh->cap * 3) return 0;
+    uint32_t ncap = sh->cap ? sh->cap * 2 : 16;
+    uint64_t *ns = hm_alloc((size_t)ncap * sizeof *ns);
+    if (!ns) return -1;
+    for (uint32_t i = 0; i < sh->cap; i++) {
+        uint64_t slot = sh->slots[i];
+        if (!slot) continue;
+        uint32_t j = (uint32_t)(slot >> 32) & (ncap - 1);
+        while (ns[j]) j = (j + 1) & (ncap - 1);
+        ns[j] = slot;
+    }
+    hm_free(sh->slots, (size_t)sh->cap * sizeof *sh->slots);
+    atomic_fetch_add_explicit(&h->lookup_bytes, ((size_t)ncap - sh->cap) * sizeof *ns, memory_order_relaxed);
+    sh->slots = ns;
+    sh->cap = ncap;
+    return 0;
+}
+
+static void shard_insert(series_shard_t *sh, uint64_t hash, uint32_t id) {
+    uint32_t mask = sh->cap - 1, tag = (uint32_t)hash;
+    uint32_t i = tag & mask;
+    while (sh->slots[i]) i = (i + 1) & mask;
+    sh->slots[i] = ((uint64_t)tag << 32) | id;
+    sh->count++;
+}
+
+/* Sorted by name, unique names, non-empty names, a non-empty __name__. */
+static bool labels_ok(const label_t *ls, size_t n) {
+    if (n == 0 || n > MAX_LABELS) return false;
+    bool has_name = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!ls[i].name || !ls[i].name[0] || !ls[i].value) return false;
+        if (i > 0 && strcmp(ls[i - 1].name, ls[i].name) >= 0) return false;
+        if (strcmp(ls[i].name, LABEL_METRIC_NAME) == 0) has_name = true;
+    }
+    return has_name;
+}
+
+/* Takes n pairs from the label arena; a label set never straddles a page. */
+static int alloc_pairs(head_t *h, size_t n, uint64_t *off_out) {
+    for (;;) {
+        uint64_t off = atomic_fetch_add_explicit(&h->next_pair, n, memory_order_relaxed);
+        uint64_t last = off + n - 1;
+        if (last >= MAX_PAIRS) return -1;
+        if ((off >> PAIR_PAGE_SHIFT) != (last >> PAIR_PAGE_SHIFT)) continue; /* skip the page's tail */
+        if (!hm_pages_ensure(&h->pairs, off)) return -1;
+        *off_out = off;
+        return 0;
+    }
+}
+
+/* Builds a series for ls with its first sample and publishes it in shard sh.
+ * Caller holds sh's write lock and has checked ls is absent and valid. */
+static int create_series(head_t *h, series_shard_t *sh, uint64_t hash, const label_t *ls, size_t n, int64_t t,
+                         double v, uint32_t *id_out, int *append_rc) {
+    if (shard_reserve(h, sh) != 0) return -1;
+    uint32_t id = atomic_fetch_add_explicit(&h->next_id, 1, memory_order_acq_rel);
+    if (id >= HEAD_MAX_SERIES) return -1;
+    /* From here on the id is taken; on failure it stays an unpublished hole. */
+    mem_series_t *s = hm_pages_ensure(&h->series, id);
+    uint64_t off;
+    if (!s || alloc_pairs(h, n, &off) != 0) return -1;
+    uint32_t *p = hm_pages_at(&h->pairs, off);
+    for (size_t i = 0; i < n; i++)
+        if (symtab_intern(h->syms, ls[i].name, strlen(ls[i].name), &p[2 * i]) != 0 ||
+            symtab_intern(h->syms, ls[i].value, strlen(ls[i].value), &p[2 * i + 1]) != 0)
+            return -1;
+    s->labels = (uint32_t)off;
+    stripe_t *st = stripe_of(h, id);
+    pthread_mutex_lock(&st->lock);
+    *append_rc = series_append(h, id, s, t, v);
+    pthread_mutex_unlock(&st->lock);
+    if (*append_rc != HEAD_OK) return -1;
+    atomic_store_explicit(&s->nlabels, (uint16_t)n, memory_order_release);
+    shard_insert(sh, hash, id);
+    atomic_fetch_add_explicit(&h->series_created, 1, memory_order_relaxed);
+    *id_out = id;
+    return 0;
+}
+
+static int append_labels(head_t *h, const label_t *ls, size_t n, int64_t t, double v, series_ref_t *ref_out,
+                         bool *created) {
+    uint64_t hash = labels_hash(ls, n);
+    series_shard_t *sh = &h->shards[hash >> (64 - HEAD_SHARD_BITS)];
+    pthread_rwlock_rdlock(&sh->lock);
+    uint32_t id = shard_find(h, sh, hash, ls, n);
+    pthread_rwlock_unlock(&sh->lock);
+    if (!id) {
+        if (!labels_ok(ls, n)) return HEAD_ERR_INVALID;
+        pthread_rwlock_wrlock(&sh->lock);
+        id = shard_find(h, sh, hash, ls, n);
+        if (!id) {
+            int append_rc = HEAD_OK;
+            int rc = create_series(h, sh, hash, ls, n, t, v, &id, &append_rc);
+            pthread_rwlock_unlock(&sh->lock);
+            if (rc != 0) return append_rc != HEAD_OK ? append_rc : HEAD_ERR_INVALID;
+            if (created) *created = true;
+            if (ref_out) *ref_out = id;
+            /* Index it last: a query that misses a series being created is fine. */
+            const uint32_t *p = series_pairs(h, hm_pages_at(&h->series, id));
+            for (size_t i = 0; i < n; i++)
+                if (postings_add(h->postings, p[2 * i], p[2 * i + 1], id) != 0) return HEAD_ERR_INVALID;
+            return HEAD_OK;
+        }
+        pthread_rwlock_unlock(&sh->lock);
+    }
+    if (ref_out) *ref_out = id;
+    return head_append_ref(h, id, t, v);
+}
+
+int head_append(head_t *h, const label_t *ls, size_t n, int64_t t, double v, series_ref_t *ref_out, bool *created) {
+    if (created) *created = false;
+    if (!ls || n == 0) return HEAD_ERR_INVALID;
+    /* A label with an empty value is the same as no label (Prometheus drops
+     * them), so the identity of a series never includes one. */
+    size_t empty = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!ls[i].name || !ls[i].value) return HEAD_ERR_INVALID;
+        if (!ls[i].value[0]) empty++;
+    }
+    if (empty == 0) return append_labels(h, ls, n, t, v, ref_out, created);
+    label_t stackbuf[32];
+    label_t *kept = n - empty <= 32 ? stackbuf : malloc((n - empty) * sizeof *kept);
+    if (!kept) return HEAD_ERR_INVALID;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ls[i].value[0]) kept[m++] = ls[i];
+    int rc = m ? append_labels(h, kept, m, t, v, ref_out, created) : HEAD_ERR_INVALID;
+    if (kept != stackbuf) free(kept);
+    return rc;
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+typedef struct label_buf {
+    label_t *ls;
+    size_t cap;
+    label_t stack[32];
+} label_buf_t;
+
+/* Fills lb with the labels of s; the strings belong to the symbol table. */
+static label_t *series_labels(head_t *h, const mem_series_t *s, size_t n, label_buf_t *lb) {
+    if (!lb->ls) {
+        lb->ls = lb->stack;
+        lb->cap = 32;
+    }
+    if (n > lb->cap) {
+        label_t *nl = malloc(n * sizeof *nl);
+        if (!nl) return NULL;
+        if (lb->ls != lb->stack) free(lb->ls);
+        lb->ls = nl;
+        lb->cap = n;
+    }
+    const uint32_t *p = series_pairs(h, s);
+    for (size_t i = 0; i < n; i++) {
+        lb->ls[i].name = symtab_str(h->syms, p[2 * i]);
+        lb->ls[i].value = symtab_str(h->syms, p[2 * i + 1]);
+    }
+    return lb->ls;
+}
+
+static void label_buf_free(label_buf_t *lb) {
+    if (lb->ls && lb->ls != lb->stack) free(lb->ls);
+}
+
+int head_series_labels(head_t *h, series_ref_t ref, head_labels_fn fn, void *ctx) {
+    mem_series_t *s = series_get(h, ref);
+    if (!s) return HEAD_ERR_NOT_FOUND;
+    size_t n = atomic_load_explicit(&s->nlabels, memory_order_acquire);
+    label_buf_t lb = {0};
+    label_t *ls = series_labels(h, s, n, &lb);
+    if (!ls) return HEAD_ERR_INVALID;
+    fn(ctx, ls, n);
+    label_buf_free(&lb);
+    return HEAD_OK;
+}
+
+int head_series_chunks(head_t *h, series_ref_t ref, head_chunk_fn fn, void *ctx) {
+    mem_series_t *s = series_get(h, ref);
+    if (!s) return HEAD_ERR_NOT_FOUND;
+    stripe_t *st = stripe_of(h, (uint32_t)ref);
+    pthread_mutex_lock(&st->lock);
+    if (s->closed)
+        for (uint32_t i = 0; i < s->closed->n; i++) {
+            const mem_chunk_t *c = &s->closed->c[i];
+            fn(ctx, c->mint, c->maxt, c->data, c->len);
+        }
+    if (s->chunk) fn(ctx, chunk_first_t(s->chunk), s->app.t, s->chunk, xor_appender_len(&s->app));
+    pthread_mutex_unlock(&st->lock);
+    return HEAD_OK;
+}
+
+typedef struct sample_buf {
+    sample_t *v;
+    size_t n, cap;
+} sample_buf_t;
+
+/* Appends the samples of chunk bytes that fall in [mint, maxt]. */
+static int decode_range(const uint8_t *data, size_t len, int64_t mint, int64_t maxt, sample_buf_t *out) {
+    xor_iter_t it;
+    xor_iter_init(&it, data, len);
+    if (!xor_iter_seek(&it, mint)) return 0;
+    do {
+        sample_t smp;
+        xor_iter_at(&it, &smp.t, &smp.v);
+        if (smp.t > maxt) break;
+        if (out->n == out->cap) {
+            size_t nc = out->cap ? out->cap * 2 : 256;
+            sample_t *nv = realloc(out->v, nc * sizeof *nv);
+            if (!nv) return -1;
+            out->v = nv;
+            out->cap = nc;
+        }
+        out->v[out->n++] = smp;
+    } while (xor_iter_next(&it));
+    return 0;
+}
+
+/* Copies the samples of s in [mint, maxt] into out (emptied first). */
+static int series_samples(head_t *h, uint32_t id, const mem_series_t *s, int64_t mint, int64_t maxt,
+                          sample_buf_t *out) {
+    int rc = 0;
+    out->n = 0;
+    stripe_t *st = stripe_of(h, id);
+    pthread_mutex_lock(&st->lock);
+    if (s->closed)
+        for (uint32_t i = 0; i < s->closed->n && rc == 0; i++) {
+            const mem_chunk_t *c = &s->closed->c[i];
+            if (c->maxt >= mint && c->mint <= maxt) rc = decode_range(c->data, c->len, mint, maxt, out);
+        }
+    if (rc == 0 && s->chunk && s->app.t >= mint && chunk_first_t(s->chunk) <= maxt)
+        rc = decode_range(s->chunk, xor_appender_len(&s->app), mint, maxt, out);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+/* ---- select ----------------------------------------------------------- */
+
+static void sort_small(uint32_t *v, size_t n) {
+    for (size_t i = 1; i < n; i++) {
+        uint32_t x = v[i];
+        size_t j = i;
+        while (j > 0 && v[j - 1] > x) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
+}
+
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorts ids: LSD radix sort by bytes, skipping bytes that are all equal. */
+static void sort_ids(idvec_t *iv) {
+    size_t n = iv->n;
+    if (n < 64) {
+        sort_small(iv->v, n);
+        return;
+    }
+    uint32_t *tmp = malloc(n * sizeof *tmp);
+    if (!tmp) {
+        qsort(iv->v, n, sizeof *iv->v, cmp_u32);
+        return;
+    }
+    uint32_t *src = iv->v, *dst = tmp;
+    for (unsigned shift = 0; shift < 32; shift += 8) {
+        size_t count[257] = {0};
+        for (size_t i = 0; i < n; i++) count[((src[i] >> shift) & 0xff) + 1]++;
+        if (count[((src[0] >> shift) & 0xff) + 1] == n) continue;
+        for (int b = 0; b < 256; b++) count[b + 1] += count[b];
+        for (size_t i = 0; i < n; i++) dst[count[(src[i] >> shift) & 0xff]++] = src[i];
+        uint32_t *x = src;
+        src = dst;
+        dst = x;
+    }
+    if (src != iv->v) memcpy(iv->v, src, n * sizeof *src);
+    free(tmp);
+}
+
+/* First index >= from in v[0..n) whose value is >= x (v sorted). */
+static size_t gallop(const uint32_t *v, size_t from, size_t n, uint32_t x) {
+    size_t step = 1, lo = from, hi = from;
+    while (hi < n && v[hi] < x) {
+        lo = hi + 1;
+        hi += step;
+        step *= 2;
+    }
+    if (hi > n) hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* a = a ∩ b (both sorted). */
+static void intersect_into(idvec_t *a, const idvec_t *b) {
+    size_t i = 0, j = 0, k = 0;
+    while (i < a->n && j < b->n) {
+        if (a->v[i] == b->v[j]) {
+            a->v[k++] = a->v[i++];
+            j++;
+        } else if (a->v[i] < b->v[j]) {
+            i++;
+        } else {
+            j = gallop(b->v, j, b->n, a->v[i]);
+        }
+    }
+    a->n = k;
+}
+
+/* a = a \ b (both sorted). */
+static void subtract_into(idvec_t *a, const idvec_t *b) {
+    size_t j = 0, k = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        j = gallop(b->v, j, b->n, a->v[i]);
+        if (j < b->n && b->v[j] == a->v[i]) continue;
+        a->v[k++] = a->v[i];
+    }
+    a->n = k;
+}
+
+typedef struct collect_ctx {
+    head_t *h;
+    const matcher_t *m;
+    bool want; /* collect values for which the matcher says this */
+    idvec_t *out;
+} collect_ctx_t;
+
+static int collect_values(void *ctx, uint32_t value, const uint32_t *ids, size_t n) {
+    collect_ctx_t *c = ctx;
+    if (matcher_matches(c->m, symtab_str(c->h->syms, value)) != c->want) return 0;
+    return idvec_append(c->out, ids, n) == 0 ? 0 : -1;
+}
+
+/* The ids of series whose value of name satisfies (matcher == want), sorted.
+ * Only values present count: series without the label are never included. */
+static int ids_for(head_t *h, const matcher_t *m, uint32_t name, bool want, idvec_t *out) {
+    if (m->type == MATCH_EQUAL || m->type == MATCH_NOT_EQUAL) {
+        /* Exactly one value can be equal to m->value: look it up directly
+         * when we want the equal ones (= wanted, or != unwanted). */
+        bool want_equal = (m->type == MATCH_EQUAL) == want;
+        if (want_equal) {
+            uint32_t value;
+            if (!symtab_find(h->syms, m->value, strlen(m->value), &value)) return 0;
+            return postings_get(h->postings, name, value, out) < 0 ? -1 : 0;
+        }
+    }
+    collect_ctx_t c = {h, m, want, out};
+    if (postings_foreach_value(h->postings, name, collect_values, &c) != 0) return -1;
+    sort_ids(out); /* one value per series and name: the lists are disjoint */
+    return 0;
+}
+
+/* Sorting a selection by label set chases each series' pairs and symbol
+ * strings, two or three cache misses a comparison at a million series. The
+ * strings of the first labels are resolved once into the entry, where most
+ * comparisons are decided (interned strings: same pointer, same string). */
+#define SORT_KEY_LABELS 3
+
+typedef struct sel_entry {
+    const char *key[2 * SORT_KEY_LABELS]; /* name, value of the first labels */
+    const uint32_t *pairs;
+    uint32_t id;
+    uint16_t n;
+} sel_entry_t;
+
+static int cmp_entries(const void *a, const void *b, void *arg) {
+    const sel_entry_t *x = a, *y = b;
+    const symtab_t *syms = arg;
+    size_t n = x->n < y->n ? x->n : y->n;
+    size_t k = n < SORT_KEY_LABELS ? n : SORT_KEY_LABELS;
+    for (size_t i = 0; i < 2 * k; i++) {
+        if (x->key[i] == y->key[i]) continue;
+        int c = strcmp(x->key[i], y->key[i]);
+        if (c) return c;
+    }
+    for (size_t i = 2 * k; i < 2 * n; i++) {
+        if (x->pairs[i] == y->pairs[i]) continue; /* same symbol, same string */
+        int c = strcmp(symtab_str(syms, x->pairs[i]), symtab_str(syms, y->pairs[i]));
+        if (c) return c;
+    }
+    return x->n < y->n ? -1 : x->n > y->n;
+}
+
+int head_select(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt, head_series_fn fn, void *ctx,
+                pl_err_t *err) {
+    if (nms == 0) return pl_err_set(err, "head_select: at least one matcher is required");
+    int rc = 0;
+    idvec_t *pos = calloc(nms, sizeof *pos), *neg = calloc(nms, sizeof *neg);
+    size_t npos = 0, nneg = 0;
+    idvec_t all = {0};
+    sel_entry_t *ents = NULL;
+    sample_buf_t sb = {0};
+    label_buf_t lb = {0};
+    if (!pos || !neg) goto oom;
+    if (mint > maxt) goto done;
+
+    for (size_t i = 0; i < nms; i++) {
+        const matcher_t *m = &ms[i];
+        uint32_t name;
+        bool known = symtab_find(h->syms, m->name, strlen(m->name), &name) && postings_has_name(h->postings, name);
+        if (!matcher_matches_empty(m)) {
+            /* Only series with a matching value of the label qualify. */
+            if (!known) goto done;
+            if (ids_for(h, m, name, true, &pos[npos]) != 0) goto oom;
+            if (pos[npos++].n == 0) goto done;
+        } else if (known) {
+            /* Series lacking the label qualify; drop those whose value fails. */
+            if (ids_for(h, m, name, false, &neg[nneg]) != 0) goto oom;
+            nneg++;
+        }
+    }
+
+    idvec_t *cur;
+    if (npos == 0) {
+        uint32_t next = atomic_load_explicit(&h->next_id, memory_order_acquire);
+        for (uint32_t id = 1; id < next; id++)
+            if (series_get(h, id) && idvec_push(&all, id) != 0) goto oom;
+        cur = &all;
+    } else {
+        /* Intersect from the smallest list up. */
+        size_t smallest = 0;
+        for (size_t i = 1; i < npos; i++)
+            if (pos[i].n < pos[smallest].n) smallest = i;
+        cur = &pos[smallest];
+        for (size_t i = 0; i < npos && cur->n; i++)
+            if (i != smallest) intersect_into(cur, &pos[i]);
+    }
+    for (size_t i = 0; i < nneg && cur->n; i++) subtract_into(cur, &neg[i]);
+    if (cur->n == 0) goto done;
+
+    ents = malloc(cur->n * sizeof *ents);
+    if (!ents) goto oom;
+    size_t nents = 0;
+    for (size_t i = 0; i < cur->n; i++) {
+        mem_series_t *s = series_get(h, cur->v[i]);
+        if (!s) continue;
+        ents[nents].id = cur->v[i];
+        ents[nents].n = atomic_load_explicit(&s->nlabels, memory_order_acquire);
+        ents[nents].pairs = series_pairs(h, s);
+        for (size_t k = 0; k < 2 * SORT_KEY_LABELS; k++)
+            ents[nents].key[k] = k < 2u * ents[nents].n ? symtab_str(h->syms, ents[nents].pairs[k]) : NULL;
+        nents++;
+    }
+    if (nents > 1) qsort_r(ents, nents, sizeof *ents, cmp_entries, h->syms);
+
+    for (size_t i = 0; i < nents && rc == 0; i++) {
+        const mem_series_t *s = hm_pages_at(&h->series, ents[i].id);
+        if (series_samples(h, ents[i].id, s, mint, maxt, &sb) != 0) goto oom;
+        if (sb.n == 0) continue;
+        label_t *ls = series_labels(h, s, ents[i].n, &lb);
+        if (!ls) goto oom;
+        rc = fn(ctx, ls, ents[i].n, sb.v, sb.n);
+    }
+    goto done;
+oom:
+    rc = pl_err_set(err, "head_select: out of memory");
+done:
+    for (size_t i = 0; i < npos; i++) idvec_free(&pos[i]);
+    for (size_t i = 0; i < nneg; i++) idvec_free(&neg[i]);
+    free(pos);
+    free(neg);
+    idvec_free(&all);
+    free(ents);
+    free(sb.v);
+    label_buf_free(&lb);
+    return rc;
+}
+
+/* ---- label names and values ------------------------------------------- */
+
+typedef struct str_list {
+    head_t *h;
+    const char **v;
+    size_t n, cap;
+} str_list_t;
+
+static int str_push(str_list_t *sl, uint32_t sym) {
+    if (sl->n == sl->cap) {
+        size_t nc = sl->cap ? sl->cap * 2 : 64;
+        const char **nv = realloc(sl->v, nc * sizeof *nv);
+        if (!nv) return -1;
+        sl->v = nv;
+        sl->cap = nc;
+    }
+    sl->v[sl->n++] = symtab_str(sl->h->syms, sym);
+    return 0;
+}
+
+static int push_name(void *ctx, uint32_t name) { return str_push(ctx, name); }
+
+static int push_value(void *ctx, uint32_t value, const uint32_t *ids, size_t n) {
+    (void)ids;
+    (void)n;
+    return str_push(ctx, value);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+static int emit_sorted(str_list_t *sl, int collect_rc, head_string_fn fn, void *ctx) {
+    int rc = collect_rc ? -1 : 0;
+    if (rc == 0) {
+        if (sl->n > 1) qsort(sl->v, sl->n, sizeof *sl->v, cmp_str);
+        for (size_t i = 0; i < sl->n && rc == 0; i++) rc = fn(ctx, sl->v[i]);
+    }
+    free(sl->v);
+    return rc;
+}
+
+int head_label_names(head_t *h, head_string_fn fn, void *ctx) {
+    str_list_t sl = {h, NULL, 0, 0};
+    return emit_sorted(&sl, postings_foreach_name(h->postings, push_name, &sl), fn, ctx);
+}
+
+int head_label_values(head_t *h, const char *name, head_string_fn fn, void *ctx) {
+    uint32_t id;
+    if (!symtab_find(h->syms, name, strlen(name), &id)) return 0;
+    str_list_t sl = {h, NULL, 0, 0};
+    return emit_sorted(&sl, postings_foreach_value(h->postings, id, push_value, &sl), fn, ctx);
+}
+
+/* ---- stats ------------------------------------------------------------ */
+
+void head_get_stats(head_t *h, head_stats_t *out) {
+    memset(out, 0, sizeof *out);
+    for (unsigned i = 0; i < HEAD_STRIPES; i++) {
+        stripe_t *st = &h->stripes[i];
+        out->samples_appended += atomic_load_explicit(&st->samples, memory_order_relaxed);
+        out->out_of_order_samples += atomic_load_explicit(&st->ooo, memory_order_relaxed);
+        out->duplicate_samples += atomic_load_explicit(&st->dup, memory_order_relaxed);
+        out->num_chunks += atomic_load_explicit(&st->chunks, memory_order_relaxed);
+    }
+    out->series_created = atomic_load_explicit(&h->series_created, memory_order_relaxed);
+    out->num_series = out->series_created; /* nothing is removed yet */
+    out->num_symbols = symtab_count(h->syms);
+    out->min_time = atomic_load_explicit(&h->min_time, memory_order_relaxed);
+    out->max_time = atomic_load_explicit(&h->max_time, memory_order_relaxed);
+    out->bytes_symbols = symtab_bytes(h->syms);
+    uint64_t ids = atomic_load_explicit(&h->next_id, memory_order_relaxed);
+    uint64_t pairs = atomic_load_explicit(&h->next_pair, memory_order_relaxed);
+    out->bytes_series = sizeof *h + ids * sizeof(mem_series_t) + pairs * 2 * sizeof(uint32_t) +
+                        atomic_load_explicit(&h->lookup_bytes, memory_order_relaxed);
+    out->bytes_postings = postings_bytes(h->postings);
+    out->bytes_chunks = atomic_load_explicit(&h->pool.held_bytes, memory_order_relaxed) +
+                        atomic_load_explicit(&h->pool.large_bytes, memory_order_relaxed);
+    if (h->pool.use_malloc) out->bytes_chunks += atomic_load_explicit(&h->pool.live_bytes, memory_order_relaxed);
+}
