@@ -32,7 +32,10 @@ TESTS     := $(TEST_SRC:impl/tests/%.c=$(BUILD)/asan/tests/%)
 BENCHES   := $(BENCH_SRC:impl/bench/%.c=$(BUILD)/bin/%)
 
 .PHONY: all deps test unit integration demo bench fuzz fmt lint clean
-all: deps $(BUILD)/bin/promlab $(BUILD)/asan/bin/promlab
+# Targets that need the packages re-enter make after deps, so pkg-config
+# flags are computed once the -dev packages exist (a fresh machine has none).
+all: deps
+	@$(MAKE) --no-print-directory $(BUILD)/bin/promlab $(BENCHES)
 
 deps:
 	@scripts/deps.sh
@@ -67,7 +70,7 @@ $(BUILD)/bin/%: impl/bench/%.c $(REL_LIB)
 	$(CC) $(REL_CFLAGS) -o $@ $< $(REL_LIB) $(PKG_LIBS)
 
 test: deps
-	@$(MAKE) --no-print-directory -s $(TESTS) $(BUILD)/asan/bin/promlab $(BUILD)/bin/promlab
+	@$(MAKE) --no-print-directory -s $(TESTS) $(BUILD)/asan/bin/promlab
 	@BUILD=$(BUILD) scripts/run-tests.sh $(TESTS)
 
 demo: deps

@@ -400,15 +400,8 @@ static uint32_t shard_find(head_t *h, const series_shard_t *sh, uint64_t hash, c
 static int shard_reserve(head_t *h, series_shard_t *sh) {
     if ((uint64_t)(sh->count + 1) * 4 <= (uint64_t)sh->cap * 3) return 0;
     uint32_t ncap = sh->cap ? sh->cap * 2 : 16;
-    uint64_t *ns = hm_alloc((size_t)ncap * sizeof *ns);
+    uint64_t *ns = hm_rehash_tagged(sh->slots, sh->cap, ncap);
     if (!ns) return -1;
-    for (uint32_t i = 0; i < sh->cap; i++) {
-        uint64_t slot = sh->slots[i];
-        if (!slot) continue;
-        uint32_t j = (uint32_t)(slot >> 32) & (ncap - 1);
-        while (ns[j]) j = (j + 1) & (ncap - 1);
-        ns[j] = slot;
-    }
     hm_free(sh->slots, (size_t)sh->cap * sizeof *sh->slots);
     atomic_fetch_add_explicit(&h->lookup_bytes, ((size_t)ncap - sh->cap) * sizeof *ns, memory_order_relaxed);
     sh->slots = ns;

@@ -295,3 +295,16 @@ void slab_free(slab_alloc_t *a, void *q, size_t size) {
         pool_put(p, s);
     }
 }
+
+uint64_t *hm_rehash_tagged(const uint64_t *old, uint32_t oldcap, uint32_t ncap) {
+    uint64_t *ns = hm_alloc((size_t)ncap * sizeof *ns);
+    if (!ns) return NULL;
+    for (uint32_t i = 0; i < oldcap; i++) {
+        uint64_t slot = old[i];
+        if (!slot) continue;
+        uint32_t j = (uint32_t)(slot >> 32) & (ncap - 1);
+        while (ns[j]) j = (j + 1) & (ncap - 1);
+        ns[j] = slot;
+    }
+    return ns;
+}

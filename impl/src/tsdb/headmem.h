@@ -35,6 +35,12 @@
 
 void *hm_alloc(size_t size); /* zeroed; NULL on failure */
 void hm_free(void *p, size_t size);
+
+/* Open-addressing tables of u64 slots whose high 32 bits are the hash tag
+ * (0 = empty slot): allocates a table of ncap (a power of two) slots and
+ * re-inserts the old table's slots by tag with linear probing. The old
+ * table is left to the caller. NULL on allocation failure. */
+uint64_t *hm_rehash_tagged(const uint64_t *old, uint32_t oldcap, uint32_t ncap);
 /* Grows or shrinks; bytes past old are NOT zeroed. NULL on failure (p is kept). */
 void *hm_realloc(void *p, size_t old, size_t size);
 

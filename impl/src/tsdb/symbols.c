@@ -169,15 +169,8 @@ static char *store(sym_shard_t *sh, const char *s, size_t len) {
 
 static int grow(symtab_t *st, sym_shard_t *sh) {
     uint32_t ncap = sh->cap ? sh->cap * 2 : 64;
-    uint64_t *ns = hm_alloc((size_t)ncap * sizeof *ns);
+    uint64_t *ns = hm_rehash_tagged(sh->slots, sh->cap, ncap);
     if (!ns) return -1;
-    for (uint32_t i = 0; i < sh->cap; i++) {
-        uint64_t slot = sh->slots[i];
-        if (!slot) continue;
-        uint32_t j = (uint32_t)(slot >> 32) & (ncap - 1);
-        while (ns[j]) j = (j + 1) & (ncap - 1);
-        ns[j] = slot;
-    }
     (void)st;
     hm_free(sh->slots, (size_t)sh->cap * sizeof *sh->slots);
     sh->slots = ns;
