@@ -945,3 +945,27 @@ void head_get_stats(head_t *h, head_stats_t *out) {
                         atomic_load_explicit(&h->pool.large_bytes, memory_order_relaxed);
     if (h->pool.use_malloc) out->bytes_chunks += atomic_load_explicit(&h->pool.live_bytes, memory_order_relaxed);
 }
+
+/* ---- the head as a queryable_t -------------------------------------------- */
+
+static int q_select(void *impl, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt, storage_series_fn fn,
+                    void *ctx, pl_err_t *err) {
+    return head_select(impl, ms, nms, mint, maxt, fn, ctx, err);
+}
+
+static int q_label_names(void *impl, storage_string_fn fn, void *ctx, pl_err_t *err) {
+    (void)err;
+    return head_label_names(impl, fn, ctx);
+}
+
+static int q_label_values(void *impl, const char *name, storage_string_fn fn, void *ctx, pl_err_t *err) {
+    (void)err;
+    return head_label_values(impl, name, fn, ctx);
+}
+
+void head_queryable(head_t *h, queryable_t *q) {
+    q->impl = h;
+    q->select = q_select;
+    q->label_names = q_label_names;
+    q->label_values = q_label_values;
+}

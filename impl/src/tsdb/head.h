@@ -16,15 +16,13 @@
 
 #include "model/labels.h"
 #include "model/matcher.h"
+#include "model/storage.h"
 #include "util/err.h"
 
 typedef struct head head_t;
 typedef uint64_t series_ref_t; /* 0 is never a valid ref */
 
-typedef struct sample {
-    int64_t t;
-    double v;
-} sample_t;
+/* sample_t comes from model/storage.h. */
 
 enum head_append_result {
     HEAD_OK = 0,
@@ -76,6 +74,9 @@ int head_label_values(head_t *h, const char *name, head_string_fn fn, void *ctx)
  * not call into the head. Returns HEAD_ERR_NOT_FOUND for an unknown ref. */
 typedef void (*head_chunk_fn)(void *ctx, int64_t mint, int64_t maxt, const uint8_t *data, size_t len);
 int head_series_chunks(head_t *h, series_ref_t ref, head_chunk_fn fn, void *ctx);
+
+/* Fills q with a queryable_t (model/storage.h) over this head. */
+void head_queryable(head_t *h, queryable_t *q);
 
 typedef struct head_stats {
     uint64_t num_series;
