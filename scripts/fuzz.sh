@@ -16,7 +16,7 @@ for h in impl/fuzz/fuzz_*.c; do
   name=$(basename "$h" .c); short=${name#fuzz_}
   echo "== $name"
   clang -g -O1 -std=c17 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Iimpl/src \
-    $(pkg-config --cflags $PKGS) "$h" $lib_src $(pkg-config --libs $PKGS) -lpthread -lm -o "$out/$name"
+    $(pkg-config --cflags $PKGS) "$h" $lib_src $(pkg-config --libs $PKGS) -lsnappy -lpthread -lm -o "$out/$name"
   corpus=$out/corpus-$short; mkdir -p "$corpus"
   seeds=(); [ -d "impl/tests/data/$short" ] && seeds=("impl/tests/data/$short")
   (cd "$out" && ./"$name" -max_total_time="$SECS" -print_final_stats=1 "corpus-$short" "${seeds[@]/#/../../}" \
