@@ -7,6 +7,7 @@
  * SIGINT/SIGTERM shut down. */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -182,6 +183,10 @@ static int check_flags(int64_t *lookback_ms, pl_err_t *err) {
 }
 
 int cmd_server(int argc, char **argv) {
+    /* A fixed mmap threshold: buffers of a MiB and more (scrape bodies, API
+     * answers) are mmap'd and go back to the kernel when freed, instead of
+     * glibc raising the threshold and keeping them in its heap. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     pl_err_t err = {{0}};
     int rc = flags_parse(server_flags, N_SERVER_FLAGS, argc, argv, NULL, NULL, &err);
     if (rc != 0) {

@@ -77,6 +77,7 @@ typedef struct scrape_target {
     CURL *easy;
     struct curl_slist *headers;
     strbuf_t body;
+    size_t body_hint; /* last body's size: reserved up front, freed after each scrape */
     bool body_exceeded;
     char status_line[128]; /* reason phrase of the last HTTP status line */
     char curl_err[CURL_ERROR_SIZE];

@@ -937,6 +937,7 @@ static void start_scrape(scrape_manager_t *m, scrape_target_t *t, int64_t now) {
         return;
     }
     strbuf_reset(&t->body);
+    if (t->body_hint > t->body.cap) strbuf_reserve(&t->body, t->body_hint + t->body_hint / 8);
     t->body_exceeded = false;
     t->status_line[0] = '\0';
     t->curl_err[0] = '\0';
@@ -976,8 +977,11 @@ static void finish_scrape(scrape_manager_t *m, scrape_target_t *t, CURLcode rc) 
     char *content_type = NULL;
     curl_easy_getinfo(t->easy, CURLINFO_CONTENT_TYPE, &content_type);
     scrape_process(m, t, fail, t->body.data ? t->body.data : "", t->body.len, content_type);
-    /* Keep the buffer for the next scrape unless this one was far smaller. */
-    if (t->body.cap > (1u << 20) && t->body.len * 4 < t->body.cap)
+    /* A large body is not kept between scrapes: with many big targets the
+     * idle buffers would outweigh the head. Its size is remembered so the next
+     * scrape reserves it in one allocation (mmap'd, pages touched as written). */
+    t->body_hint = t->body.len;
+    if (t->body.cap > (1u << 20))
         strbuf_free(&t->body);
     else
         strbuf_reset(&t->body);
