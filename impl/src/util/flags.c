@@ -88,7 +88,7 @@ void flags_free(flag_def_t *defs, size_t n) {
 
 void flags_usage(const flag_def_t *defs, size_t n, const char *usage_line, strbuf_t *sb) {
     strbuf_printf(sb, "usage: %s\n\nFlags:\n", usage_line);
-    strbuf_puts(sb, "  -h, --help                 Show context-sensitive help.\n");
+    strbuf_printf(sb, "%-56s %s\n", "  -h, --help", "Show context-sensitive help.");
     for (size_t i = 0; i < n; i++) {
         const flag_def_t *f = &defs[i];
         if (f->hidden) continue;
@@ -97,7 +97,7 @@ void flags_usage(const flag_def_t *defs, size_t n, const char *usage_line, strbu
         else strbuf_printf(&left, "      --%s=%s", f->name,
                              f->kind == FLAG_DURATION ? "DURATION" : f->kind == FLAG_SIZE ? "SIZE" :
                              f->kind == FLAG_INT ? "INT" : f->kind == FLAG_STRINGS ? "VALUE ..." : "VALUE");
-        strbuf_printf(sb, "%-40s %s", left.data, f->help);
+        strbuf_printf(sb, "%-56s %s", left.data, f->help);
         if (f->def && *f->def) strbuf_printf(sb, " (default: %s)", f->def);
         strbuf_putc(sb, '\n');
         strbuf_free(&left);
