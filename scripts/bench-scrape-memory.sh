@@ -71,7 +71,7 @@ done
 tail_n=$(( MINUTES >= 4 ? 24 : ( $(wc -l <"$samples") / 3 + 1 ) ))
 steady=$(tail -n "$tail_n" "$samples" | awk '{s+=$2; n++} END {printf "%.0f", s/n}')
 peak=$(awk 'BEGIN{m=0} {if ($3>m) m=$3} END {print m}' "$samples")
-series=$(tail -n 1 "$samples" | cut -f4)
+series=$(tail -n 1 "$samples" | cut -f4 | awk '{printf "%d", $1}')
 bps=$(awk -v s="$steady" -v n="$series" 'BEGIN {printf "%.0f", (n>0? s/n : 0)}')
 ratio=$(awk -v p="$peak" -v s="$steady" 'BEGIN {printf "%.2f", p/s}')
 json="$OUT/scrape-memory-$SERVER-$SERIES.json"
