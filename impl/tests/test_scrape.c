@@ -24,6 +24,7 @@
 #include "scrape/cache.h"
 #include "scrape/internal.h"
 #include "scrape/scrape.h"
+#include "tsdb/db.h"
 #include "tsdb/head.h"
 #include "util/timeutil.h"
 
@@ -374,11 +375,24 @@ static config_t *load_config(const char *yaml) {
 typedef struct fx {
     test_server_t srv;
     head_t *head;
+    db_t *db; /* the head wrapped as storage, without a WAL */
     scrape_manager_t *m;
 } fx_t;
 
+/* A head, the DB appender over it, and a manager storing into it. */
+static void fx_open(fx_t *f) {
+    f->head = head_new();
+    f->db = db_wrap_head(f->head);
+    assert_non_null(f->db);
+    appendable_t app;
+    db_appendable(f->db, &app);
+    f->m = scrape_manager_new(&app);
+    assert_non_null(f->m);
+}
+
 static void fx_stop(fx_t *f) {
     scrape_manager_free(f->m);
+    db_close(f->db, NULL);
     head_free(f->head);
     server_stop(&f->srv);
 }
@@ -577,8 +591,7 @@ static void test_basic_scrape(void **state) {
     server_start(&f.srv);
     server_text(&f.srv, "/m1",
                 "# HELP foo_total A counter.\n# TYPE foo_total counter\nfoo_total{a=\"1\"} 3\nbar 5.5\n");
-    f.head = head_new();
-    f.m = scrape_manager_new(f.head);
+    fx_open(&f);
     char full[2048];
     snprintf(full, sizeof full, yaml, f.srv.port);
     config_t *c = load_config(full);
@@ -677,8 +690,7 @@ static void test_honor_labels(void **state) {
     memset(&f, 0, sizeof f);
     server_start(&f.srv);
     server_text(&f.srv, "/c", "m{job=\"other\",instance=\"x\",exported_job=\"e\",dropped=\"\"} 1\n");
-    f.head = head_new();
-    f.m = scrape_manager_new(f.head);
+    fx_open(&f);
     char full[2048];
     snprintf(full, sizeof full, yaml, f.srv.port, f.srv.port);
     config_t *c = load_config(full);
@@ -734,8 +746,7 @@ static void test_honor_timestamps(void **state) {
              "    metrics_path: /t\n"
              "    static_configs: [{targets: ['127.0.0.1:%d']}]\n",
              GLOBAL_300MS, f.srv.port, f.srv.port);
-    f.head = head_new();
-    f.m = scrape_manager_new(f.head);
+    fx_open(&f);
     config_t *c = load_config(yaml);
     pl_err_t err;
     assert_int_equal(scrape_manager_apply_config(f.m, c, &err), 0);
@@ -777,8 +788,7 @@ static void test_stale_marker_for_vanished_series(void **state) {
              "%sscrape_configs:\n  - job_name: s\n    metrics_path: /s\n"
              "    static_configs: [{targets: ['127.0.0.1:%d']}]\n",
              GLOBAL_300MS, f.srv.port);
-    f.head = head_new();
-    f.m = scrape_manager_new(f.head);
+    fx_open(&f);
     config_t *c = load_config(yaml);
     pl_err_t err;
     assert_int_equal(scrape_manager_apply_config(f.m, c, &err), 0);
@@ -822,8 +832,7 @@ static void test_malformed_body(void **state) {
              "%sscrape_configs:\n  - job_name: x\n    metrics_path: /x\n"
              "    static_configs: [{targets: ['127.0.0.1:%d']}]\n",
              GLOBAL_300MS, f.srv.port);
-    f.head = head_new();
-    f.m = scrape_manager_new(f.head);
+    fx_open(&f);
     config_t *c = load_config(yaml);
     pl_err_t err;
     assert_int_equal(scrape_manager_apply_config(f.m, c, &err), 0);
@@ -876,8 +885,7 @@ static void test_sample_limit(void **state) {
              "%sscrape_configs:\n  - job_name: l\n    metrics_path: /l\n    sample_limit: 2\n"
              "    static_configs: [{targets: ['127.0.0.1:%d']}]\n",
              GLOBAL_300MS, f.srv.port);
-    f.head = head_new();
-    f.m = scrape_manager_new(f.head);
+    fx_open(&f);
     config_t *c = load_config(yaml);
     pl_err_t err;
     assert_int_equal(scrape_manager_apply_config(f.m, c, &err), 0);
@@ -919,8 +927,7 @@ static void test_http_errors(void **state) {
              "  - job_name: slow\n    metrics_path: /slow\n    scrape_timeout: 200ms\n"
              "    static_configs: [{targets: ['127.0.0.1:%d']}]\n",
              GLOBAL_300MS, f.srv.port, f.srv.port, f.srv.port);
-    f.head = head_new();
-    f.m = scrape_manager_new(f.head);
+    fx_open(&f);
     config_t *c = load_config(yaml);
     pl_err_t err;
     assert_int_equal(scrape_manager_apply_config(f.m, c, &err), 0);
@@ -965,8 +972,7 @@ static void test_reload(void **state) {
              "%sscrape_configs:\n  - job_name: r\n"
              "    static_configs: [{targets: ['127.0.0.1:%d', '127.0.0.1:%d']}]\n",
              GLOBAL_300MS, f.srv.port, s2.port);
-    f.head = head_new();
-    f.m = scrape_manager_new(f.head);
+    fx_open(&f);
     config_t *c = load_config(yaml);
     pl_err_t err;
     assert_int_equal(scrape_manager_apply_config(f.m, c, &err), 0);
@@ -1054,8 +1060,7 @@ static void test_gzip_and_openmetrics(void **state) {
              "  - job_name: om\n    metrics_path: /om\n"
              "    static_configs: [{targets: ['127.0.0.1:%d']}]\n",
              GLOBAL_300MS, f.srv.port, f.srv.port);
-    f.head = head_new();
-    f.m = scrape_manager_new(f.head);
+    fx_open(&f);
     config_t *c = load_config(yaml);
     pl_err_t err;
     assert_int_equal(scrape_manager_apply_config(f.m, c, &err), 0);
@@ -1105,8 +1110,7 @@ static void test_content_type_rules(void **state) {
              "  - job_name: empty\n    metrics_path: /empty\n"
              "    static_configs: [{targets: ['127.0.0.1:%d']}]\n",
              GLOBAL_300MS, f.srv.port, f.srv.port, f.srv.port, f.srv.port);
-    f.head = head_new();
-    f.m = scrape_manager_new(f.head);
+    fx_open(&f);
     config_t *c = load_config(yaml);
     pl_err_t err;
     assert_int_equal(scrape_manager_apply_config(f.m, c, &err), 0);
@@ -1156,8 +1160,7 @@ static void test_duplicates_and_limits(void **state) {
              "  - job_name: big\n    metrics_path: /big\n    body_size_limit: 100B\n"
              "    static_configs: [{targets: ['127.0.0.1:%d']}]\n",
              GLOBAL_300MS, f.srv.port, f.srv.port, f.srv.port, f.srv.port);
-    f.head = head_new();
-    f.m = scrape_manager_new(f.head);
+    fx_open(&f);
     config_t *c = load_config(yaml);
     pl_err_t err;
     assert_int_equal(scrape_manager_apply_config(f.m, c, &err), 0);
@@ -1208,8 +1211,7 @@ static void test_target_limit_and_metrics(void **state) {
              "  - job_name: fine\n"
              "    static_configs: [{targets: ['127.0.0.1:%d', '127.0.0.1:%d']}]\n", /* listed twice: one target */
              GLOBAL_300MS, f.srv.port, f.srv.port, f.srv.port, f.srv.port);
-    f.head = head_new();
-    f.m = scrape_manager_new(f.head);
+    fx_open(&f);
     config_t *c = load_config(yaml);
     pl_err_t err;
     assert_int_equal(scrape_manager_apply_config(f.m, c, &err), 0);
@@ -1255,8 +1257,7 @@ static void test_apply_before_start_and_restart(void **state) {
     memset(&f, 0, sizeof f);
     server_start(&f.srv);
     server_text(&f.srv, "/metrics", "a 1\n");
-    f.head = head_new();
-    f.m = scrape_manager_new(f.head);
+    fx_open(&f);
     char yaml[1024];
     snprintf(yaml, sizeof yaml,
              "%sscrape_configs:\n  - job_name: one\n    static_configs: [{targets: ['127.0.0.1:%d']}]\n", GLOBAL_300MS,
@@ -1283,6 +1284,7 @@ static void test_apply_before_start_and_restart(void **state) {
     assert_true(WAIT_FOR(nsamples(f.head, "a") > n, 5000));
     /* free() stops the thread itself. */
     scrape_manager_free(f.m);
+    db_close(f.db, NULL);
     head_free(f.head);
     server_stop(&f.srv);
 }

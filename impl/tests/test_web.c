@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <math.h>
 
+#include "tsdb/db.h"
 #include "tsdb/head.h"
 #include "util/strbuf.h"
 #include "web/http.h"
@@ -13,6 +14,7 @@
 
 typedef struct {
     head_t *head;
+    db_t *db; /* the head wrapped as storage for the scrape manager */
     scrape_manager_t *scrape;
     web_t *web;
     char base[64];
@@ -56,7 +58,10 @@ static const int64_t T = 1700000000000; /* query time used by the tests */
 static int setup(void **state) {
     fixture_t *f = calloc(1, sizeof *f);
     f->head = head_new();
-    f->scrape = scrape_manager_new(f->head);
+    f->db = db_wrap_head(f->head);
+    appendable_t storage;
+    db_appendable(f->db, &storage);
+    f->scrape = scrape_manager_new(&storage);
     label_t a[] = {{"__name__", "m"}, {"job", "a"}};
     label_t b[] = {{"__name__", "m"}, {"job", "b"}};
     label_t c[] = {{"__name__", "m"}, {"job", "c"}};
@@ -87,6 +92,7 @@ static int teardown(void **state) {
     fixture_t *f = *state;
     web_stop(f->web);
     scrape_manager_free(f->scrape);
+    db_close(f->db, NULL);
     head_free(f->head);
     free(f);
     return 0;

@@ -4,5 +4,6 @@
 #define PL_CMD_H
 
 int cmd_server(int argc, char **argv);
+int cmd_tool(int argc, char **argv);
 
 #endif

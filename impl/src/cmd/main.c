@@ -15,7 +15,7 @@ static const struct {
     {"query", "Thanos-style global query view with replica deduplication (not yet built)", NULL},
     {"store", "Thanos-style store serving blocks from a bucket (not yet built)", NULL},
     {"compact", "Thanos-style compactor and downsampler (not yet built)", NULL},
-    {"tool", "promtool: check config/rules, tsdb tools (not yet built)", NULL},
+    {"tool", "promtool: tsdb list/analyze/dump/create-blocks-from openmetrics", cmd_tool},
 };
 #define N_SUB (sizeof subcommands / sizeof subcommands[0])
 

@@ -20,6 +20,7 @@
 #include "cmd/cmd.h"
 #include "config/config.h"
 #include "scrape/scrape.h"
+#include "tsdb/db.h"
 #include "tsdb/head.h"
 #include "util/flags.h"
 #include "util/log.h"
@@ -86,7 +87,8 @@ typedef struct server {
     pthread_mutex_t config_mu; /* guards config and reload */
     config_t *config;
     const char *config_path;
-    head_t *head;
+    db_t *db;
+    head_t *head; /* the db's */
     scrape_manager_t *scrape;
     _Atomic int last_reload_ok;
     _Atomic int64_t last_reload_success_ms;
@@ -144,6 +146,7 @@ static void write_server_metrics(void *ctx, strbuf_t *sb) {
     strbuf_puts(sb, "# HELP promlab_config_reload_failures_total Configuration reload attempts that were refused.\n"
                     "# TYPE promlab_config_reload_failures_total counter\n");
     strbuf_printf(sb, "promlab_config_reload_failures_total %" PRIu64 "\n", atomic_load(&s->reload_failures_total));
+    db_write_metrics(s->db, sb);
 }
 
 static int mkdir_p(const char *path) {
@@ -243,10 +246,41 @@ int cmd_server(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    s.head = head_new();
-    s.scrape = scrape_manager_new(s.head);
     int exit_code = 0;
     web_t *web = NULL;
+    db_opts_t dbo = {
+        .no_lockfile = flags_bool(server_flags, N_SERVER_FLAGS, "storage.tsdb.no-lockfile"),
+        .wal_compression = WAL_COMPRESSION_NONE,
+    };
+    if (flags_bool(server_flags, N_SERVER_FLAGS, "storage.tsdb.wal-compression"))
+        (void)wal_compression_parse(flags_str(server_flags, N_SERVER_FLAGS, "storage.tsdb.wal-compression-type"),
+                                    &dbo.wal_compression);
+    const char *segsz = flags_str(server_flags, N_SERVER_FLAGS, "storage.tsdb.wal-segment-size");
+    if (segsz && *segsz) {
+        int64_t v = 0;
+        if (flags_size(server_flags, N_SERVER_FLAGS, "storage.tsdb.wal-segment-size", &v, &err) < 0 ||
+            v < WAL_PAGE_SIZE || v > (int64_t)1 << 40) {
+            fprintf(stderr, "promlab server: error: --storage.tsdb.wal-segment-size: must be at least 32KB\n");
+            exit_code = 2;
+            goto out;
+        }
+        dbo.wal_segment_size = (size_t)(v / WAL_PAGE_SIZE) * WAL_PAGE_SIZE;
+    }
+    if (db_open(data_dir, &dbo, &s.db, &err) < 0) {
+        log_error("main", "Opening storage failed", "err=\"%s\"", err.msg);
+        fprintf(stderr, "promlab server: error: opening storage failed: %s\n", err.msg);
+        exit_code = 1;
+        goto out;
+    }
+    s.head = db_head(s.db);
+    appendable_t storage;
+    db_appendable(s.db, &storage);
+    s.scrape = scrape_manager_new(&storage);
+    if (!s.scrape) {
+        fprintf(stderr, "promlab server: error: out of memory\n");
+        exit_code = 1;
+        goto out;
+    }
     if (scrape_manager_apply_config(s.scrape, s.config, &err) < 0 || scrape_manager_start(s.scrape, &err) < 0) {
         fprintf(stderr, "promlab server: error starting scrape manager: %s\n", err.msg);
         exit_code = 1;
@@ -296,9 +330,12 @@ out:
         web_set_ready(web, false);
         web_stop(web);
     }
-    scrape_manager_stop(s.scrape);
-    scrape_manager_free(s.scrape);
-    head_free(s.head);
+    if (s.scrape) {
+        scrape_manager_stop(s.scrape);
+        scrape_manager_free(s.scrape);
+    }
+    pl_err_t cerr = {{0}};
+    if (db_close(s.db, &cerr) != 0) log_error("main", "Error closing storage", "err=\"%s\"", cerr.msg);
     config_free(s.config);
     pthread_mutex_destroy(&s.config_mu);
     flags_free(server_flags, N_SERVER_FLAGS);

@@ -1,23 +1,25 @@
-/* append.c — from one finished scrape to the head.
+/* append.c — from one finished scrape to storage.
  *
  * A scrape is all or nothing, as in Prometheus (which appends through a
  * transaction and rolls it back): the body is parsed completely into a
  * pending batch first, and only if it parsed, stayed within sample_limit and
- * the label limits is the batch committed. So a malformed body or a target
- * over its limit stores none of its samples; instead every series of the
- * last successful scrape gets a staleness marker, and up=0.
+ * the label limits is the batch staged in the manager's appender
+ * (model/storage.h). So a malformed body or a target over its limit stores
+ * none of its samples; instead every series of the last successful scrape
+ * gets a staleness marker, and up=0.
  *
  * Per sample the parse phase does one hash of the raw series text and one
  * cache probe. A hit (the series was seen before) costs a 24-byte entry in
- * the batch and, at commit, head_append_ref. A miss builds the label set
- * (target labels attached, conflicts renamed exported_*, limits checked),
- * copies its strings into the batch's byte arena and is appended by labels
- * at commit; the ref it gets is stored in the cache. Nothing is allocated per
- * sample: the batch's arrays and arena are reused and grow by doubling.
+ * the batch and is staged by ref. A miss builds the label set (target labels
+ * attached, conflicts renamed exported_*, limits checked), copies its strings
+ * into the batch's byte arena and is staged by labels; the ref the commit
+ * returns for it is stored in the cache. Nothing is allocated per sample:
+ * the batch's arrays and arena are reused and grow by doubling.
  *
- * After a successful commit one sweep over the cache finds the series this
- * scrape did not contain: they get a stale marker at the scrape timestamp and
- * leave the cache. */
+ * One scrape is one commit: the batch, the stale markers of the series it
+ * no longer contains (found by one sweep over the cache, which they leave)
+ * and the synthetic series (up, scrape_duration_seconds, ...). In the DB
+ * that is one WAL series record for its new series and one samples record. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -479,10 +481,22 @@ static int parse_body(scrape_target_t *t, scrape_batch_t *b, const char *body, s
 
 /* ---- commit / roll back ------------------------------------------------------ */
 
+/* Where each kind of sample sits in the transaction, so the statuses of a
+ * commit can be matched back: [hits][misses][stale markers][reports]. */
+typedef struct staged_layout {
+    size_t nhits, nmisses, nstale;
+    bool reports[SCRAPE_REPORT_N]; /* staged */
+    bool failed;                   /* staging ran out of memory: everything is rolled back */
+} staged_layout_t;
+
+static void stage_ref(scrape_manager_t *m, staged_layout_t *l, series_ref_t ref, int64_t t, double v) {
+    if (!l->failed && m->tx.add_ref(m->tx.impl, ref, t, v) != 0) l->failed = true;
+}
+
 static void count_append_error(int r, scrape_stats_t *st) {
-    if (r == HEAD_ERR_OUT_OF_ORDER)
+    if (r == STORAGE_ERR_OUT_OF_ORDER)
         st->out_of_order++;
-    else if (r == HEAD_ERR_DUPLICATE)
+    else if (r == STORAGE_ERR_DUPLICATE)
         st->duplicate++;
 }
 
@@ -493,58 +507,34 @@ static void forget_ref(scrape_cache_t *c, series_ref_t ref) {
         if ((c->slots[i].flags & SCRAPE_CACHE_USED) && c->slots[i].ref == ref) scrape_cache_del(c, &c->slots[i]);
 }
 
-static void commit(scrape_manager_t *m, scrape_target_t *t, scrape_batch_t *b, scrape_stats_t *st) {
+/* Stages the parsed batch, then the stale markers of the series this scrape
+ * did not contain (they leave the cache). New series stay cached with ref 0
+ * until the commit tells their ref (finish_batch). */
+static void stage_batch(scrape_manager_t *m, scrape_target_t *t, scrape_batch_t *b, staged_layout_t *l) {
     scrape_cache_t *c = &t->cache;
     const uint32_t cur = c->iter;
     const int64_t ts = t->scrape_ts_ms;
 
-    for (size_t i = 0; i < b->nhits; i++) {
-        const scrape_hit_t *h = &b->hits[i];
-        int r = head_append_ref(m->head, h->ref, h->t, h->v);
-        if (r == HEAD_OK) continue;
-        count_append_error(r, st);
-        if (r == HEAD_ERR_NOT_FOUND) {
-            log_warn("scrape", "series vanished from the head; it is re-created on the next scrape",
-                     "target=%s ref=%llu", t->url, (unsigned long long)h->ref);
-            forget_ref(c, h->ref);
-        }
-    }
+    for (size_t i = 0; i < b->nhits && !l->failed; i++)
+        stage_ref(m, l, b->hits[i].ref, b->hits[i].t, b->hits[i].v);
+    l->nhits = b->nhits;
 
     size_t maxl = 0;
     for (size_t i = 0; i < b->nmisses; i++)
         if (b->misses[i].nlabels > maxl) maxl = b->misses[i].nlabels;
     label_t *ls = NULL;
-    if (maxl) {
-        ls = malloc(maxl * sizeof *ls); /* once per scrape that has new series */
-        if (!ls) {
-            log_error("scrape", "out of memory committing new series", "target=%s", t->url);
-            b->nmisses = 0;
-        }
-    }
-    for (size_t i = 0; i < b->nmisses; i++) {
+    if (maxl && !(ls = malloc(maxl * sizeof *ls))) l->failed = true; /* once per scrape that has new series */
+    for (size_t i = 0; i < b->nmisses && !l->failed; i++) {
         const scrape_miss_t *ms = &b->misses[i];
         for (uint32_t j = 0; j < ms->nlabels; j++) {
             ls[j].name = b->bytes.data + b->label_offs[ms->label_start + 2 * j];
             ls[j].value = b->bytes.data + b->label_offs[ms->label_start + 2 * j + 1];
         }
-        series_ref_t ref = 0;
-        int r = head_append(m->head, ls, ms->nlabels, ms->t, ms->v, &ref, NULL);
-        scrape_cache_entry_t *e = scrape_cache_get(c, ms->hash);
-        if (r == HEAD_OK && ref != 0) {
-            if (e && e->ref == 0) e->ref = ref;
-            continue;
-        }
-        count_append_error(r, st);
-        if (r == HEAD_ERR_INVALID) {
-            strbuf_t sb = STRBUF_INIT;
-            labels_format(&sb, ls, ms->nlabels);
-            log_warn("scrape", "head refused a series", "target=%s series=%s", t->url, sb.data ? sb.data : "");
-            strbuf_free(&sb);
-        }
-        /* Not stored, so not cached: it gets no stale marker when it goes. */
-        if (e && e->ref == 0) scrape_cache_del(c, e);
+        if (m->tx.add(m->tx.impl, ls, ms->nlabels, ms->t, ms->v) != 0) l->failed = true;
     }
     free(ls);
+    l->nmisses = b->nmisses;
+    if (l->failed) return;
 
     /* Sweep: series this scrape did not contain go stale and leave the cache. */
     const double stale = pl_stale_nan();
@@ -555,7 +545,7 @@ static void commit(scrape_manager_t *m, scrape_target_t *t, scrape_batch_t *b, s
             if (e->iter != cur) scrape_cache_del(c, e);
             continue;
         }
-        if (e->iter == cur && e->ref != 0) {
+        if (e->iter == cur) {
             if (e->flags & SCRAPE_CACHE_TRACK_NEXT)
                 e->flags |= SCRAPE_CACHE_TRACK;
             else
@@ -566,59 +556,133 @@ static void commit(scrape_manager_t *m, scrape_target_t *t, scrape_batch_t *b, s
         if ((e->flags & SCRAPE_CACHE_TRACK) && e->ref != 0) {
             /* Out of order / duplicate here means the series got a newer
              * sample from elsewhere; Prometheus ignores that too. */
-            (void)head_append_ref(m->head, e->ref, ts, stale);
+            stage_ref(m, l, e->ref, ts, stale);
+            l->nstale++;
         }
         scrape_cache_del(c, e);
     }
-    scrape_cache_compact(c);
 }
 
-/* Stale markers for every series of the last successful scrape; they stay
- * cached (a ref is worth keeping) but are no longer tracked, so they are not
- * marked again. */
-static void mark_all_stale(scrape_manager_t *m, scrape_cache_t *c, int64_t ts) {
-    const double stale = pl_stale_nan();
-    for (size_t i = 0; i < c->cap; i++) {
-        scrape_cache_entry_t *e = &c->slots[i];
-        if (!(e->flags & SCRAPE_CACHE_USED)) continue;
-        if ((e->flags & SCRAPE_CACHE_TRACK) && e->ref != 0) (void)head_append_ref(m->head, e->ref, ts, stale);
-        e->flags &= ~(uint32_t)(SCRAPE_CACHE_TRACK | SCRAPE_CACHE_TRACK_NEXT);
+/* Matches the commit's statuses back to the batch: refs of new series into
+ * the cache, errors counted, refs the head no longer knows forgotten. */
+static void finish_batch(scrape_target_t *t, scrape_batch_t *b, const staged_layout_t *l,
+                         const storage_append_status_t *status, scrape_stats_t *st) {
+    scrape_cache_t *c = &t->cache;
+    for (size_t i = 0; i < l->nhits; i++) {
+        const storage_append_status_t *s = &status[i];
+        if (s->result == STORAGE_OK) continue;
+        count_append_error(s->result, st);
+        if (s->result == STORAGE_ERR_NOT_FOUND) {
+            log_warn("scrape", "series vanished from the head; it is re-created on the next scrape",
+                     "target=%s ref=%llu", t->url, (unsigned long long)b->hits[i].ref);
+            forget_ref(c, b->hits[i].ref);
+        }
+    }
+    for (size_t i = 0; i < l->nmisses; i++) {
+        const scrape_miss_t *ms = &b->misses[i];
+        const storage_append_status_t *s = &status[l->nhits + i];
+        scrape_cache_entry_t *e = scrape_cache_get(c, ms->hash);
+        if (s->result == STORAGE_OK && s->ref != 0) {
+            if (e && e->ref == 0) e->ref = s->ref;
+            continue;
+        }
+        count_append_error(s->result, st);
+        if (s->result == STORAGE_ERR_INVALID) {
+            strbuf_t sb = STRBUF_INIT;
+            label_t *ls = malloc(ms->nlabels * sizeof *ls + 1);
+            if (ls) {
+                for (uint32_t j = 0; j < ms->nlabels; j++) {
+                    ls[j].name = b->bytes.data + b->label_offs[ms->label_start + 2 * j];
+                    ls[j].value = b->bytes.data + b->label_offs[ms->label_start + 2 * j + 1];
+                }
+                labels_format(&sb, ls, ms->nlabels);
+                free(ls);
+            }
+            log_warn("scrape", "head refused a series", "target=%s series=%s", t->url, sb.data ? sb.data : "");
+            strbuf_free(&sb);
+        }
+        /* Not stored, so not cached: it gets no stale marker when it goes. */
+        if (e && e->ref == 0) scrape_cache_del(c, e);
     }
 }
 
-static void rollback(scrape_manager_t *m, scrape_target_t *t) {
-    scrape_cache_t *c = &t->cache;
-    /* Entries without a ref were created by this scrape for new series:
-     * nothing of them was stored, so they go. */
+/* New-series entries of a scrape that stores nothing: nothing of them was
+ * stored, so they go. */
+static void drop_uncommitted(scrape_cache_t *c) {
     for (size_t i = 0; i < c->cap; i++) {
         scrape_cache_entry_t *e = &c->slots[i];
         if ((e->flags & SCRAPE_CACHE_USED) && e->ref == 0 && !(e->flags & SCRAPE_CACHE_DROPPED)) scrape_cache_del(c, e);
     }
-    mark_all_stale(m, c, t->scrape_ts_ms);
-    scrape_cache_compact(c);
+}
+
+/* Stages stale markers for every series of the last successful scrape; they
+ * stay cached (a ref is worth keeping) but are no longer tracked, so they
+ * are not marked again. */
+static void stage_all_stale(scrape_manager_t *m, scrape_cache_t *c, int64_t ts, staged_layout_t *l) {
+    const double stale = pl_stale_nan();
+    for (size_t i = 0; i < c->cap; i++) {
+        scrape_cache_entry_t *e = &c->slots[i];
+        if (!(e->flags & SCRAPE_CACHE_USED)) continue;
+        if ((e->flags & SCRAPE_CACHE_TRACK) && e->ref != 0) {
+            stage_ref(m, l, e->ref, ts, stale);
+            l->nstale++;
+        }
+        e->flags &= ~(uint32_t)(SCRAPE_CACHE_TRACK | SCRAPE_CACHE_TRACK_NEXT);
+    }
 }
 
 /* ---- the synthetic series ----------------------------------------------------- */
 
-static void append_report(scrape_manager_t *m, scrape_target_t *t, int which, int64_t ts, double v) {
-    series_ref_t *ref = &t->report_refs[which];
-    if (*ref) {
-        int r = head_append_ref(m->head, *ref, ts, v);
-        if (r != HEAD_ERR_NOT_FOUND) return;
-        *ref = 0;
+static void stage_report(scrape_manager_t *m, scrape_target_t *t, staged_layout_t *l, int which, int64_t ts,
+                         double v) {
+    if (l->failed) return;
+    series_ref_t ref = t->report_refs[which];
+    if (ref) {
+        stage_ref(m, l, ref, ts, v);
+        l->reports[which] = !l->failed;
+        return;
     }
     /* Target labels plus __name__; 1 + nlabels is small. */
     label_t stack[32];
     label_t *ls = t->nlabels + 1 <= 32 ? stack : malloc((t->nlabels + 1) * sizeof *ls);
-    if (!ls) return;
+    if (!ls) {
+        l->failed = true;
+        return;
+    }
     size_t n = 0;
     ls[n++] = (label_t){LABEL_METRIC_NAME, report_names[which]};
     for (size_t i = 0; i < t->nlabels; i++)
         ls[n++] = t->labels[i];
     labels_sort(ls, n);
-    int r = head_append(m->head, ls, n, ts, v, ref, NULL);
-    if (r != HEAD_OK) *ref = 0;
+    if (m->tx.add(m->tx.impl, ls, n, ts, v) != 0) l->failed = true;
+    l->reports[which] = !l->failed;
     if (ls != stack) free(ls);
+}
+
+/* The statuses of the reports follow the batch and the stale markers. A
+ * report whose ref the head no longer knows is re-created by labels next time. */
+static void finish_reports(scrape_target_t *t, const staged_layout_t *l, const storage_append_status_t *status) {
+    size_t k = l->nhits + l->nmisses + l->nstale;
+    for (int i = 0; i < SCRAPE_REPORT_N; i++) {
+        if (!l->reports[i]) continue;
+        const storage_append_status_t *s = &status[k++];
+        t->report_refs[i] = s->result == STORAGE_ERR_NOT_FOUND || s->result == STORAGE_ERR_INVALID ? 0 : s->ref;
+    }
+}
+
+/* Commits the transaction; returns the statuses, or NULL when staging failed
+ * (then everything staged is rolled back). */
+static const storage_append_status_t *commit_tx(scrape_manager_t *m, scrape_target_t *t, staged_layout_t *l) {
+    if (l->failed) {
+        m->tx.rollback(m->tx.impl);
+        log_error("scrape", "out of memory staging a scrape; nothing of it was stored", "target=%s", t->url);
+        return NULL;
+    }
+    const storage_append_status_t *status = NULL;
+    pl_err_t err = {{0}};
+    if (m->tx.commit(m->tx.impl, &status, &err) != 0)
+        log_error("scrape", "Error committing a scrape", "target=%s err=\"%s\"", t->url, err.msg);
+    return status;
 }
 
 /* ---- entry points ---------------------------------------------------------------- */
@@ -628,6 +692,8 @@ void scrape_process(scrape_manager_t *m, scrape_target_t *t, const char *err, co
     scrape_batch_t *b = &m->batch;
     scrape_cache_t *c = &t->cache;
     scrape_stats_t st = {0};
+    staged_layout_t l;
+    memset(&l, 0, sizeof l);
     char errbuf[PL_ERR_MAX];
     const char *fail = err;
 
@@ -639,20 +705,33 @@ void scrape_process(scrape_manager_t *m, scrape_target_t *t, const char *err, co
         errbuf[0] = '\0';
         if (parse_body(t, b, body, len, content_type, &st, errbuf, sizeof errbuf) != 0) fail = errbuf;
     }
-    if (!fail)
-        commit(m, t, b, &st);
-    else
-        rollback(m, t);
-    batch_trim(b);
+    /* One transaction for the scrape: its samples (or, when it failed, the
+     * stale markers of the last good one) and the synthetic series. */
+    if (!fail) {
+        stage_batch(m, t, b, &l);
+    } else {
+        drop_uncommitted(c);
+        stage_all_stale(m, c, t->scrape_ts_ms, &l);
+    }
     t->ever_scraped = true;
 
     const int64_t ts = t->scrape_ts_ms;
     const double duration = (double)(pl_monotonic_ns() - t->start_ns) / 1e9;
-    append_report(m, t, SCRAPE_REPORT_UP, ts, fail ? 0.0 : 1.0);
-    append_report(m, t, SCRAPE_REPORT_DURATION, ts, duration);
-    append_report(m, t, SCRAPE_REPORT_SAMPLES_SCRAPED, ts, (double)st.total);
-    append_report(m, t, SCRAPE_REPORT_SAMPLES_POST_RELABEL, ts, (double)st.added);
-    append_report(m, t, SCRAPE_REPORT_SERIES_ADDED, ts, (double)st.series_added);
+    stage_report(m, t, &l, SCRAPE_REPORT_UP, ts, fail ? 0.0 : 1.0);
+    stage_report(m, t, &l, SCRAPE_REPORT_DURATION, ts, duration);
+    stage_report(m, t, &l, SCRAPE_REPORT_SAMPLES_SCRAPED, ts, (double)st.total);
+    stage_report(m, t, &l, SCRAPE_REPORT_SAMPLES_POST_RELABEL, ts, (double)st.added);
+    stage_report(m, t, &l, SCRAPE_REPORT_SERIES_ADDED, ts, (double)st.series_added);
+
+    const storage_append_status_t *status = commit_tx(m, t, &l);
+    if (status) {
+        if (!fail) finish_batch(t, b, &l, status, &st);
+        finish_reports(t, &l, status);
+    } else {
+        drop_uncommitted(c);
+    }
+    scrape_cache_compact(c);
+    batch_trim(b);
 
     if (fail) log_debug("scrape", "Scrape failed", "target=%s err=\"%s\"", t->url, fail);
     if (st.out_of_order)
@@ -682,8 +761,11 @@ void scrape_process(scrape_manager_t *m, scrape_target_t *t, const char *err, co
 
 void scrape_end_of_run_staleness(scrape_manager_t *m, scrape_target_t *t, int64_t ts) {
     if (!t->ever_scraped) return;
-    mark_all_stale(m, &t->cache, ts);
+    staged_layout_t l;
+    memset(&l, 0, sizeof l);
+    stage_all_stale(m, &t->cache, ts, &l);
     const double stale = pl_stale_nan();
     for (int i = 0; i < SCRAPE_REPORT_N; i++)
-        if (t->report_refs[i]) (void)head_append_ref(m->head, t->report_refs[i], ts, stale);
+        if (t->report_refs[i]) stage_ref(m, &l, t->report_refs[i], ts, stale);
+    (void)commit_tx(m, t, &l);
 }

@@ -1,8 +1,8 @@
 /* internal.h — what the scrape module's files share (private to scrape/).
  *
  * manager.c owns the scrape thread, the libcurl multi handle, the target list
- * and config reloads; append.c turns one finished HTTP response into head
- * appends (parse into a pending batch, commit or roll back, staleness, the
+ * and config reloads; append.c turns one finished HTTP response into one
+ * storage transaction (parse into a pending batch, commit or roll back, staleness, the
  * synthetic series); cache.c is the per-target series cache.
  *
  * Ownership and threads: a scrape_target_t belongs to the manager. Only the
@@ -169,7 +169,8 @@ typedef struct scrape_batch {
 } scrape_batch_t;
 
 struct scrape_manager {
-    head_t *head;
+    appendable_t storage; /* where scrapes are stored */
+    appender_t tx;        /* scrape thread only (or apply_config with no thread running) */
     pthread_mutex_t mu;
     pthread_cond_t cond;
 

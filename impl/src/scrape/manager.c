@@ -1077,16 +1077,22 @@ static void *scrape_thread_main(void *arg) {
 
 /* ---- public API ------------------------------------------------------------------------------------------ */
 
-scrape_manager_t *scrape_manager_new(head_t *head) {
+scrape_manager_t *scrape_manager_new(const appendable_t *storage) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return NULL;
     scrape_manager_t *m = calloc(1, sizeof *m);
     if (!m) {
         curl_global_cleanup();
         return NULL;
     }
-    m->head = head;
+    m->storage = *storage;
+    if (m->storage.appender(m->storage.impl, &m->tx) != 0) {
+        free(m);
+        curl_global_cleanup();
+        return NULL;
+    }
     m->multi = curl_multi_init();
     if (!m->multi) {
+        m->tx.free(m->tx.impl);
         free(m);
         curl_global_cleanup();
         return NULL;
@@ -1171,6 +1177,7 @@ void scrape_manager_free(scrape_manager_t *m) {
         free(m->summaries[i]);
     free(m->summaries);
     scrape_batch_free(&m->batch);
+    m->tx.free(m->tx.impl);
     curl_multi_cleanup(m->multi);
     pthread_cond_destroy(&m->cond);
     pthread_mutex_destroy(&m->mu);

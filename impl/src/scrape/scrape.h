@@ -6,8 +6,9 @@
  * targets), with scrape_timeout, gzip, and Prometheus's Accept header. The
  * body is parsed (text 0.0.4 or OpenMetrics by Content-Type), job/instance
  * and target labels are attached (honor_labels decides conflicts), and the
- * samples are appended to the head. A per-target cache maps the raw series
- * text to its head ref, so a steady scrape appends by ref. Series that
+ * samples are stored through an appendable (model/storage.h), one commit
+ * per scrape. A per-target cache maps the raw series text to its series
+ * ref, so a steady scrape appends by ref. Series that
  * vanish from a target's scrape, and all series of a target that goes away,
  * get staleness markers.
  *
@@ -39,13 +40,16 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "model/storage.h"
 #include "tsdb/head.h"
 #include "util/err.h"
 #include "util/strbuf.h"
 
 typedef struct scrape_manager scrape_manager_t;
 
-scrape_manager_t *scrape_manager_new(head_t *head);
+/* Scrapes are stored through storage (copied; its impl must outlive the
+ * manager). NULL when out of memory. */
+scrape_manager_t *scrape_manager_new(const appendable_t *storage);
 /* Applies a (new) config: targets that stay keep their loop and cache; new
  * ones start; removed ones stop and get their series marked stale. Safe to
  * call while running (config reload). The manager keeps no pointer into c

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "model/matcher.h"
+#include "promql/engine.h"
 #include "textparse/textparse.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -27,7 +28,7 @@
 /* ---- request accounting (prometheus_http_*) ----------------------------- */
 
 static const char *handler_names[] = {
-    "/metrics", "/-/healthy", "/-/ready", "/-/reload", "/-/quit", "/api/v1/query",
+    "/metrics", "/-/healthy", "/-/ready", "/-/reload", "/-/quit", "/api/v1/query", "/api/v1/query_range",
     "/api/v1/status/config", "/api/v1/status/flags", "/api/v1/status/buildinfo", "/api/v1/targets", "/",
     "other",
 };
@@ -45,6 +46,8 @@ typedef struct {
 
 struct web {
     web_opts_t opts;
+    promql_engine_t *engine;
+    queryable_t queryable;
     http_server_t *http;
     _Atomic bool ready;
     handler_stats_t stats[N_HANDLERS];
@@ -100,49 +103,50 @@ static void api_end(jsonw_t *w) { jw_obj_end(w); }
 
 /* ---- /api/v1/query ------------------------------------------------------ */
 
-typedef struct {
-    jsonw_t *w;
-    int64_t t;
-    size_t count;
-    size_t limit;
-} vector_ctx_t;
-
-static int emit_vector_series(void *ctx, const label_t *ls, size_t n, const sample_t *s, size_t ns) {
-    vector_ctx_t *vc = ctx;
-    if (ns == 0) return 0;
-    const sample_t *last = &s[ns - 1];
-    if (pl_is_stale_nan(last->v)) return 0; /* a stale series is absent */
-    if (vc->limit && vc->count >= vc->limit) return 0;
-    jsonw_t *w = vc->w;
-    jw_obj_begin(w);
-    jw_key(w, "metric");
-    jw_obj_begin(w);
-    for (size_t i = 0; i < n; i++) {
-        jw_key(w, ls[i].name);
-        jw_str(w, ls[i].value);
+/* Maps an engine error to Prometheus's status code and errorType. */
+static void query_error(http_response_t *r, const promql_error_t *e) {
+    char msg[PL_ERR_MAX + 64];
+    switch (e->type) {
+    case PROMQL_ERR_BAD_DATA:
+        snprintf(msg, sizeof msg, "invalid parameter \"query\": %s", e->msg);
+        api_error(r, 400, "bad_data", msg);
+        return;
+    case PROMQL_ERR_TIMEOUT: api_error(r, 503, "timeout", e->msg); return;
+    case PROMQL_ERR_CANCELED: api_error(r, 499, "canceled", e->msg); return;
+    default: api_error(r, 422, "execution", e->msg); return;
     }
-    jw_obj_end(w);
-    jw_key(w, "value");
-    jw_arr_begin(w);
-    jw_timestamp(w, vc->t);
-    jw_sample_value(w, last->v);
-    jw_arr_end(w);
-    jw_obj_end(w);
-    vc->count++;
-    return 0;
 }
 
-/* True if s is a plain number literal (PromQL's scalar), stored in *v. */
-static bool parse_number_literal(const char *s, double *v) {
-    while (*s == ' ' || *s == '\t' || *s == '\n') s++;
-    if (!*s) return false;
-    char *end;
-    double x = strtod(s, &end);
-    if (end == s) return false;
-    while (*end == ' ' || *end == '\t' || *end == '\n') end++;
-    if (*end) return false;
-    *v = x;
-    return true;
+/* Writes the success envelope with the result (first `limit` series when
+ * limit > 0) and the annotations. */
+static void write_query_result(http_response_t *r, promql_result_t *res, size_t limit, const char *query) {
+    if (limit && res->nseries > limit) res->nseries = limit;
+    jsonw_t jw;
+    api_begin(r, &jw);
+    promql_result_write_json(res, &jw);
+    if (res->nwarnings) {
+        jw_key(&jw, "warnings");
+        jw_arr_begin(&jw);
+        for (size_t i = 0; i < res->nwarnings; i++) {
+            strbuf_t a = STRBUF_INIT;
+            promql_annotation_format(&a, query, res->warnings[i], res->warning_pos[i]);
+            jw_str(&jw, a.data);
+            strbuf_free(&a);
+        }
+        jw_arr_end(&jw);
+    }
+    if (res->ninfos) {
+        jw_key(&jw, "infos");
+        jw_arr_begin(&jw);
+        for (size_t i = 0; i < res->ninfos; i++) {
+            strbuf_t a = STRBUF_INIT;
+            promql_annotation_format(&a, query, res->infos[i], res->info_pos[i]);
+            jw_str(&jw, a.data);
+            strbuf_free(&a);
+        }
+        jw_arr_end(&jw);
+    }
+    api_end(&jw);
 }
 
 static void handle_query(web_t *w, const http_request_t *req, http_response_t *r) {
@@ -171,48 +175,65 @@ static void handle_query(web_t *w, const http_request_t *req, http_response_t *r
         }
         limit = (size_t)l;
     }
-    double num;
-    if (parse_number_literal(q, &num)) {
-        jsonw_t jw;
-        api_begin(r, &jw);
-        jw_obj_begin(&jw);
-        jw_key(&jw, "resultType");
-        jw_str(&jw, "scalar");
-        jw_key(&jw, "result");
-        jw_arr_begin(&jw);
-        jw_timestamp(&jw, t);
-        jw_sample_value(&jw, num);
-        jw_arr_end(&jw);
-        jw_obj_end(&jw);
-        api_end(&jw);
+    promql_result_t res;
+    promql_error_t perr;
+    if (promql_exec_instant(w->engine, &w->queryable, q, t, &res, &perr) < 0) {
+        query_error(r, &perr);
         return;
     }
-    matcher_t *ms;
-    size_t nms;
-    if (selector_parse(q, &ms, &nms, &err) < 0) {
-        snprintf(msg, sizeof msg, "invalid parameter \"query\": %s", err.msg);
-        api_error(r, 400, "bad_data", msg);
+    write_query_result(r, &res, limit, q);
+    promql_result_free(&res);
+}
+
+static void handle_query_range(web_t *w, const http_request_t *req, http_response_t *r) {
+    const char *q = http_param(req, "query");
+    pl_err_t err = {{0}};
+    char msg[PL_ERR_MAX + 64];
+    if (!q || !*q) {
+        api_error(r, 400, "bad_data", "invalid parameter \"query\": unknown position: parse error: no expression found in input");
         return;
     }
-    jsonw_t jw;
-    api_begin(r, &jw);
-    jw_obj_begin(&jw);
-    jw_key(&jw, "resultType");
-    jw_str(&jw, "vector");
-    jw_key(&jw, "result");
-    jw_arr_begin(&jw);
-    vector_ctx_t vc = {&jw, t, 0, limit};
-    /* Left-open lookback window (t - lookback, t], as Prometheus 3. */
-    int rc = head_select(w->opts.head, ms, nms, t - w->opts.lookback_delta_ms + 1, t, emit_vector_series, &vc, &err);
-    matchers_free(ms, nms);
-    if (rc < 0) {
-        snprintf(msg, sizeof msg, "%s", err.msg);
-        api_error(r, 422, "execution", msg);
+    static const char *names[] = {"start", "end", "step"};
+    int64_t vals[3];
+    for (int i = 0; i < 3; i++) {
+        const char *v = http_param(req, names[i]);
+        if (!v || !*v) {
+            snprintf(msg, sizeof msg, "invalid parameter \"%s\": cannot parse \"\" to a valid %s", names[i],
+                     i == 2 ? "duration" : "timestamp");
+            api_error(r, 400, "bad_data", msg);
+            return;
+        }
+        int rc = i == 2 ? pl_parse_duration_or_seconds(v, &vals[i], &err) : pl_parse_time(v, &vals[i], &err);
+        if (rc < 0) {
+            snprintf(msg, sizeof msg, "invalid parameter \"%s\": %s", names[i], err.msg);
+            api_error(r, 400, "bad_data", msg);
+            return;
+        }
+    }
+    if (vals[1] < vals[0]) {
+        api_error(r, 400, "bad_data", "invalid parameter \"end\": end timestamp must not be before start time");
         return;
     }
-    jw_arr_end(&jw);
-    jw_obj_end(&jw);
-    api_end(&jw);
+    if (vals[2] <= 0) {
+        api_error(r, 400, "bad_data",
+                  "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a "
+                  "positive integer");
+        return;
+    }
+    if ((vals[1] - vals[0]) / vals[2] > 11000) {
+        api_error(r, 400, "bad_data",
+                  "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution "
+                  "(?step=XX)");
+        return;
+    }
+    promql_result_t res;
+    promql_error_t perr;
+    if (promql_exec_range(w->engine, &w->queryable, q, vals[0], vals[1], vals[2], &res, &perr) < 0) {
+        query_error(r, &perr);
+        return;
+    }
+    write_query_result(r, &res, 0, q);
+    promql_result_free(&res);
 }
 
 /* ---- status endpoints --------------------------------------------------- */
@@ -527,6 +548,8 @@ static void route(void *ctx, const http_request_t *req, http_response_t *r) {
             api_error(r, 405, "bad_data", "method not allowed");
         } else if (strcmp(p, "/api/v1/query") == 0) {
             handle_query(w, req, r);
+        } else if (strcmp(p, "/api/v1/query_range") == 0) {
+            handle_query_range(w, req, r);
         } else if (strcmp(p, "/api/v1/status/config") == 0) {
             handle_config(w, r);
         } else if (strcmp(p, "/api/v1/status/flags") == 0) {
@@ -559,8 +582,12 @@ web_t *web_start(const web_opts_t *opts, pl_err_t *err) {
     }
     w->opts = *opts;
     w->start_ms = pl_now_ms();
+    promql_engine_opts_t eo = {.lookback_ms = opts->lookback_delta_ms, .max_samples = 50000000};
+    w->engine = promql_engine_new(&eo);
+    if (opts->head) head_queryable(opts->head, &w->queryable);
     w->http = http_server_start(opts->listen_address, 4, route, w, err);
     if (!w->http) {
+        promql_engine_free(w->engine);
         free(w);
         return NULL;
     }
@@ -573,5 +600,6 @@ unsigned web_port(const web_t *w) { return http_server_port(w->http); }
 void web_stop(web_t *w) {
     if (!w) return;
     http_server_stop(w->http);
+    promql_engine_free(w->engine);
     free(w);
 }

@@ -1,0 +1,145 @@
+/* memstore.c — in-memory queryable for tests. See memstore.h. */
+#include "promql/memstore.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct mem_series {
+    label_t *ls;
+    size_t nls;
+    sample_t *s;
+    size_t ns, cap;
+} mem_series_t;
+
+struct memstore {
+    mem_series_t *series;
+    size_t n, cap;
+    bool sorted;
+};
+
+memstore_t *memstore_new(void) { return calloc(1, sizeof(memstore_t)); }
+
+void memstore_reset(memstore_t *m) {
+    for (size_t i = 0; i < m->n; i++) {
+        for (size_t j = 0; j < m->series[i].nls; j++) {
+            free((char *)m->series[i].ls[j].name);
+            free((char *)m->series[i].ls[j].value);
+        }
+        free(m->series[i].ls);
+        free(m->series[i].s);
+    }
+    free(m->series);
+    m->series = NULL;
+    m->n = m->cap = 0;
+}
+
+void memstore_free(memstore_t *m) {
+    if (!m) return;
+    memstore_reset(m);
+    free(m);
+}
+
+static int cmp_series(const void *a, const void *b) {
+    const mem_series_t *x = a, *y = b;
+    return labels_compare(x->ls, x->nls, y->ls, y->nls);
+}
+
+int memstore_append(memstore_t *m, const label_t *ls, size_t n, const sample_t *s, size_t ns, pl_err_t *err) {
+    label_t *sorted = malloc((n ? n : 1) * sizeof *sorted);
+    if (!sorted) return pl_err_set(err, "out of memory");
+    memcpy(sorted, ls, n * sizeof *sorted);
+    labels_sort(sorted, n);
+    mem_series_t *ser = NULL;
+    for (size_t i = 0; i < m->n; i++)
+        if (labels_equal(m->series[i].ls, m->series[i].nls, sorted, n)) ser = &m->series[i];
+    if (!ser) {
+        if (m->n == m->cap) {
+            size_t nc = m->cap ? m->cap * 2 : 16;
+            mem_series_t *nsr = realloc(m->series, nc * sizeof *nsr);
+            if (!nsr) {
+                free(sorted);
+                return pl_err_set(err, "out of memory");
+            }
+            m->series = nsr;
+            m->cap = nc;
+        }
+        ser = &m->series[m->n++];
+        memset(ser, 0, sizeof *ser);
+        ser->ls = malloc((n ? n : 1) * sizeof *ser->ls);
+        for (size_t i = 0; i < n; i++) {
+            ser->ls[i].name = strdup(sorted[i].name);
+            ser->ls[i].value = strdup(sorted[i].value);
+        }
+        ser->nls = n;
+        m->sorted = false;
+    }
+    free(sorted);
+    if (ser->ns + ns > ser->cap) {
+        size_t nc = (ser->ns + ns) * 2;
+        sample_t *nsm = realloc(ser->s, nc * sizeof *nsm);
+        if (!nsm) return pl_err_set(err, "out of memory");
+        ser->s = nsm;
+        ser->cap = nc;
+    }
+    for (size_t i = 0; i < ns; i++) {
+        if (ser->ns && s[i].t <= ser->s[ser->ns - 1].t) {
+            if (s[i].t == ser->s[ser->ns - 1].t) ser->s[ser->ns - 1] = s[i];
+            continue;
+        }
+        ser->s[ser->ns++] = s[i];
+    }
+    return 0;
+}
+
+static int q_select(void *impl, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt, storage_series_fn fn,
+                    void *ctx, pl_err_t *err) {
+    (void)err;
+    memstore_t *m = impl;
+    if (!m->sorted && m->n > 0) {
+        qsort(m->series, m->n, sizeof *m->series, cmp_series);
+        m->sorted = true;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        mem_series_t *s = &m->series[i];
+        bool ok = true;
+        for (size_t k = 0; k < nms && ok; k++) {
+            const char *v = labels_get(s->ls, s->nls, ms[k].name);
+            ok = matcher_matches(&ms[k], v ? v : "");
+        }
+        if (!ok) continue;
+        size_t lo = 0;
+        while (lo < s->ns && s->s[lo].t < mint)
+            lo++;
+        size_t hi = lo;
+        while (hi < s->ns && s->s[hi].t <= maxt)
+            hi++;
+        if (hi == lo) continue;
+        int rc = fn(ctx, s->ls, s->nls, s->s + lo, hi - lo);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static int q_label_names(void *impl, storage_string_fn fn, void *ctx, pl_err_t *err) {
+    (void)impl;
+    (void)fn;
+    (void)ctx;
+    (void)err;
+    return 0;
+}
+
+static int q_label_values(void *impl, const char *name, storage_string_fn fn, void *ctx, pl_err_t *err) {
+    (void)impl;
+    (void)name;
+    (void)fn;
+    (void)ctx;
+    (void)err;
+    return 0;
+}
+
+void memstore_queryable(memstore_t *m, queryable_t *q) {
+    q->impl = m;
+    q->select = q_select;
+    q->label_names = q_label_names;
+    q->label_values = q_label_values;
+}

@@ -1,0 +1,22 @@
+/* memstore.h — a small in-memory queryable_t for tests and tools.
+ *
+ * Series are kept as sorted label sets with their samples in time order;
+ * select scans every series (fine for test data, not for production use —
+ * the head is the real store). Owns copies of everything appended. */
+#ifndef PL_PROMQL_MEMSTORE_H
+#define PL_PROMQL_MEMSTORE_H
+
+#include <stddef.h>
+
+#include "model/storage.h"
+
+typedef struct memstore memstore_t;
+
+memstore_t *memstore_new(void);
+void memstore_free(memstore_t *m);
+void memstore_reset(memstore_t *m);
+/* Appends samples (later than any already held) to the series ls (any label order). */
+int memstore_append(memstore_t *m, const label_t *ls, size_t n, const sample_t *s, size_t ns, pl_err_t *err);
+void memstore_queryable(memstore_t *m, queryable_t *q);
+
+#endif

@@ -1,0 +1,574 @@
+/* block.c — block writer (builder → temp dir → rename) and block reader.
+ * See block.h.
+ *
+ * The builder interns every label string once (an open-addressing set of
+ * strdup'd strings) and stores a series as an array of string pointers plus
+ * a run of chunk metas whose bytes live in one growing arena; a chunk's data
+ * is an offset into that arena until the block is written. */
+#include "tsdb/block.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "tsdb/chunkenc.h"
+
+/* ---- ULIDs ------------------------------------------------------------------- */
+
+static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+void block_ulid_new(char out[ULID_LEN + 1]) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    uint8_t rnd[10];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        /* No entropy source: fall back to time-seeded bits (uniqueness only matters locally). */
+        uint64_t x = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
+        for (size_t i = 0; i < sizeof rnd; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            rnd[i] = (uint8_t)x;
+        }
+    }
+    unsigned __int128 v = (unsigned __int128)(ms & 0xFFFFFFFFFFFFull) << 80;
+    for (int i = 0; i < 10; i++)
+        v |= (unsigned __int128)rnd[i] << (8 * (9 - i));
+    for (int i = 0; i < ULID_LEN; i++)
+        out[ULID_LEN - 1 - i] = crockford[(unsigned)(v >> (5 * i)) & 31];
+    out[ULID_LEN] = '\0';
+}
+
+static int crockford_val(char c) {
+    const char *p = c ? strchr(crockford, c >= 'a' && c <= 'z' ? c - 32 : c) : NULL;
+    return p ? (int)(p - crockford) : -1;
+}
+
+bool block_ulid_valid(const char *s) {
+    if (strlen(s) != ULID_LEN || crockford_val(s[0]) > 7) return false;
+    for (int i = 0; i < ULID_LEN; i++)
+        if (crockford_val(s[i]) < 0) return false;
+    return true;
+}
+
+int64_t block_ulid_time(const char *s) {
+    if (!block_ulid_valid(s)) return -1;
+    unsigned __int128 v = 0;
+    for (int i = 0; i < ULID_LEN; i++)
+        v = (v << 5) | (unsigned)crockford_val(s[i]);
+    return (int64_t)(uint64_t)(v >> 80);
+}
+
+/* ---- builder ------------------------------------------------------------------ */
+
+typedef struct bseries {
+    const char **strs; /* 2n interned strings: name0, value0, name1, ... */
+    size_t n;
+    size_t chunk0, nchunks; /* run in b->chunks */
+    uint64_t nsamples;
+} bseries_t;
+
+typedef struct bchunk {
+    int64_t mint, maxt;
+    size_t off; /* into b->arena */
+    uint32_t len;
+} bchunk_t;
+
+struct block_builder {
+    int64_t chunk_range;
+    char **set; /* interned strings, open addressing */
+    size_t set_cap, set_n;
+    bseries_t *series;
+    size_t nseries, capseries;
+    bchunk_t *chunks;
+    size_t nchunks, capchunks;
+    strbuf_t arena;
+    uint64_t nsamples;
+    xor_chunk_t cur;
+};
+
+block_builder_t *block_builder_new(int64_t chunk_range) {
+    block_builder_t *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    b->chunk_range = chunk_range > 0 ? chunk_range : BLOCK_DEFAULT_RANGE_MS;
+    strbuf_init(&b->arena);
+    if (xor_chunk_init(&b->cur) != 0) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+void block_builder_free(block_builder_t *b) {
+    if (!b) return;
+    for (size_t i = 0; i < b->set_cap; i++)
+        free(b->set[i]);
+    free(b->set);
+    for (size_t i = 0; i < b->nseries; i++)
+        free(b->series[i].strs);
+    free(b->series);
+    free(b->chunks);
+    strbuf_free(&b->arena);
+    xor_chunk_free(&b->cur);
+    free(b);
+}
+
+uint64_t block_builder_num_samples(const block_builder_t *b) { return b->nsamples; }
+uint64_t block_builder_num_series(const block_builder_t *b) { return b->nseries; }
+
+static const char *intern(block_builder_t *b, const char *s) {
+    if (b->set_n * 2 >= b->set_cap) {
+        size_t nc = b->set_cap ? b->set_cap * 2 : 1024;
+        char **ns = calloc(nc, sizeof *ns);
+        if (!ns) return NULL;
+        for (size_t i = 0; i < b->set_cap; i++) {
+            if (!b->set[i]) continue;
+            size_t h = (size_t)XXH3_64bits(b->set[i], strlen(b->set[i])) & (nc - 1);
+            while (ns[h])
+                h = (h + 1) & (nc - 1);
+            ns[h] = b->set[i];
+        }
+        free(b->set);
+        b->set = ns;
+        b->set_cap = nc;
+    }
+    size_t len = strlen(s);
+    size_t h = (size_t)XXH3_64bits(s, len) & (b->set_cap - 1);
+    while (b->set[h]) {
+        if (strcmp(b->set[h], s) == 0) return b->set[h];
+        h = (h + 1) & (b->set_cap - 1);
+    }
+    if (!(b->set[h] = strdup(s))) return NULL;
+    b->set_n++;
+    return b->set[h];
+}
+
+/* The end of the chunk range holding t (Prometheus rounds toward zero). */
+static int64_t range_for_timestamp(int64_t t, int64_t width) { return (t / width) * width + width; }
+
+/* Prometheus's computeChunkEndTime: at a quarter of a full chunk, spread the
+ * remaining range evenly over chunks of the observed rate. */
+static int64_t chunk_end_time(int64_t start, int64_t cur, int64_t max) {
+    int64_t n = (max - start) / ((cur - start + 1) * 4);
+    if (n <= 1) return max;
+    return start + (max - start) / n;
+}
+
+/* Go's bstream keeps an empty byte at the end when its last write was a
+ * whole byte landing on a byte boundary (writeByte always opens the next
+ * byte), and Prometheus stores the stream as is. The bits are the same;
+ * to write the very bytes Prometheus writes, add that byte back. It happens
+ * when the chunk ends byte-aligned and its last sample wrote its value bits
+ * as whole bytes: a single-sample chunk (64 raw bits), or a changed value
+ * whose significant-bit count is a multiple of 8. */
+static bool go_trailing_byte(const uint8_t *p, size_t len, uint32_t nbits) {
+    if (nbits % 8 != 0) return false;
+    xor_iter_t it;
+    xor_iter_init(&it, p, len);
+    uint64_t prev = 0, last = 0;
+    size_t n = 0;
+    while (xor_iter_next(&it)) {
+        prev = last;
+        last = xor_iter_at_bits(&it);
+        n++;
+    }
+    if (n <= 1) return n == 1;
+    if (last == prev) return false;
+    return (64 - it.leading - it.trailing) % 8 == 0;
+}
+
+static int flush_chunk(block_builder_t *b, int64_t mint, int64_t maxt) {
+    size_t len;
+    const uint8_t *p = xor_chunk_bytes(&b->cur, &len);
+    bool extra = go_trailing_byte(p, len, b->cur.app.nbits);
+    if (b->nchunks == b->capchunks) {
+        size_t nc = b->capchunks ? b->capchunks * 2 : 1024;
+        bchunk_t *nv = realloc(b->chunks, nc * sizeof *nv);
+        if (!nv) return -1;
+        b->chunks = nv;
+        b->capchunks = nc;
+    }
+    b->chunks[b->nchunks++] = (bchunk_t){mint, maxt, b->arena.len, (uint32_t)(len + extra)};
+    strbuf_append(&b->arena, p, len);
+    if (extra) strbuf_putc(&b->arena, 0);
+    xor_chunk_free(&b->cur);
+    return xor_chunk_init(&b->cur);
+}
+
+int block_builder_add_series(block_builder_t *b, const label_t *ls, size_t n, const sample_t *s, size_t ns,
+                             pl_err_t *err) {
+    if (ns == 0) return 0;
+    for (size_t i = 1; i < ns; i++)
+        if (s[i].t <= s[i - 1].t) return pl_err_set(err, "block: samples of a series not in increasing time order");
+    if (b->nseries == b->capseries) {
+        size_t nc = b->capseries ? b->capseries * 2 : 1024;
+        bseries_t *nv = realloc(b->series, nc * sizeof *nv);
+        if (!nv) return pl_err_set(err, "out of memory");
+        b->series = nv;
+        b->capseries = nc;
+    }
+    bseries_t *se = &b->series[b->nseries];
+    se->n = n;
+    se->strs = malloc((2 * n + 1) * sizeof *se->strs);
+    if (!se->strs) return pl_err_set(err, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        se->strs[2 * i] = intern(b, ls[i].name);
+        se->strs[2 * i + 1] = intern(b, ls[i].value);
+        if (!se->strs[2 * i] || !se->strs[2 * i + 1]) {
+            free(se->strs);
+            return pl_err_set(err, "out of memory");
+        }
+    }
+    se->chunk0 = b->nchunks;
+    se->nsamples = ns;
+
+    /* Cut chunks as Prometheus's head appender does. */
+    int64_t cmint = s[0].t, cmaxt = s[0].t;
+    int64_t next_at = range_for_timestamp(s[0].t, b->chunk_range);
+    uint32_t cnt = 0;
+    for (size_t i = 0; i < ns; i++) {
+        int64_t t = s[i].t;
+        if (cnt == BLOCK_SAMPLES_PER_CHUNK / 4) next_at = chunk_end_time(cmint, cmaxt, next_at);
+        if (cnt > 0 && (t >= next_at || cnt >= BLOCK_MAX_SAMPLES_PER_CHUNK)) {
+            if (flush_chunk(b, cmint, cmaxt) != 0) goto oom;
+            cnt = 0;
+            cmint = t;
+            next_at = range_for_timestamp(t, b->chunk_range);
+        }
+        if (xor_chunk_append(&b->cur, t, s[i].v) != 0) goto oom;
+        cmaxt = t;
+        cnt++;
+    }
+    if (flush_chunk(b, cmint, cmaxt) != 0) goto oom;
+    se->nchunks = b->nchunks - se->chunk0;
+    b->nseries++;
+    b->nsamples += ns;
+    return 0;
+oom:
+    b->nchunks = se->chunk0;
+    free(se->strs);
+    return pl_err_set(err, "out of memory");
+}
+
+static int cmp_series(const void *a, const void *c) {
+    const bseries_t *x = a, *y = c;
+    size_t n = x->n < y->n ? x->n : y->n;
+    for (size_t i = 0; i < n; i++) {
+        int r = strcmp(x->strs[2 * i], y->strs[2 * i]);
+        if (r) return r;
+        r = strcmp(x->strs[2 * i + 1], y->strs[2 * i + 1]);
+        if (r) return r;
+    }
+    return (x->n > y->n) - (x->n < y->n);
+}
+
+static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int rm_rf(const char *path) {
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+            char p[4096];
+            snprintf(p, sizeof p, "%s/%s", path, de->d_name);
+            struct stat st;
+            if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+                rm_rf(p);
+            else
+                unlink(p);
+        }
+        closedir(d);
+        return rmdir(path);
+    }
+    return unlink(path);
+}
+
+int block_builder_write(block_builder_t *b, const char *parent_dir, const block_write_opts_t *o,
+                        char ulid_out[ULID_LEN + 1], pl_err_t *err) {
+    ulid_out[0] = '\0';
+    if (b->nsamples == 0) return 0;
+    char ulid[ULID_LEN + 1], tmp[4096], final[4096], path[4200];
+    block_ulid_new(ulid);
+    snprintf(tmp, sizeof tmp, "%s/%s" BLOCK_TMP_CREATION_SUFFIX, parent_dir, ulid);
+    snprintf(final, sizeof final, "%s/%s", parent_dir, ulid);
+    if (mkdir(tmp, 0777) != 0) return pl_err_set(err, "mkdir %s: %s", tmp, strerror(errno));
+
+    int rc = -1;
+    chunk_meta_t *metas = NULL;
+    char **syms = NULL;
+    index_writer_t *iw = NULL;
+    label_t *ls = NULL;
+    block_meta_t meta = {0};
+    size_t maxl = 0;
+    if (b->nseries > 1) qsort(b->series, b->nseries, sizeof *b->series, cmp_series);
+    for (size_t i = 0; i < b->nseries; i++) {
+        if (b->series[i].n > maxl) maxl = b->series[i].n;
+        if (i > 0 && cmp_series(&b->series[i - 1], &b->series[i]) == 0) {
+            pl_err_set(err, "block: a label set was added twice");
+            goto out;
+        }
+    }
+    metas = malloc((b->nchunks + 1) * sizeof *metas);
+    syms = malloc((b->set_n + 1) * sizeof *syms);
+    ls = malloc((maxl + 1) * sizeof *ls);
+    if (!metas || !syms || !ls) {
+        pl_err_set(err, "out of memory");
+        goto out;
+    }
+
+    /* Chunks, series by series in label order. */
+    snprintf(path, sizeof path, "%s/chunks", tmp);
+    chunk_writer_t *cw = chunk_writer_open(path, o->segment_size, err);
+    if (!cw) goto out;
+    for (size_t i = 0; i < b->nseries; i++) {
+        const bseries_t *se = &b->series[i];
+        for (size_t k = 0; k < se->nchunks; k++) {
+            const bchunk_t *c = &b->chunks[se->chunk0 + k];
+            metas[se->chunk0 + k] =
+                (chunk_meta_t){c->mint, c->maxt, 0, (const uint8_t *)b->arena.data + c->off, c->len, CHUNKENC_XOR};
+        }
+        if (chunk_writer_write_series(cw, &metas[se->chunk0], se->nchunks, err) != 0) {
+            chunk_writer_close(cw, NULL);
+            goto out;
+        }
+    }
+    if (chunk_writer_close(cw, err) != 0) goto out;
+
+    /* Index: "" and every interned string as symbols, then the series. */
+    snprintf(path, sizeof path, "%s/index", tmp);
+    size_t nsyms = 0;
+    bool has_empty = false;
+    for (size_t i = 0; i < b->set_cap; i++)
+        if (b->set[i]) {
+            syms[nsyms++] = b->set[i];
+            if (b->set[i][0] == '\0') has_empty = true;
+        }
+    qsort(syms, nsyms, sizeof *syms, cmp_cstr);
+    if (!(iw = index_writer_open(path, err))) goto out;
+    if (!has_empty && index_writer_add_symbol(iw, "", err) != 0) goto out;
+    for (size_t i = 0; i < nsyms; i++)
+        if (index_writer_add_symbol(iw, syms[i], err) != 0) goto out;
+    for (size_t i = 0; i < b->nseries; i++) {
+        const bseries_t *se = &b->series[i];
+        for (size_t k = 0; k < se->n; k++)
+            ls[k] = (label_t){se->strs[2 * k], se->strs[2 * k + 1]};
+        if (index_writer_add_series(iw, ls, se->n, &metas[se->chunk0], se->nchunks, NULL, err) != 0) goto out;
+    }
+    rc = index_writer_close(iw, err);
+    iw = NULL;
+    if (rc != 0) goto out;
+    rc = -1;
+
+    /* meta.json and an empty tombstones file. */
+    if (o->meta_base) {
+        const block_meta_t *mb = o->meta_base;
+        meta.level = mb->level;
+        for (size_t i = 0; i < mb->nsources; i++)
+            if (block_meta_add_source(&meta, mb->sources[i]) != 0) goto oom;
+        if (mb->nparents) {
+            if (!(meta.parents = malloc(mb->nparents * sizeof *meta.parents))) goto oom;
+            memcpy(meta.parents, mb->parents, mb->nparents * sizeof *meta.parents);
+            meta.nparents = mb->nparents;
+        }
+        meta.thanos = mb->thanos;
+    }
+    snprintf(meta.ulid, sizeof meta.ulid, "%s", ulid);
+    meta.min_time = o->min_time;
+    meta.max_time = o->max_time;
+    meta.num_samples = b->nsamples;
+    meta.num_series = b->nseries;
+    meta.num_chunks = b->nchunks;
+    meta.version = 1;
+    if (meta.level == 0) meta.level = 1;
+    if (meta.nsources == 0 && block_meta_add_source(&meta, ulid) != 0) goto oom;
+    int wrc = block_meta_write(tmp, &meta, err);
+    meta.thanos = NULL; /* borrowed */
+    if (wrc != 0) goto out;
+    tombstones_t none = {0};
+    snprintf(path, sizeof path, "%s/tombstones", tmp);
+    if (tombstones_write(path, &none, err) != 0) goto out;
+    if (tsdb_fsync_dir(tmp) != 0) {
+        pl_err_set(err, "sync %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (rename(tmp, final) != 0) {
+        pl_err_set(err, "rename %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    tsdb_fsync_dir(parent_dir);
+    memcpy(ulid_out, ulid, ULID_LEN + 1);
+    rc = 0;
+    goto out;
+oom:
+    pl_err_set(err, "out of memory");
+out:
+    if (iw) index_writer_abort(iw);
+    block_meta_free(&meta);
+    free(metas);
+    free(syms);
+    free(ls);
+    if (rc != 0) rm_rf(tmp);
+    return rc;
+}
+
+typedef struct fromq_ctx {
+    block_builder_t *b;
+    pl_err_t *err;
+} fromq_ctx_t;
+
+static int fromq_series(void *ctx, const label_t *ls, size_t n, const sample_t *s, size_t ns) {
+    fromq_ctx_t *c = ctx;
+    return block_builder_add_series(c->b, ls, n, s, ns, c->err) != 0 ? -2 : 0;
+}
+
+int block_write_from_queryable(const queryable_t *q, const char *parent_dir, int64_t mint, int64_t maxt,
+                               int64_t chunk_range, char ulid_out[ULID_LEN + 1], pl_err_t *err) {
+    ulid_out[0] = '\0';
+    if (maxt <= mint) return pl_err_set(err, "block: empty range [%lld, %lld)", (long long)mint, (long long)maxt);
+    block_builder_t *b = block_builder_new(chunk_range);
+    if (!b) return pl_err_set(err, "out of memory");
+    matcher_t m;
+    if (matcher_init(&m, MATCH_REGEX, LABEL_METRIC_NAME, ".+", err) != 0) {
+        block_builder_free(b);
+        return -1;
+    }
+    fromq_ctx_t c = {b, err};
+    int rc = q->select(q->impl, &m, 1, mint, maxt - 1, fromq_series, &c, err);
+    matcher_free(&m);
+    if (rc == 0) {
+        block_write_opts_t o = {.min_time = mint, .max_time = maxt};
+        rc = block_builder_write(b, parent_dir, &o, ulid_out, err);
+    } else {
+        rc = -1;
+    }
+    block_builder_free(b);
+    return rc;
+}
+
+/* ---- reading ------------------------------------------------------------------ */
+
+static uint64_t file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+void block_close(block_t *b) {
+    if (!b) return;
+    index_reader_close(b->index);
+    chunk_reader_close(b->chunks);
+    tombstones_free(&b->tombstones);
+    block_meta_free(&b->meta);
+    free(b->dir);
+    free(b);
+}
+
+block_t *block_open(const char *dir, pl_err_t *err) {
+    block_t *b = calloc(1, sizeof *b);
+    if (!b || !(b->dir = strdup(dir))) {
+        free(b);
+        pl_err_set(err, "out of memory");
+        return NULL;
+    }
+    char path[4200];
+    if (block_meta_read(dir, &b->meta, err) != 0) goto fail;
+    snprintf(path, sizeof path, "%s/index", dir);
+    if (!(b->index = index_reader_open(path, err))) goto fail;
+    b->size_bytes += index_reader_size(b->index);
+    snprintf(path, sizeof path, "%s/chunks", dir);
+    if (!(b->chunks = chunk_reader_open(path, err))) goto fail;
+    b->size_bytes += chunk_reader_size(b->chunks);
+    snprintf(path, sizeof path, "%s/tombstones", dir);
+    if (tombstones_read(path, &b->tombstones, err) != 0) goto fail;
+    b->size_bytes += file_size(path);
+    snprintf(path, sizeof path, "%s/meta.json", dir);
+    b->size_bytes += file_size(path);
+    return b;
+fail:
+    pl_err_prefix(err, "block %s", dir);
+    block_close(b);
+    return NULL;
+}
+
+void block_dir_list_free(char **names, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+int block_dir_list(const char *data_dir, char ***names, size_t *n, pl_err_t *err) {
+    *names = NULL;
+    *n = 0;
+    DIR *d = opendir(data_dir);
+    if (!d) return pl_err_set(err, "open %s: %s", data_dir, strerror(errno));
+    size_t cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!block_ulid_valid(de->d_name)) continue;
+        char p[4200];
+        snprintf(p, sizeof p, "%s/%s/meta.json", data_dir, de->d_name);
+        if (access(p, R_OK) != 0) continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nv = realloc(*names, cap * sizeof *nv);
+            if (!nv) goto oom;
+            *names = nv;
+        }
+        if (!((*names)[*n] = strdup(de->d_name))) goto oom;
+        (*n)++;
+    }
+    closedir(d);
+    if (*n > 1) qsort(*names, *n, sizeof **names, cmp_cstr);
+    return 0;
+oom:
+    closedir(d);
+    block_dir_list_free(*names, *n);
+    *names = NULL;
+    *n = 0;
+    return pl_err_set(err, "out of memory");
+}
+
+int block_series_samples(const block_t *b, uint32_t series_id, const index_series_t *s, int64_t mint, int64_t maxt,
+                         block_sample_buf_t *out, pl_err_t *err) {
+    out->n = 0;
+    bool tomb = tombstones_has_series(&b->tombstones, series_id);
+    for (size_t i = 0; i < s->nchks; i++) {
+        const chunk_meta_t *c = &s->chks[i];
+        if (c->maxt < mint || c->mint > maxt) continue;
+        uint8_t enc;
+        const uint8_t *data;
+        size_t len;
+        if (chunk_reader_get(b->chunks, c->ref, &enc, &data, &len, err) != 0) return -1;
+        if (enc != CHUNKENC_XOR)
+            return pl_err_set(err, "chunk ref %llu: unsupported encoding %u", (unsigned long long)c->ref, enc);
+        xor_iter_t it;
+        xor_iter_init(&it, data, len);
+        if (!xor_iter_seek(&it, mint)) {
+            if (xor_iter_err(&it)) return pl_err_set(err, "chunk ref %llu: malformed", (unsigned long long)c->ref);
+            continue;
+        }
+        do {
+            sample_t sm;
+            xor_iter_at(&it, &sm.t, &sm.v);
+            if (sm.t > maxt) break;
+            if (tomb && tombstones_deleted(&b->tombstones, series_id, sm.t)) continue;
+            if (out->n == out->cap) {
+                size_t nc = out->cap ? out->cap * 2 : 256;
+                sample_t *nv = realloc(out->v, nc * sizeof *nv);
+                if (!nv) return pl_err_set(err, "out of memory");
+                out->v = nv;
+                out->cap = nc;
+            }
+            out->v[out->n++] = sm;
+        } while (xor_iter_next(&it));
+        if (xor_iter_err(&it)) return pl_err_set(err, "chunk ref %llu: malformed", (unsigned long long)c->ref);
+    }
+    return 0;
+}

@@ -1,0 +1,111 @@
+/* block.h — persistent blocks in Prometheus's on-disk format: writing one
+ * from any source of series, and opening one for reading.
+ *
+ * A block is a directory named by a ULID holding meta.json, index,
+ * chunks/000001.. and tombstones (reference/tsdb-format.md §1-6). It is
+ * written into `<ULID>.tmp-for-creation` and renamed into place, so a reader
+ * never sees half a block.
+ *
+ * Writing goes through a block_builder_t: series are added in any order with
+ * their samples in time order; the builder cuts and XOR-encodes chunks as it
+ * goes, the way Prometheus's head cuts them (a chunk ends at the chunk-range
+ * boundary, at a predicted time once it holds 30 samples, and after at most
+ * BLOCK_MAX_SAMPLES_PER_CHUNK samples), so only chunk bytes are held in
+ * memory. block_builder_write then sorts the series and writes the files.
+ *
+ * Seams for the db layer: block_write_from_queryable cuts [mint, maxt) of any
+ * queryable_t (the head, or a querier over blocks for compaction) into a new
+ * block; block_dir_list lists the blocks of a data directory. */
+#ifndef PL_TSDB_BLOCK_H
+#define PL_TSDB_BLOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/labels.h"
+#include "model/storage.h"
+#include "tsdb/chunks.h"
+#include "tsdb/index.h"
+#include "tsdb/meta.h"
+#include "tsdb/tombstones.h"
+#include "util/err.h"
+
+#define BLOCK_DEFAULT_RANGE_MS (2 * 3600 * 1000LL)
+/* Chunks target 120 samples (the end time is predicted at 30). Prometheus
+ * 2.42 has no hard cap, so a chunk of a block that does not start on the
+ * chunk-range grid can hold more (e.g. 143 at 15s); 2.44+ cut at 2x120,
+ * which is the cap here (only irregular sample rates reach it). */
+#define BLOCK_SAMPLES_PER_CHUNK 120
+#define BLOCK_MAX_SAMPLES_PER_CHUNK 240
+#define BLOCK_TMP_CREATION_SUFFIX ".tmp-for-creation"
+
+/* A new ULID: 48-bit ms timestamp (now) + 80 random bits, Crockford base32. */
+void block_ulid_new(char out[ULID_LEN + 1]);
+/* The ms timestamp of a ULID string; -1 if it is not a valid ULID. */
+int64_t block_ulid_time(const char *ulid);
+bool block_ulid_valid(const char *s);
+
+/* ---- writing ------------------------------------------------------------------ */
+
+typedef struct block_builder block_builder_t;
+
+/* chunk_range: the range chunks are cut at (Prometheus's head chunk range:
+ * the block range for a head block; promtool's backfill uses twice it). */
+block_builder_t *block_builder_new(int64_t chunk_range);
+void block_builder_free(block_builder_t *b);
+/* Adds a series (labels sorted by name; strings copied) with samples in
+ * strictly increasing time order. A label set may be added once. */
+int block_builder_add_series(block_builder_t *b, const label_t *ls, size_t n, const sample_t *s, size_t ns,
+                             pl_err_t *err);
+/* Totals so far. */
+uint64_t block_builder_num_samples(const block_builder_t *b);
+uint64_t block_builder_num_series(const block_builder_t *b);
+
+typedef struct block_write_opts {
+    int64_t min_time, max_time;    /* meta.json [minTime, maxTime) */
+    uint64_t segment_size;         /* chunk segment size; 0 = 512 MiB */
+    const block_meta_t *meta_base; /* optional: level, sources, parents, thanos section to carry */
+} block_write_opts_t;
+
+/* Writes the block into parent_dir/<ULID> and fills ulid_out. Writes no
+ * block (ulid_out = "") when there are no samples, as Prometheus. */
+int block_builder_write(block_builder_t *b, const char *parent_dir, const block_write_opts_t *o,
+                        char ulid_out[ULID_LEN + 1], pl_err_t *err);
+
+/* Cuts [mint, maxt) of q (every series with a __name__) into a block in
+ * parent_dir, chunks cut at chunk_range (0: BLOCK_DEFAULT_RANGE_MS). meta
+ * minTime/maxTime are mint/maxt. ulid_out = "" if there were no samples. */
+int block_write_from_queryable(const queryable_t *q, const char *parent_dir, int64_t mint, int64_t maxt,
+                               int64_t chunk_range, char ulid_out[ULID_LEN + 1], pl_err_t *err);
+
+/* ---- reading ------------------------------------------------------------------ */
+
+typedef struct block {
+    char *dir;
+    block_meta_t meta;
+    index_reader_t *index;   /* mmap'd */
+    chunk_reader_t *chunks;  /* mmap'd */
+    tombstones_t tombstones; /* normalized */
+    uint64_t size_bytes;     /* index + chunks + tombstones + meta.json */
+} block_t;
+
+block_t *block_open(const char *dir, pl_err_t *err);
+void block_close(block_t *b);
+
+/* Names of the block directories (valid ULID names holding a meta.json) of
+ * a data dir, sorted (= by creation time). Caller frees with block_dir_list_free. */
+int block_dir_list(const char *data_dir, char ***names, size_t *n, pl_err_t *err);
+void block_dir_list_free(char **names, size_t n);
+
+/* Calls fn for every sample of a block series' chunks within [mint, maxt],
+ * skipping tombstoned samples; used by the querier and tools. Chunks with
+ * another encoding than XOR are an error. */
+typedef struct block_sample_buf {
+    sample_t *v;
+    size_t n, cap;
+} block_sample_buf_t;
+int block_series_samples(const block_t *b, uint32_t series_id, const index_series_t *s, int64_t mint, int64_t maxt,
+                         block_sample_buf_t *out, pl_err_t *err);
+
+#endif

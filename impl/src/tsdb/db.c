@@ -1,0 +1,805 @@
+/* db.c — the head plus its WAL: open, lock, replay, repair, append (db.h).
+ *
+ * Replay and the head's API. The head creates a series only together with
+ * its first sample (head_append), so a series record read at replay cannot
+ * create the series yet: its labels wait in a pending arena until the first
+ * sample that names its ref arrives. In a WAL promlab wrote, every series
+ * record is followed by the samples record of the same commit, which names
+ * every series it created, so the pending set empties after each commit and
+ * the arena is reset: replay memory stays small. A WAL whose series records
+ * come long before their samples (a checkpoint) holds the labels until then.
+ * Series that never get a sample are not created (Prometheus would keep an
+ * empty series until the next head GC). */
+#include "tsdb/db.h"
+
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tsdb/checkpoint.h"
+#include "tsdb/record.h"
+#include "util/log.h"
+
+_Static_assert((int)STORAGE_OK == (int)HEAD_OK && (int)STORAGE_ERR_OUT_OF_ORDER == (int)HEAD_ERR_OUT_OF_ORDER &&
+                   (int)STORAGE_ERR_DUPLICATE == (int)HEAD_ERR_DUPLICATE &&
+                   (int)STORAGE_ERR_NOT_FOUND == (int)HEAD_ERR_NOT_FOUND &&
+                   (int)STORAGE_ERR_INVALID == (int)HEAD_ERR_INVALID,
+               "storage and head result codes differ");
+
+/* A commit is logged as one series record (the series it created) and one
+ * samples record per window of this many staged samples, each window's
+ * series record right before its samples. Scrapes of ordinary size are one
+ * window: one series record and one samples record per commit. A million-
+ * series first scrape is ~30 windows of a few MB instead of one 500 MB
+ * record, which the reader would have to hold whole (twice: assembled and
+ * decompressed) and whose labels replay would hold until its samples came. */
+#define DB_COMMIT_WINDOW 32768
+
+struct db {
+    char dir[PATH_MAX];
+    char wal_dir[PATH_MAX];
+    head_t *head;
+    bool owns_head;
+    wal_t *wal; /* NULL for a wrapped head */
+    int lock_fd;
+    char lock_path[PATH_MAX + 8];
+    wal_compression_t wal_compression;
+
+    pthread_mutex_t mu; /* commits: head order == WAL order; also guards the fields below */
+    strbuf_t series_rec, samples_rec;
+    record_sample_t *samples;
+    size_t cap_samples;
+    db_stats_t st;
+};
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int grow(void **arr, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return 0;
+    size_t n = *cap ? *cap : 64;
+    while (n < need)
+        n *= 2;
+    void *p = realloc(*arr, n * elem);
+    if (!p) return -1;
+    *arr = p;
+    *cap = n;
+    return 0;
+}
+
+/* ---- ref map: WAL ref -> head ref or pending labels --------------------------------- */
+
+#define MAP_PENDING (1ull << 63) /* value: pending index in the low bits */
+#define MAP_INVALID (1ull << 62) /* value: the head refused the series; its samples are dropped */
+
+typedef struct ref_map {
+    uint64_t *keys, *vals; /* key 0 = empty (0 is never a ref) */
+    size_t cap, count;
+} ref_map_t;
+
+static size_t map_slot(const ref_map_t *m, uint64_t key) {
+    uint64_t h = key * 0x9E3779B97F4A7C15ull;
+    size_t i = (size_t)(h >> 17) & (m->cap - 1);
+    while (m->keys[i] != 0 && m->keys[i] != key)
+        i = (i + 1) & (m->cap - 1);
+    return i;
+}
+
+static uint64_t *map_get(ref_map_t *m, uint64_t key) {
+    if (!m->cap || key == 0) return NULL;
+    size_t i = map_slot(m, key);
+    return m->keys[i] ? &m->vals[i] : NULL;
+}
+
+static int map_put(ref_map_t *m, uint64_t key, uint64_t val) {
+    if (key == 0) return 0;
+    if ((m->count + 1) * 2 > m->cap) {
+        ref_map_t n = {0};
+        n.cap = m->cap ? m->cap * 2 : 4096;
+        n.keys = calloc(n.cap, sizeof *n.keys);
+        n.vals = malloc(n.cap * sizeof *n.vals);
+        if (!n.keys || !n.vals) {
+            free(n.keys);
+            free(n.vals);
+            return -1;
+        }
+        for (size_t i = 0; i < m->cap; i++) {
+            if (!m->keys[i]) continue;
+            size_t j = map_slot(&n, m->keys[i]);
+            n.keys[j] = m->keys[i];
+            n.vals[j] = m->vals[i];
+        }
+        n.count = m->count;
+        free(m->keys);
+        free(m->vals);
+        *m = n;
+    }
+    size_t i = map_slot(m, key);
+    if (!m->keys[i]) {
+        m->keys[i] = key;
+        m->count++;
+    }
+    m->vals[i] = val;
+    return 0;
+}
+
+static void map_free(ref_map_t *m) {
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- replay ---------------------------------------------------------------------------- */
+
+typedef struct replay {
+    db_t *db;
+    ref_map_t map;
+    /* Pending series: labels as "name\0value\0..." in bytes, from offs[i]. */
+    strbuf_t bytes;
+    uint64_t *pending_off;
+    uint32_t *pending_n;
+    size_t npending, cap_pending, live_pending;
+    label_t *ls;
+    size_t cap_ls;
+    uint64_t max_head_ref;
+    record_decoder_t dec;
+} replay_t;
+
+static int replay_series(void *ctx, uint64_t ref, const label_t *ls, size_t n) {
+    replay_t *r = ctx;
+    r->db->st.replay_series++;
+    uint64_t *old = map_get(&r->map, ref);
+    if (old && (*old & MAP_PENDING)) r->live_pending--;
+    if (grow((void **)&r->pending_off, &r->cap_pending, r->npending + 1, sizeof *r->pending_off) != 0) return -1;
+    size_t cap = r->cap_pending;
+    uint32_t *pn = realloc(r->pending_n, cap * sizeof *pn);
+    if (!pn) return -1;
+    r->pending_n = pn;
+    r->pending_off[r->npending] = r->bytes.len;
+    r->pending_n[r->npending] = (uint32_t)n;
+    for (size_t i = 0; i < n; i++) {
+        strbuf_append(&r->bytes, ls[i].name, strlen(ls[i].name) + 1);
+        strbuf_append(&r->bytes, ls[i].value, strlen(ls[i].value) + 1);
+    }
+    if (map_put(&r->map, ref, MAP_PENDING | r->npending) != 0) return -1;
+    r->npending++;
+    r->live_pending++;
+    return 0;
+}
+
+/* Creates a pending series with its first sample. Returns the map value to store. */
+static size_t pending_labels(replay_t *r, uint64_t idx);
+
+static uint64_t replay_create(replay_t *r, uint64_t idx, int64_t t, double v, int *result) {
+    size_t n = pending_labels(r, idx);
+    if (n == SIZE_MAX) {
+        *result = HEAD_ERR_INVALID;
+        return MAP_INVALID;
+    }
+    series_ref_t ref = 0;
+    *result = head_append(r->db->head, r->ls, n, t, v, &ref, NULL);
+    if (ref == 0) return MAP_INVALID;
+    if (ref > r->max_head_ref) r->max_head_ref = ref;
+    return ref;
+}
+
+static void replay_samples(replay_t *r, const record_sample_t *s, size_t n) {
+    db_stats_t *st = &r->db->st;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t *val = map_get(&r->map, s[i].ref);
+        if (!val) {
+            st->replay_unknown_refs++;
+            continue;
+        }
+        int res;
+        if (*val & MAP_INVALID) continue;
+        if (*val & MAP_PENDING) {
+            *val = replay_create(r, *val & ~MAP_PENDING, s[i].t, s[i].v, &res);
+            r->live_pending--;
+        } else {
+            res = head_append_ref(r->db->head, *val, s[i].t, s[i].v);
+        }
+        if (res == HEAD_OK) st->replay_samples++;
+        else st->replay_rejected++;
+    }
+    if (r->live_pending == 0) {
+        /* Nothing waits for its first sample: start the arena over. */
+        strbuf_reset(&r->bytes);
+        r->npending = 0;
+    }
+}
+
+/* Reads one directory of segments; on corruption fills *bad_seg and *bad_off
+ * with the cut point and returns 1; 0 when it read to the end; -1 on an
+ * error that is not the data's fault (out of memory). */
+static int replay_dir(replay_t *r, const char *dir, int first, int last, int *bad_seg, uint64_t *bad_off) {
+    wal_reader_t *rd = NULL;
+    pl_err_t err = {{0}};
+    if (wal_reader_open(dir, first, last, &rd, &err) != 0) return -1;
+    int rc = 0;
+    for (;;) {
+        const uint8_t *rec;
+        size_t len;
+        int k = wal_reader_next(rd, &rec, &len, &err);
+        if (k == 0) break;
+        if (k < 0) {
+            int eseg;
+            uint64_t eoff;
+            wal_reader_error_at(rd, &eseg, &eoff);
+            wal_reader_good_end(rd, bad_seg, bad_off);
+            log_warn("tsdb", "Encountered WAL read error, attempting repair", "dir=%s segment=%d offset=%llu err=\"%s\"",
+                     dir, eseg, (unsigned long long)eoff, err.msg);
+            rc = 1;
+            break;
+        }
+        r->db->st.replay_records++;
+        pl_err_t derr = {{0}};
+        switch (record_type(rec, len)) {
+        case RECORD_SERIES: {
+            int d = record_decode_series(&r->dec, rec, len, replay_series, r, &derr);
+            if (d < 0 && derr.msg[0]) {
+                /* A record that passed its CRC but does not decode: written by
+                 * something else; skip it rather than cut the log. */
+                log_warn("tsdb", "Skipping undecodable WAL record", "err=\"%s\"", derr.msg);
+            } else if (d != 0) {
+                rc = -1;
+            }
+            break;
+        }
+        case RECORD_SAMPLES: {
+            const record_sample_t *s;
+            size_t n;
+            if (record_decode_samples(&r->dec, rec, len, &s, &n, &derr) != 0)
+                log_warn("tsdb", "Skipping undecodable WAL record", "err=\"%s\"", derr.msg);
+            else
+                replay_samples(r, s, n);
+            break;
+        }
+        default:
+            /* Tombstones (the head has no deletion yet), exemplars, metadata,
+             * histograms: not held by the head yet. */
+            r->db->st.replay_skipped++;
+            break;
+        }
+        if (rc < 0) break;
+    }
+    wal_reader_free(rd);
+    return rc;
+}
+
+/* The newest complete checkpoint in the WAL dir: its index, or -1. Removes
+ * leftovers of interrupted checkpoints (checkpoint.N.tmp). */
+static int find_checkpoint(const char *wal_dir, char *path, size_t pathsz) {
+    (void)checkpoint_delete_before(wal_dir, 0, NULL);
+    return checkpoint_last(wal_dir, path, pathsz);
+}
+
+typedef struct relog_ctx {
+    db_t *db;
+    uint64_t ref;
+    const label_t *want; /* pending labels to compare with, or NULL */
+    size_t nwant;
+    bool equal;
+} relog_ctx_t;
+
+static void compare_labels(void *ctx, const label_t *ls, size_t n) {
+    relog_ctx_t *c = ctx;
+    c->equal = labels_equal(ls, n, c->want, c->nwant);
+}
+
+/* Labels of pending series idx, into r->ls. Returns the count. */
+static size_t pending_labels(replay_t *r, uint64_t idx) {
+    uint32_t n = r->pending_n[idx];
+    if (grow((void **)&r->ls, &r->cap_ls, n ? n : 1, sizeof *r->ls) != 0) return SIZE_MAX;
+    const char *p = r->bytes.data + r->pending_off[idx];
+    for (uint32_t i = 0; i < n; i++) {
+        r->ls[i].name = p;
+        p += strlen(p) + 1;
+        r->ls[i].value = p;
+        p += strlen(p) + 1;
+    }
+    return n;
+}
+
+static void relog_labels(void *ctx, const label_t *ls, size_t n) {
+    relog_ctx_t *c = ctx;
+    record_series_add(&c->db->series_rec, c->ref, ls, n);
+}
+
+/* After replay: every head ref h must resolve to its own series when the
+ * WAL is read again, i.e. the last series record for h named h's labels. Logs
+ * again the series for which that is not so. */
+static int relog_changed_refs(replay_t *r, pl_err_t *err) {
+    db_t *db = r->db;
+    strbuf_reset(&db->series_rec);
+    record_series_begin(&db->series_rec);
+    uint64_t n = 0;
+    for (uint64_t h = 1; h <= r->max_head_ref; h++) {
+        uint64_t *v = map_get(&r->map, h);
+        if (v && *v == h) continue;
+        if (v && (*v & MAP_PENDING)) {
+            /* The last record for h named a series that got no sample since:
+             * fine if it is the series the head has under h (a relog of an
+             * earlier start with no appends after it). */
+            size_t nl = pending_labels(r, *v & ~MAP_PENDING);
+            relog_ctx_t cmp = {db, h, r->ls, nl, false};
+            if (nl != SIZE_MAX && head_series_labels(db->head, h, compare_labels, &cmp) == HEAD_OK && cmp.equal)
+                continue;
+        }
+        relog_ctx_t c = {db, h, NULL, 0, false};
+        if (head_series_labels(db->head, h, relog_labels, &c) == HEAD_OK) n++;
+    }
+    db->st.relogged_series = n;
+    if (n == 0) return 0;
+    log_info("tsdb", "Series refs changed at replay; logged their series again", "series=%llu", (unsigned long long)n);
+    if (wal_log(db->wal, db->series_rec.data, db->series_rec.len, err) != 0 || wal_flush(db->wal, err) != 0) return -1;
+    return 0;
+}
+
+static int replay(db_t *db, const wal_opts_t *wopts, pl_err_t *err) {
+    replay_t r;
+    memset(&r, 0, sizeof r);
+    r.db = db;
+    record_decoder_init(&r.dec);
+    int rc = 0;
+
+    char cp_path[PATH_MAX + 32];
+    int cp = find_checkpoint(db->wal_dir, cp_path, sizeof cp_path);
+    if (cp >= 0) {
+        int first, last, bad_seg;
+        uint64_t bad_off;
+        int k = wal_segment_range(cp_path, &first, &last, err);
+        if (k > 0) {
+            int c = replay_dir(&r, cp_path, first, last, &bad_seg, &bad_off);
+            if (c < 0) rc = pl_err_set(err, "replaying checkpoint %s: out of memory", cp_path);
+            if (c > 0) {
+                /* Prometheus refuses to start here; we go on with what we read. */
+                db->st.wal_corruptions++;
+                log_error("tsdb", "Corrupted checkpoint: its records after the damage are lost", "dir=%s", cp_path);
+            }
+        }
+    }
+
+    int first, last;
+    int k = rc == 0 ? wal_segment_range(db->wal_dir, &first, &last, err) : 0;
+    if (k < 0) rc = -1;
+    if (k > 0 && cp >= 0) {
+        if (first > cp + 1)
+            log_warn("tsdb", "WAL segments do not follow the checkpoint", "checkpoint=%d first_segment=%d", cp, first);
+        if (first <= cp) first = cp + 1;
+    }
+    if (k > 0 && first <= last) {
+        int bad_seg;
+        uint64_t bad_off;
+        int c = replay_dir(&r, db->wal_dir, first, last, &bad_seg, &bad_off);
+        if (c < 0) rc = pl_err_set(err, "replaying the WAL: out of memory");
+        if (c > 0) {
+            db->st.wal_corruptions++;
+            pl_err_t rerr = {{0}};
+            if (wal_repair(db->wal_dir, bad_seg, bad_off, &rerr) != 0) {
+                rc = pl_err_set(err, "repair WAL: %s", rerr.msg);
+            } else {
+                log_warn("tsdb", "WAL repaired: cut at the last good record, later segments deleted",
+                         "segment=%d offset=%llu", bad_seg, (unsigned long long)bad_off);
+            }
+        }
+    }
+
+    /* The writer starts a new segment after whatever is left; series whose
+     * ref changed are logged at its start. */
+    if (rc == 0 && wal_open(db->wal_dir, wopts, &db->wal, err) != 0) rc = -1;
+    if (rc == 0 && relog_changed_refs(&r, err) != 0) rc = -1;
+    map_free(&r.map);
+    strbuf_free(&r.bytes);
+    free(r.pending_off);
+    free(r.pending_n);
+    free(r.ls);
+    record_decoder_free(&r.dec);
+    return rc;
+}
+
+/* ---- open / close ------------------------------------------------------------------------ */
+
+static int take_lock(db_t *db, pl_err_t *err) {
+    snprintf(db->lock_path, sizeof db->lock_path, "%s/lock", db->dir);
+    int fd = open(db->lock_path, O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    if (fd < 0) return pl_err_set(err, "lock DB directory: open %s: %s", db->lock_path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return pl_err_set(err,
+                              "lock DB directory: %s is locked by another process (another server on the same "
+                              "--storage.tsdb.path?): resource temporarily unavailable",
+                              db->lock_path);
+        return pl_err_set(err, "lock DB directory %s: %s", db->lock_path, strerror(e));
+    }
+    db->lock_fd = fd;
+    return 0;
+}
+
+static db_t *db_alloc(void) {
+    db_t *db = calloc(1, sizeof *db);
+    if (!db) return NULL;
+    db->lock_fd = -1;
+    pthread_mutex_init(&db->mu, NULL);
+    return db;
+}
+
+static void db_release(db_t *db) {
+    if (db->lock_fd >= 0) {
+        unlink(db->lock_path);
+        close(db->lock_fd); /* releases the flock */
+    }
+    if (db->owns_head) head_free(db->head);
+    strbuf_free(&db->series_rec);
+    strbuf_free(&db->samples_rec);
+    free(db->samples);
+    pthread_mutex_destroy(&db->mu);
+    free(db);
+}
+
+int db_open(const char *dir, const db_opts_t *opts, db_t **out, pl_err_t *err) {
+    db_opts_t o = opts ? *opts : (db_opts_t){0};
+    if (strlen(dir) > PATH_MAX - 64) return pl_err_set(err, "data dir path too long");
+    if (mkdir(dir, 0777) < 0 && errno != EEXIST) return pl_err_set(err, "create data dir %s: %s", dir, strerror(errno));
+    db_t *db = db_alloc();
+    if (!db) return pl_err_set(err, "out of memory");
+    snprintf(db->dir, sizeof db->dir, "%s", dir);
+    snprintf(db->wal_dir, sizeof db->wal_dir, "%s/wal", dir);
+    if (!o.no_lockfile && take_lock(db, err) != 0) {
+        db_release(db);
+        return -1;
+    }
+    db->head = head_new();
+    db->owns_head = true;
+    if (!db->head) {
+        db_release(db);
+        return pl_err_set(err, "out of memory");
+    }
+    if (mkdir(db->wal_dir, 0777) < 0 && errno != EEXIST) {
+        pl_err_set(err, "create WAL dir %s: %s", db->wal_dir, strerror(errno));
+        db_release(db);
+        return -1;
+    }
+    double t0 = now_seconds();
+    log_info("tsdb", "Replaying WAL, this may take a while", "dir=%s", db->wal_dir);
+    wal_opts_t wo = {o.wal_segment_size, o.wal_compression};
+    db->wal_compression = o.wal_compression;
+    if (replay(db, &wo, err) != 0) {
+        wal_close(db->wal, NULL);
+        db_release(db);
+        return -1;
+    }
+    db->st.replay_seconds = now_seconds() - t0;
+    head_stats_t hs;
+    head_get_stats(db->head, &hs);
+    log_info("tsdb", "WAL replay completed",
+             "duration=%.3fs records=%llu series=%llu samples=%llu rejected=%llu unknown_refs=%llu corruptions=%llu",
+             db->st.replay_seconds, (unsigned long long)db->st.replay_records, (unsigned long long)hs.num_series,
+             (unsigned long long)db->st.replay_samples, (unsigned long long)db->st.replay_rejected,
+             (unsigned long long)db->st.replay_unknown_refs, (unsigned long long)db->st.wal_corruptions);
+    *out = db;
+    return 0;
+}
+
+db_t *db_wrap_head(head_t *head) {
+    db_t *db = db_alloc();
+    if (!db) return NULL;
+    db->head = head;
+    return db;
+}
+
+int db_close(db_t *db, pl_err_t *err) {
+    if (!db) return 0;
+    int rc = wal_close(db->wal, err);
+    db_release(db);
+    return rc;
+}
+
+head_t *db_head(db_t *db) { return db->head; }
+
+int db_wal_cut(db_t *db, pl_err_t *err) {
+    if (!db->wal) return pl_err_set(err, "no WAL");
+    pthread_mutex_lock(&db->mu);
+    int k = wal_next_segment(db->wal, err);
+    pthread_mutex_unlock(&db->mu);
+    return k < 0 ? -1 : k - 1;
+}
+
+int db_wal_truncate(db_t *db, int64_t mint, bool (*keep)(void *ctx, uint64_t ref), void *ctx, pl_err_t *err) {
+    if (!db->wal) return 0;
+    int first = 0, last = -1;
+    if (wal_segment_range(db->wal_dir, &first, &last, err) <= 0) return 0;
+    pthread_mutex_lock(&db->mu);
+    int current = db->wal ? wal_get_segment(db->wal) : last;
+    pthread_mutex_unlock(&db->mu);
+    /* Never the segment being written; of the rest, the first two thirds
+     * (the newest third is likely to hold samples the head still needs), as
+     * Prometheus does. */
+    last = current - 1;
+    if (last < first) return 0;
+    last = first + (last - first) * 2 / 3;
+    if (last <= first) return 0;
+    double t0 = now_seconds();
+    pthread_mutex_lock(&db->mu);
+    db->st.wal_truncations++;
+    pthread_mutex_unlock(&db->mu);
+    checkpoint_stats_t cs;
+    pl_err_t cerr = {{0}};
+    int rc = checkpoint_create(db->wal_dir, first, last, keep, ctx, mint, db->wal_compression, &cs, &cerr);
+    pthread_mutex_lock(&db->mu);
+    db->st.checkpoint_creations++;
+    if (rc != 0) {
+        db->st.checkpoint_creations_failed++;
+        db->st.wal_truncations_failed++;
+    }
+    pthread_mutex_unlock(&db->mu);
+    if (rc != 0) return pl_err_set(err, "create checkpoint: %s", cerr.msg);
+    int ns = wal_delete_segments_before(db->wal_dir, last + 1, &cerr);
+    int nc = ns < 0 ? -1 : checkpoint_delete_before(db->wal_dir, last, &cerr);
+    pthread_mutex_lock(&db->mu);
+    if (ns < 0) db->st.wal_truncations_failed++;
+    if (nc > 0) db->st.checkpoint_deletions += (uint64_t)nc;
+    if (nc < 0) db->st.checkpoint_deletions_failed++;
+    pthread_mutex_unlock(&db->mu);
+    if (ns < 0 || nc < 0) return pl_err_set(err, "truncate WAL: %s", cerr.msg);
+    log_info("tsdb", "WAL checkpoint complete",
+             "first=%d last=%d duration=%.3fs series_kept=%llu samples_kept=%llu samples_dropped=%llu", first, last,
+             now_seconds() - t0, (unsigned long long)cs.series_kept, (unsigned long long)cs.samples_kept,
+             (unsigned long long)cs.samples_dropped);
+    return 0;
+}
+
+/* ---- the appender -------------------------------------------------------------------------- */
+
+typedef struct staged {
+    series_ref_t ref; /* by ref when nlabels == 0 */
+    int64_t t;
+    double v;
+    uint32_t label_start; /* index into offs */
+    uint32_t nlabels;
+} staged_t;
+
+typedef struct db_appender {
+    db_t *db;
+    staged_t *s;
+    size_t n, cap;
+    uint32_t *offs; /* name, value offsets into bytes */
+    size_t noffs, cap_offs;
+    strbuf_t bytes;
+    label_t *ls;
+    size_t cap_ls;
+    storage_append_status_t *status;
+    size_t cap_status;
+} db_appender_t;
+
+static int app_add(void *impl, const label_t *ls, size_t n, int64_t t, double v) {
+    db_appender_t *a = impl;
+    if (grow((void **)&a->s, &a->cap, a->n + 1, sizeof *a->s) != 0 ||
+        grow((void **)&a->offs, &a->cap_offs, a->noffs + 2 * n, sizeof *a->offs) != 0)
+        return -1;
+    size_t start = a->noffs;
+    for (size_t i = 0; i < n; i++) {
+        a->offs[a->noffs++] = (uint32_t)a->bytes.len;
+        strbuf_append(&a->bytes, ls[i].name, strlen(ls[i].name) + 1);
+        a->offs[a->noffs++] = (uint32_t)a->bytes.len;
+        strbuf_append(&a->bytes, ls[i].value, strlen(ls[i].value) + 1);
+    }
+    /* nlabels 0 means "by ref": an empty label set is staged with the
+     * UINT32_MAX marker, which commit reports as invalid. */
+    a->s[a->n++] = (staged_t){0, t, v, (uint32_t)start, (uint32_t)(n ? n : UINT32_MAX)};
+    return 0;
+}
+
+static int app_add_ref(void *impl, series_ref_t ref, int64_t t, double v) {
+    db_appender_t *a = impl;
+    if (grow((void **)&a->s, &a->cap, a->n + 1, sizeof *a->s) != 0) return -1;
+    a->s[a->n++] = (staged_t){ref, t, v, 0, 0};
+    return 0;
+}
+
+static void app_rollback(void *impl) {
+    db_appender_t *a = impl;
+    a->n = a->noffs = 0;
+    strbuf_reset(&a->bytes);
+}
+
+static void app_trim(db_appender_t *a, size_t used, size_t used_offs, size_t used_bytes);
+
+/* Gives memory back after an unusually large batch (the last one used under
+ * a quarter of it), so one big scrape does not pin its peak; a steady load
+ * keeps its arrays and allocates nothing. */
+static void app_trim(db_appender_t *a, size_t used, size_t used_offs, size_t used_bytes) {
+    const size_t keep = 1u << 20;
+    if (a->cap * sizeof *a->s > keep && used * 4 < a->cap) {
+        free(a->s);
+        a->s = NULL;
+        a->cap = 0;
+    }
+    if (a->cap_offs * sizeof *a->offs > keep && used_offs * 4 < a->cap_offs) {
+        free(a->offs);
+        a->offs = NULL;
+        a->cap_offs = 0;
+    }
+    if (a->bytes.cap > keep && used_bytes * 4 < a->bytes.cap) strbuf_free(&a->bytes);
+}
+
+static int app_commit(void *impl, const storage_append_status_t **status_out, pl_err_t *err) {
+    db_appender_t *a = impl;
+    db_t *db = a->db;
+    if (status_out) *status_out = NULL;
+    /* The previous commit's statuses are no longer readable: shrink them
+     * when they are far larger than this batch. */
+    if (a->cap_status * sizeof *a->status > (1u << 20) && a->n * 4 < a->cap_status) {
+        free(a->status);
+        a->status = NULL;
+        a->cap_status = 0;
+    }
+    if (grow((void **)&a->status, &a->cap_status, a->n ? a->n : 1, sizeof *a->status) != 0) {
+        app_rollback(a);
+        return pl_err_set(err, "out of memory committing %zu samples", a->n);
+    }
+    int rc = 0;
+    pthread_mutex_lock(&db->mu);
+    size_t window = a->n < DB_COMMIT_WINDOW ? a->n : DB_COMMIT_WINDOW;
+    if (grow((void **)&db->samples, &db->cap_samples, window ? window : 1, sizeof *db->samples) != 0) {
+        pthread_mutex_unlock(&db->mu);
+        app_rollback(a);
+        return pl_err_set(err, "out of memory committing %zu samples", a->n);
+    }
+    pl_err_t werr = {{0}};
+    bool wal_ok = true;
+    for (size_t start = 0; start < a->n; start += DB_COMMIT_WINDOW) {
+        size_t end = a->n - start > DB_COMMIT_WINDOW ? start + DB_COMMIT_WINDOW : a->n;
+        strbuf_reset(&db->series_rec);
+        record_series_begin(&db->series_rec);
+        size_t nseries = 0, nsamples = 0;
+        for (size_t i = start; i < end; i++) {
+            const staged_t *s = &a->s[i];
+            series_ref_t ref = s->ref;
+            int r;
+            if (s->nlabels == 0) {
+                r = head_append_ref(db->head, ref, s->t, s->v);
+                if (r == HEAD_ERR_NOT_FOUND) ref = 0;
+            } else if (s->nlabels == UINT32_MAX) {
+                r = HEAD_ERR_INVALID;
+            } else if (grow((void **)&a->ls, &a->cap_ls, s->nlabels, sizeof *a->ls) != 0) {
+                r = HEAD_ERR_INVALID;
+            } else {
+                for (uint32_t j = 0; j < s->nlabels; j++) {
+                    a->ls[j].name = a->bytes.data + a->offs[s->label_start + 2 * j];
+                    a->ls[j].value = a->bytes.data + a->offs[s->label_start + 2 * j + 1];
+                }
+                bool created = false;
+                ref = 0;
+                r = head_append(db->head, a->ls, s->nlabels, s->t, s->v, &ref, &created);
+                if (created && ref) {
+                    record_series_add(&db->series_rec, ref, a->ls, s->nlabels);
+                    nseries++;
+                }
+            }
+            a->status[i] = (storage_append_status_t){ref, r};
+            if (r == HEAD_OK) db->samples[nsamples++] = (record_sample_t){ref, s->t, s->v};
+        }
+        if (!db->wal || !wal_ok) continue;
+        if (nseries && wal_log(db->wal, db->series_rec.data, db->series_rec.len, &werr) != 0) wal_ok = false;
+        if (wal_ok && nsamples) {
+            strbuf_reset(&db->samples_rec);
+            record_samples_encode(&db->samples_rec, db->samples, nsamples);
+            if (wal_log(db->wal, db->samples_rec.data, db->samples_rec.len, &werr) != 0) wal_ok = false;
+        }
+    }
+    if (db->wal && wal_ok && wal_flush(db->wal, &werr) != 0) wal_ok = false;
+    if (!wal_ok) {
+        db->st.commit_wal_errors++;
+        rc = pl_err_set(err, "write to WAL: %s", werr.msg);
+    }
+    /* Encoding buffers sized for one window; a huge first record does not stay. */
+    if (db->series_rec.cap > (8u << 20)) strbuf_free(&db->series_rec);
+    pthread_mutex_unlock(&db->mu);
+    if (rc != 0) log_error("tsdb", "WAL write failed; the samples are in memory only", "err=\"%s\"", err ? err->msg : "");
+    size_t used = a->n, used_offs = a->noffs, used_bytes = a->bytes.len;
+    a->n = a->noffs = 0;
+    strbuf_reset(&a->bytes);
+    app_trim(a, used, used_offs, used_bytes); /* not the statuses: the caller reads them */
+    if (status_out) *status_out = a->status;
+    return rc;
+}
+
+static void app_free(void *impl) {
+    db_appender_t *a = impl;
+    if (!a) return;
+    free(a->s);
+    free(a->offs);
+    strbuf_free(&a->bytes);
+    free(a->ls);
+    free(a->status);
+    free(a);
+}
+
+static int db_new_appender(void *impl, appender_t *out) {
+    db_appender_t *a = calloc(1, sizeof *a);
+    if (!a) return -1;
+    a->db = impl;
+    out->add = app_add;
+    out->add_ref = app_add_ref;
+    out->commit = app_commit;
+    out->rollback = app_rollback;
+    out->free = app_free;
+    out->impl = a; /* owned by the caller from here: freed through out->free */
+    return 0;
+}
+
+void db_appendable(db_t *db, appendable_t *out) { *out = (appendable_t){db, db_new_appender}; }
+
+/* ---- stats and metrics ------------------------------------------------------------------ */
+
+void db_get_stats(db_t *db, db_stats_t *out) {
+    pthread_mutex_lock(&db->mu);
+    *out = db->st;
+    if (db->wal) wal_get_stats(db->wal, &out->wal);
+    pthread_mutex_unlock(&db->mu);
+}
+
+static void metric(strbuf_t *sb, const char *name, const char *type, const char *help) {
+    strbuf_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void db_write_metrics(db_t *db, strbuf_t *sb) {
+    db_stats_t st;
+    db_get_stats(db, &st);
+    int64_t size = db->wal ? wal_dir_size(db->wal_dir) : 0;
+    metric(sb, "prometheus_tsdb_wal_corruptions_total", "counter", "Total number of WAL corruptions.");
+    strbuf_printf(sb, "prometheus_tsdb_wal_corruptions_total %llu\n", (unsigned long long)st.wal_corruptions);
+    metric(sb, "prometheus_tsdb_wal_fsync_duration_seconds", "summary", "Duration of write log fsync.");
+    strbuf_printf(sb, "prometheus_tsdb_wal_fsync_duration_seconds_sum %.9g\n", st.wal.fsync_seconds);
+    strbuf_printf(sb, "prometheus_tsdb_wal_fsync_duration_seconds_count %llu\n", (unsigned long long)st.wal.fsyncs);
+    metric(sb, "prometheus_tsdb_wal_page_flushes_total", "counter", "Total number of page flushes.");
+    strbuf_printf(sb, "prometheus_tsdb_wal_page_flushes_total %llu\n", (unsigned long long)st.wal.page_flushes);
+    metric(sb, "prometheus_tsdb_wal_completed_pages_total", "counter", "Total number of completed pages.");
+    strbuf_printf(sb, "prometheus_tsdb_wal_completed_pages_total %llu\n", (unsigned long long)st.wal.completed_pages);
+    metric(sb, "prometheus_tsdb_wal_truncations_failed_total", "counter",
+           "Total number of write log truncations that failed.");
+    strbuf_printf(sb, "prometheus_tsdb_wal_truncations_failed_total %llu\n",
+                  (unsigned long long)st.wal_truncations_failed);
+    metric(sb, "prometheus_tsdb_wal_truncations_total", "counter", "Total number of write log truncations attempted.");
+    strbuf_printf(sb, "prometheus_tsdb_wal_truncations_total %llu\n", (unsigned long long)st.wal_truncations);
+    metric(sb, "prometheus_tsdb_checkpoint_creations_failed_total", "counter",
+           "Total number of checkpoint creations that failed.");
+    strbuf_printf(sb, "prometheus_tsdb_checkpoint_creations_failed_total %llu\n",
+                  (unsigned long long)st.checkpoint_creations_failed);
+    metric(sb, "prometheus_tsdb_checkpoint_creations_total", "counter",
+           "Total number of checkpoint creations attempted.");
+    strbuf_printf(sb, "prometheus_tsdb_checkpoint_creations_total %llu\n",
+                  (unsigned long long)st.checkpoint_creations);
+    metric(sb, "prometheus_tsdb_checkpoint_deletions_failed_total", "counter",
+           "Total number of checkpoint deletions that failed.");
+    strbuf_printf(sb, "prometheus_tsdb_checkpoint_deletions_failed_total %llu\n",
+                  (unsigned long long)st.checkpoint_deletions_failed);
+    metric(sb, "prometheus_tsdb_checkpoint_deletions_total", "counter",
+           "Total number of checkpoint deletions attempted.");
+    strbuf_printf(sb, "prometheus_tsdb_checkpoint_deletions_total %llu\n",
+                  (unsigned long long)st.checkpoint_deletions);
+    metric(sb, "prometheus_tsdb_wal_writes_failed_total", "counter", "Total number of write log writes that failed.");
+    strbuf_printf(sb, "prometheus_tsdb_wal_writes_failed_total %llu\n", (unsigned long long)st.wal.writes_failed);
+    metric(sb, "prometheus_tsdb_wal_segment_current", "gauge",
+           "Write log segment index that TSDB is currently writing to.");
+    strbuf_printf(sb, "prometheus_tsdb_wal_segment_current %d\n", db->wal ? st.wal.segment_current : 0);
+    metric(sb, "prometheus_tsdb_wal_storage_size_bytes", "gauge", "Size of the write log directory.");
+    strbuf_printf(sb, "prometheus_tsdb_wal_storage_size_bytes %lld\n", (long long)size);
+    metric(sb, "prometheus_tsdb_data_replay_duration_seconds", "gauge", "Time taken to replay the data on disk.");
+    strbuf_printf(sb, "prometheus_tsdb_data_replay_duration_seconds %.9g\n", st.replay_seconds);
+}
