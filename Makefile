@@ -23,6 +23,9 @@ LIB_SRC   := $(sort $(shell find impl/src -name '*.c' -not -path 'impl/src/cmd/*
 CMD_SRC   := $(sort $(wildcard impl/src/cmd/*.c))
 TEST_SRC  := $(sort $(wildcard impl/tests/test_*.c))
 BENCH_SRC := $(sort $(wildcard impl/bench/*.c))
+LAB_SRC   := $(sort $(wildcard labs/runner/*.c))
+LOADGEN_SRC := $(sort $(wildcard loadgen/*.c))
+PROGRAMS  := $(BUILD)/bin/promlab $(if $(LAB_SRC),$(BUILD)/bin/promlab-lab) $(if $(LOADGEN_SRC),$(BUILD)/bin/promlab-loadgen)
 
 REL_OBJ   := $(LIB_SRC:%.c=$(BUILD)/rel/%.o)
 ASAN_OBJ  := $(LIB_SRC:%.c=$(BUILD)/asan/%.o)
@@ -35,7 +38,7 @@ BENCHES   := $(BENCH_SRC:impl/bench/%.c=$(BUILD)/bin/%)
 # Targets that need the packages re-enter make after deps, so pkg-config
 # flags are computed once the -dev packages exist (a fresh machine has none).
 all: deps
-	@$(MAKE) --no-print-directory $(BUILD)/bin/promlab $(BENCHES)
+	@$(MAKE) --no-print-directory $(PROGRAMS) $(BENCHES)
 
 deps:
 	@scripts/deps.sh
@@ -65,12 +68,20 @@ $(BUILD)/asan/tests/%: impl/tests/%.c $(ASAN_LIB) impl/tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_CFLAGS) -Iimpl/tests -o $@ $< $(ASAN_LIB) $(PKG_LIBS) -lcmocka
 
+# promlab-lab and promlab-loadgen: every .c in their directory, linked with libpromlab.
+$(BUILD)/bin/promlab-lab: $(LAB_SRC:%.c=$(BUILD)/rel/%.o) $(REL_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(PKG_LIBS)
+$(BUILD)/bin/promlab-loadgen: $(LOADGEN_SRC:%.c=$(BUILD)/rel/%.o) $(REL_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
 $(BUILD)/bin/%: impl/bench/%.c $(REL_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(REL_CFLAGS) -o $@ $< $(REL_LIB) $(PKG_LIBS)
 
 test: deps
-	@$(MAKE) --no-print-directory -s $(TESTS) $(BUILD)/asan/bin/promlab
+	@$(MAKE) --no-print-directory -s $(TESTS) $(BUILD)/asan/bin/promlab $(filter-out $(BUILD)/bin/promlab,$(PROGRAMS))
 	@BUILD=$(BUILD) scripts/run-tests.sh $(TESTS)
 
 demo: deps
