@@ -81,7 +81,7 @@ $(BUILD)/bin/%: impl/bench/%.c $(REL_LIB)
 	$(CC) $(REL_CFLAGS) -o $@ $< $(REL_LIB) $(PKG_LIBS)
 
 test: deps
-	@$(MAKE) --no-print-directory -s $(TESTS) $(BUILD)/asan/bin/promlab $(filter-out $(BUILD)/bin/promlab,$(PROGRAMS))
+	@$(MAKE) --no-print-directory -s $(TESTS) $(BUILD)/asan/bin/promlab $(PROGRAMS)
 	@BUILD=$(BUILD) scripts/run-tests.sh $(TESTS)
 
 demo: deps
