@@ -17,3 +17,4 @@ for n in ${BENCH_SERIES:-100000 1000000}; do
     scripts/bench-scrape-memory.sh "$n" "${BENCH_MINUTES:-10}" "$s"
   done
 done
+scripts/bench-summary.sh
