@@ -196,6 +196,51 @@ static void check_float(const char *s, size_t n) {
     CHECK(memcmp(&v, &want, sizeof v) == 0);
 }
 
+/* Counts samples and the final entry of a whole-body parse, or of the same
+ * body streamed in pieces of a few lines (re-feeding what the parser left),
+ * each piece in an exact-size heap block. The two must agree. */
+static void stream_vs_whole(enum textparse_format fmt, const char *body, size_t size) {
+    size_t whole_n = 0, stream_n = 0;
+    pl_err_t err;
+    textparse_sample_t s;
+    textparse_t *p = textparse_new(fmt, body, size);
+    enum textparse_entry whole_last;
+    while ((whole_last = textparse_next(p, &s, &err)) > 0) whole_n += whole_last == TEXTPARSE_SAMPLE;
+    textparse_free(p);
+
+    p = textparse_new_stream(fmt);
+    enum textparse_entry last = TEXTPARSE_EOF;
+    size_t off = 0, prev_end = 0;
+    for (int lines = 1;; lines = lines % 3 + 1) {
+        size_t end = prev_end; /* a piece always takes new lines after what was fed before */
+        for (int k = 0; k < lines && end < size; k++) {
+            const char *nl = memchr(body + end, '\n', size - end);
+            end = nl ? (size_t)(nl - body) + 1 : size;
+        }
+        bool final = end >= size;
+        prev_end = end;
+        char *piece = malloc(end - off ? end - off : 1);
+        if (!piece) break;
+        memcpy(piece, body + off, end - off);
+        textparse_feed(p, piece, end - off, final);
+        while ((last = textparse_next(p, &s, &err)) > 0 && last != TEXTPARSE_NEED_MORE)
+            stream_n += last == TEXTPARSE_SAMPLE;
+        size_t used = textparse_consumed(p);
+        free(piece);
+        if (last != TEXTPARSE_NEED_MORE) {
+            if (last == TEXTPARSE_EOF && end < size) { /* data after OpenMetrics "# EOF" */
+                textparse_feed(p, body + end, size - end, true);
+                last = textparse_next(p, &s, &err);
+            }
+            break;
+        }
+        if (final) abort(); /* NEED_MORE after the final piece */
+        off += used;
+    }
+    textparse_free(p);
+    if (last != whole_last || stream_n != whole_n) abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *body = malloc(size ? size : 1);
     if (!body) return 0;
@@ -203,6 +248,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     round_trip(TEXTPARSE_PROM, body, size, false);
     round_trip(TEXTPARSE_OPENMETRICS, body, size, size & 1); /* odd sizes also take hex floats */
     if (size < 64) check_float(body, size);
+    stream_vs_whole(TEXTPARSE_PROM, body, size);
+    stream_vs_whole(TEXTPARSE_OPENMETRICS, body, size);
     free(body);
     return 0;
 }

@@ -1331,6 +1331,118 @@ static void test_node_exporter_body(void **state) {
     }
 }
 
+/* The same body fed in pieces cut at random line boundaries, each piece in a
+ * heap block of its exact size (so ASan sees any read past a piece). */
+static parse_result_t parse_stream_n(enum textparse_format fmt, const char *body, size_t len, unsigned seed) {
+    parse_result_t r = {0};
+    textparse_t *p = textparse_new_stream(fmt);
+    assert_non_null(p);
+    size_t off = 0, prev_end = 0; /* where the next piece starts; where the last one ended */
+    char *piece = NULL;
+    textparse_sample_t s;
+    pl_err_t err;
+    for (;;) {
+        /* next piece: what the parser left unconsumed, then 1..8 more lines (or the rest) */
+        size_t end = prev_end;
+        int lines = 1 + (int)(rand_r(&seed) % 8);
+        while (end < len && lines > 0) {
+            const char *nl = memchr(body + end, '\n', len - end);
+            end = nl ? (size_t)(nl - body) + 1 : len;
+            lines--;
+        }
+        bool final = end >= len;
+        prev_end = end;
+        free(piece);
+        piece = exact_copy(body + off, end - off);
+        textparse_feed(p, piece, end - off, final);
+        size_t start = off;
+        enum textparse_entry e;
+        while ((e = textparse_next(p, &s, &err)) != TEXTPARSE_NEED_MORE) {
+            if (e == TEXTPARSE_EOF && end < len) {
+                /* OpenMetrics ended at "# EOF" but the body goes on: feed the rest, as a scraper would. */
+                free(piece);
+                piece = exact_copy(body + end, len - end);
+                textparse_feed(p, piece, len - end, true);
+                end = len;
+                e = textparse_next(p, &s, &err);
+            }
+            if (e == TEXTPARSE_EOF || e == TEXTPARSE_ERROR) {
+                r.last = e;
+                if (e == TEXTPARSE_ERROR) snprintf(r.err, sizeof r.err, "%s", err.msg);
+                goto done;
+            }
+            if (e == TEXTPARSE_SAMPLE) keep_sample(&r, &s);
+            if (e == TEXTPARSE_HELP) r.nhelp++;
+            if (e == TEXTPARSE_TYPE) r.ntype++;
+            if (e == TEXTPARSE_UNIT) r.nunit++;
+        }
+        if (final) fail_msg("NEED_MORE after the final piece");
+        off = start + textparse_consumed(p);
+    }
+done:
+    free(piece);
+    textparse_free(p);
+    return r;
+}
+
+static void assert_stream_matches(const char *path, enum textparse_format fmt, const char *body, size_t len) {
+    parse_result_t whole = parse_all_n(fmt, body, len);
+    for (unsigned seed = 1; seed <= 5; seed++) {
+        parse_result_t st = parse_stream_n(fmt, body, len, seed);
+        if (st.last != whole.last || strcmp(st.err, whole.err) != 0)
+            fail_msg("%s (seed %u): streamed ended %d '%s', whole %d '%s'", path, seed, st.last, st.err, whole.last,
+                     whole.err);
+        assert_int_equal(st.n, whole.n);
+        assert_int_equal(st.nhelp, whole.nhelp);
+        assert_int_equal(st.ntype, whole.ntype);
+        assert_int_equal(st.nunit, whole.nunit);
+        for (size_t i = 0; i < st.n; i++) assert_samples_equal(&st.s[i], &whole.s[i]);
+        result_free(&st);
+    }
+    result_free(&whole);
+}
+
+/* Streaming gives exactly what parsing the whole body gives: the same
+ * samples, metadata and errors (with the same line numbers). */
+static void test_streaming_matches_whole(void **state) {
+    (void)state;
+    const char *dirs[] = {CORPUS_VALID, CORPUS_MALFORMED};
+    for (int d = 0; d < 2; d++) {
+        char **names;
+        size_t n = list_corpus(dirs[d], &names);
+        for (size_t i = 0; i < n; i++) {
+            char *path = join_path(dirs[d], names[i]);
+            size_t len;
+            char *body = pl_test_read_file(path, &len);
+            assert_non_null(body);
+            assert_stream_matches(path, format_of(names[i]), body, len);
+            free(body);
+            free(path);
+        }
+        free_list(names, n);
+    }
+    /* OpenMetrics: data in a later piece after "# EOF" is refused. */
+    textparse_t *p = textparse_new_stream(TEXTPARSE_OPENMETRICS);
+    textparse_sample_t s;
+    pl_err_t err;
+    textparse_feed(p, "a 1\n# EOF\n", 10, false);
+    assert_int_equal(textparse_next(p, &s, &err), TEXTPARSE_SAMPLE);
+    assert_int_equal(textparse_next(p, &s, &err), TEXTPARSE_EOF);
+    textparse_feed(p, "b 2\n", 4, true);
+    assert_int_equal(textparse_next(p, &s, &err), TEXTPARSE_ERROR);
+    assert_non_null(strstr(err.msg, "unexpected data after # EOF"));
+    textparse_free(p);
+    /* ...and an OpenMetrics stream that ends without "# EOF" is refused at the final piece. */
+    p = textparse_new_stream(TEXTPARSE_OPENMETRICS);
+    textparse_feed(p, "a 1\n", 4, false);
+    assert_int_equal(textparse_next(p, &s, &err), TEXTPARSE_SAMPLE);
+    assert_int_equal(textparse_next(p, &s, &err), TEXTPARSE_NEED_MORE);
+    textparse_feed(p, "", 0, true);
+    assert_int_equal(textparse_next(p, &s, &err), TEXTPARSE_ERROR);
+    assert_non_null(strstr(err.msg, "does not end with # EOF"));
+    textparse_free(p);
+}
+
 /* The manifest says, per malformed file, the line and a piece of the message. */
 static void test_malformed_corpus(void **state) {
     (void)state;
@@ -1373,7 +1485,7 @@ static void test_malformed_corpus(void **state) {
     free(manifest);
 }
 
-PL_TEST_MAIN(cmocka_unit_test(test_content_type), cmocka_unit_test(test_metric_type_str),
+PL_TEST_MAIN(cmocka_unit_test(test_content_type), cmocka_unit_test(test_streaming_matches_whole), cmocka_unit_test(test_metric_type_str),
              cmocka_unit_test(test_text_all_types), cmocka_unit_test(test_om_all_types),
              cmocka_unit_test(test_meta_type_tracking), cmocka_unit_test(test_label_value_escapes),
              cmocka_unit_test(test_help_escapes), cmocka_unit_test(test_special_values),

@@ -105,6 +105,9 @@ struct textparse {
     size_t line_start; /* offset where the current entry began (error context) */
     int state;
     bool hex_floats;
+    bool final;        /* no input will follow b[0..len) (always true unless streaming) */
+    bool rewound;      /* streaming: the entry ran past the piece; retry it with more input */
+    size_t entry_line; /* line of b[line_start] */
     pl_err_t err; /* the sticky error once state == ST_ERROR */
 
     strbuf_t scratch; /* NUL-separated unescaped strings of the current line */
@@ -156,6 +159,13 @@ static enum textparse_entry fail(textparse_t *p, pl_err_t *err, const char *fmt,
     __attribute__((format(printf, 3, 4)));
 
 static enum textparse_entry fail(textparse_t *p, pl_err_t *err, const char *fmt, ...) {
+    if (!p->final && p->pos >= p->len) {
+        /* Streaming: the entry may just be cut by the end of the piece (a raw
+         * newline inside a quoted label value is legal). Not an error yet:
+         * textparse_next rewinds to the entry and asks for more input. */
+        p->rewound = true;
+        return TEXTPARSE_ERROR;
+    }
     pl_err_t reason;
     va_list ap;
     va_start(ap, fmt);
@@ -916,8 +926,10 @@ static enum textparse_entry text_comment(textparse_t *p, pl_err_t *err) {
 static enum textparse_entry next_text(textparse_t *p, textparse_sample_t *s, pl_err_t *err) {
     for (;;) {
         p->line_start = p->pos;
+        p->entry_line = p->line;
         skip_blanks(p);
         if (p->pos >= p->len) {
+            if (!p->final) return TEXTPARSE_NEED_MORE;
             p->state = ST_EOF;
             return TEXTPARSE_EOF;
         }
@@ -965,7 +977,11 @@ static enum textparse_entry next_om(textparse_t *p, textparse_sample_t *s, pl_er
     const char *b = p->b;
     const size_t n = p->len;
     p->line_start = p->pos;
-    if (p->pos >= n) return fail(p, err, "data does not end with # EOF");
+    p->entry_line = p->line;
+    if (p->pos >= n) {
+        if (!p->final) return TEXTPARSE_NEED_MORE;
+        return fail(p, err, "data does not end with # EOF");
+    }
     char c = b[p->pos];
     if (c == '#') {
         if (p->pos + 1 < n && b[p->pos + 1] == ' ') {
@@ -983,6 +999,7 @@ static enum textparse_entry next_om(textparse_t *p, textparse_sample_t *s, pl_er
                     p->line++;
                 }
                 if (p->pos != n) return fail(p, err, "unexpected data after # EOF");
+                /* Streaming: more input may still arrive; textparse_feed refuses it. */
                 p->state = ST_EOF;
                 return TEXTPARSE_EOF;
             }
@@ -1002,6 +1019,7 @@ textparse_t *textparse_new(enum textparse_format fmt, const char *body, size_t l
     p->fmt = fmt == TEXTPARSE_OPENMETRICS ? TEXTPARSE_OPENMETRICS : TEXTPARSE_PROM;
     p->b = body ? body : "";
     p->len = body ? len : 0;
+    p->final = true;
     p->line = 1;
     p->state = ST_RUNNING;
     p->meta_type = METRIC_TYPE_UNKNOWN;
@@ -1039,9 +1057,46 @@ enum textparse_entry textparse_next(textparse_t *p, textparse_sample_t *s, pl_er
     }
     textparse_sample_t dummy;
     if (!s) s = &dummy;
-    return p->fmt == TEXTPARSE_OPENMETRICS ? next_om(p, s, err) : next_text(p, s, err);
+    enum textparse_entry e = p->fmt == TEXTPARSE_OPENMETRICS ? next_om(p, s, err) : next_text(p, s, err);
+    if (p->rewound) {
+        p->rewound = false;
+        p->pos = p->line_start;
+        p->line = p->entry_line;
+        return TEXTPARSE_NEED_MORE;
+    }
+    return e;
 }
 
 const char *textparse_meta_name(const textparse_t *p) { return p->meta_name.data; }
 const char *textparse_meta_text(const textparse_t *p) { return p->meta_text.data; }
 enum metric_type textparse_meta_type(const textparse_t *p) { return p->meta_type; }
+
+/* ---- streaming ------------------------------------------------------------ */
+
+textparse_t *textparse_new_stream(enum textparse_format fmt) {
+    textparse_t *p = textparse_new(fmt, NULL, 0);
+    if (p) p->final = false;
+    return p;
+}
+
+void textparse_feed(textparse_t *p, const char *piece, size_t len, bool final) {
+    if (p->state == ST_ERROR) return;
+    if (p->state == ST_EOF) {
+        /* Only OpenMetrics ends before the input does ("# EOF"): anything after it is an error. */
+        if (len > 0) {
+            p->b = piece;
+            p->len = len;
+            p->pos = 0;
+            p->line_start = 0;
+            fail(p, NULL, "unexpected data after # EOF");
+        }
+        return;
+    }
+    p->b = piece ? piece : "";
+    p->len = piece ? len : 0;
+    p->pos = 0;
+    p->line_start = 0;
+    p->final = final;
+}
+
+size_t textparse_consumed(const textparse_t *p) { return p->pos; }

@@ -31,6 +31,7 @@ enum textparse_entry {
     TEXTPARSE_HELP,       /* "# HELP name text": meta_name, meta_text (unescaped) */
     TEXTPARSE_UNIT,       /* OpenMetrics "# UNIT name unit" */
     TEXTPARSE_ERROR = -1, /* malformed: err says where ("line 12: ...") and why */
+    TEXTPARSE_NEED_MORE = 5, /* streaming only: the input fed so far is used up; feed more */
 };
 
 typedef struct textparse_sample {
@@ -52,6 +53,20 @@ enum textparse_format textparse_format_from_content_type(const char *content_typ
 /* body need not be NUL-terminated; the parser does not modify it and it must outlive the parser. */
 textparse_t *textparse_new(enum textparse_format fmt, const char *body, size_t len);
 void textparse_free(textparse_t *p);
+/* Streaming: parse a body as it arrives. textparse_new_stream starts with no
+ * input; each textparse_feed hands the next piece, which should end just after
+ * a '\n' unless final is true. textparse_next returns TEXTPARSE_NEED_MORE when
+ * the piece is used up, or when its last entry was cut short (a raw newline
+ * may sit inside a quoted label value): then the bytes from
+ * textparse_consumed() on must be fed again, followed by more input.
+ * State that spans lines (the current family, line numbers, the OpenMetrics
+ * "# EOF" rules) carries across pieces. The piece must stay valid until the
+ * next feed; strings returned from it are valid until the next call. */
+textparse_t *textparse_new_stream(enum textparse_format fmt);
+void textparse_feed(textparse_t *p, const char *piece, size_t len, bool final);
+/* After TEXTPARSE_NEED_MORE: how many bytes of the current piece were used.
+ * The rest (an entry the piece cut short) must lead the next piece. */
+size_t textparse_consumed(const textparse_t *p);
 /* Advances to the next entry. On TEXTPARSE_SAMPLE fills *s; on metadata fills the meta fields. */
 enum textparse_entry textparse_next(textparse_t *p, textparse_sample_t *s, pl_err_t *err);
 /* Metadata of the last TYPE/HELP/UNIT entry, and the current metric family's type
