@@ -78,10 +78,9 @@ static size_t series_labels(uint64_t i, char buf[][48], label_t *ls) {
     snprintf(buf[n], 48, "avalanche");
     ls[n] = (label_t){"job", buf[n]};
     n++;
-    static const char *keys[NKEYS] = {"label_key_kkkkk_0", "label_key_kkkkk_1", "label_key_kkkkk_2",
-                                      "label_key_kkkkk_3", "label_key_kkkkk_4", "label_key_kkkkk_5",
-                                      "label_key_kkkkk_6", "label_key_kkkkk_7", "label_key_kkkkk_8",
-                                      "label_key_kkkkk_9"};
+    static const char *keys[NKEYS] = {
+        "label_key_kkkkk_0", "label_key_kkkkk_1", "label_key_kkkkk_2", "label_key_kkkkk_3", "label_key_kkkkk_4",
+        "label_key_kkkkk_5", "label_key_kkkkk_6", "label_key_kkkkk_7", "label_key_kkkkk_8", "label_key_kkkkk_9"};
     for (int k = 0; k < NKEYS; k++) {
         snprintf(buf[n], 48, "label_val_vvvvv_%" PRIu64, (i / (k + 1)) % key_card[k]);
         ls[n] = (label_t){keys[k], buf[n]};
@@ -187,8 +186,7 @@ int main(int argc, char **argv) {
     }
 
     printf("\nReplay (restart) time: %" PRIu64 " series x %d scrapes\n", rseries, rscrapes);
-    printf("%-8s %12s %12s %12s %14s %14s\n", "codec", "WAL MiB", "write s", "replay s", "peak RSS +MiB",
-           "after +MiB");
+    printf("%-8s %12s %12s %12s %14s %14s\n", "codec", "WAL MiB", "write s", "replay s", "peak RSS +MiB", "after +MiB");
     static const wal_compression_t rcodecs[] = {WAL_COMPRESSION_SNAPPY, WAL_COMPRESSION_ZSTD};
     for (int k = 0; k < 2; k++) {
         char dir[4200];

@@ -683,6 +683,41 @@ static void test_merge_overlapping_blocks(void **state) {
     block_close(bs[1]);
 }
 
+/* A block written with a base meta (as a compactor or sidecar would) keeps
+ * its level, sources, parents and thanos section. */
+static void test_write_with_meta_base(void **state) {
+    (void)state;
+    pl_err_t err;
+    const char *base =
+        "{\"ulid\":\"01M8F29V71D257YNKZP1FJWYHH\",\"minTime\":0,\"maxTime\":1,\"version\":1,"
+        "\"compaction\":{\"level\":3,\"sources\":[\"01M8F29V71D257YNKZP1FJWYHH\","
+        "\"01M8F29V8Y9CHVVHW5DX8P0N0R\"],\"parents\":[{\"ulid\":\"01M8F29V8Y9CHVVHW5DX8P0N0R\","
+        "\"minTime\":0,\"maxTime\":1}]},"
+        "\"thanos\":{\"labels\":{\"replica\":\"a\"},\"downsample\":{\"resolution\":0},\"source\":\"test\"}}";
+    block_meta_t mb;
+    assert_int_equal(block_meta_parse(base, strlen(base), &mb, &err), 0);
+    block_builder_t *bb = block_builder_new(0);
+    label_t a[] = {{"__name__", "m"}};
+    sample_t s[] = {{10, 1}};
+    assert_int_equal(block_builder_add_series(bb, a, 1, s, 1, &err), 0);
+    char ulid[ULID_LEN + 1];
+    block_write_opts_t o = {.min_time = 0, .max_time = 100, .meta_base = &mb};
+    assert_int_equal(block_builder_write(bb, tmpdir, &o, ulid, &err), 0);
+    block_builder_free(bb);
+    block_meta_free(&mb);
+    block_t *b = open_only_block(tmpdir);
+    assert_string_equal(b->meta.ulid, ulid);
+    assert_int_equal(b->meta.level, 3);
+    assert_int_equal(b->meta.nsources, 2);
+    assert_int_equal(b->meta.nparents, 1);
+    assert_non_null(b->meta.thanos);
+    strbuf_t sb = STRBUF_INIT;
+    block_meta_render(&b->meta, &sb);
+    assert_non_null(strstr(sb.data, "\n\t\"thanos\": {\n\t\t\"labels\": {\n\t\t\t\"replica\": \"a\"\n\t\t},"));
+    strbuf_free(&sb);
+    block_close(b);
+}
+
 PL_TEST_MAIN(cmocka_unit_test(test_ulid), cmocka_unit_test(test_meta_roundtrip_exact),
              cmocka_unit_test_setup_teardown(test_tombstones, setup, teardown),
              cmocka_unit_test_setup_teardown(test_chunk_cutting, setup, teardown),
@@ -693,4 +728,5 @@ PL_TEST_MAIN(cmocka_unit_test(test_ulid), cmocka_unit_test(test_meta_roundtrip_e
              cmocka_unit_test_setup_teardown(test_block_open_errors, setup, teardown),
              cmocka_unit_test_setup_teardown(test_promtool_reads_our_block, setup, teardown),
              cmocka_unit_test_setup_teardown(test_recreate_prometheus_head_block, setup, teardown),
-             cmocka_unit_test_setup_teardown(test_merge_overlapping_blocks, setup, teardown))
+             cmocka_unit_test_setup_teardown(test_merge_overlapping_blocks, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_write_with_meta_base, setup, teardown))

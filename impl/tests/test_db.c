@@ -398,11 +398,11 @@ static void test_statuses_and_rollback(void **state) {
     assert_int_equal(a.add(a.impl, ls, 2, 2000, 1), 0);
     assert_int_equal(a.commit(a.impl, &st, &err), 0);
     series_ref_t ref = st[0].ref;
-    assert_int_equal(a.add_ref(a.impl, ref, 1000, 1), 0);  /* out of order */
-    assert_int_equal(a.add_ref(a.impl, ref, 2000, 5), 0);  /* duplicate with another value */
-    assert_int_equal(a.add_ref(a.impl, ref, 2000, 1), 0);  /* same sample again: accepted, ignored */
+    assert_int_equal(a.add_ref(a.impl, ref, 1000, 1), 0);    /* out of order */
+    assert_int_equal(a.add_ref(a.impl, ref, 2000, 5), 0);    /* duplicate with another value */
+    assert_int_equal(a.add_ref(a.impl, ref, 2000, 1), 0);    /* same sample again: accepted, ignored */
     assert_int_equal(a.add_ref(a.impl, 999999, 3000, 1), 0); /* unknown ref */
-    assert_int_equal(a.add(a.impl, NULL, 0, 3000, 1), 0);   /* no labels */
+    assert_int_equal(a.add(a.impl, NULL, 0, 3000, 1), 0);    /* no labels */
     assert_int_equal(a.add_ref(a.impl, ref, 3000, 7), 0);
     assert_int_equal(a.commit(a.impl, &st, &err), 0);
     assert_int_equal(st[0].result, STORAGE_ERR_OUT_OF_ORDER);
@@ -442,6 +442,41 @@ static void test_statuses_and_rollback(void **state) {
     head_get_stats(h, &hs);
     assert_int_equal(hs.num_series, 1);
     head_free(h);
+    rm_rf(dir);
+    free(dir);
+}
+
+/* Out-of-order and conflicting samples in a WAL (another writer, or two
+ * records of one series interleaved) are dropped at replay and counted. */
+static void test_replay_out_of_order(void **state) {
+    (void)state;
+    char *dir = tmpdir();
+    char wal[4200];
+    snprintf(wal, sizeof wal, "%s/wal", dir);
+    assert_int_equal(mkdir(wal, 0777), 0);
+    wal_t *w;
+    pl_err_t err;
+    wal_opts_t wo = {0, WAL_COMPRESSION_ZSTD};
+    assert_int_equal(wal_open(wal, &wo, &w, &err), 0);
+    strbuf_t rec = STRBUF_INIT;
+    label_t a[] = {{"__name__", "m"}, {"i", "a"}};
+    record_series_begin(&rec);
+    record_series_add(&rec, 1, a, 2);
+    assert_int_equal(wal_log(w, rec.data, rec.len, &err), 0);
+    record_sample_t s[] = {{1, 2000, 1}, {1, 1000, 2}, {1, 2000, 3}, {1, 2000, 1}, {1, 3000, 4}};
+    strbuf_reset(&rec);
+    record_samples_encode(&rec, s, 5);
+    assert_int_equal(wal_log(w, rec.data, rec.len, &err), 0);
+    assert_int_equal(wal_close(w, &err), 0);
+    db_t *db = open_db(dir, WAL_COMPRESSION_ZSTD);
+    db_stats_t st;
+    db_get_stats(db, &st);
+    assert_int_equal(st.replay_rejected, 2); /* t=1000 out of order; t=2000 with another value */
+    got_t g = series_samples(db, "m", "a");
+    assert_int_equal(g.n, 2);
+    assert_true(g.s[0].t == 2000 && g.s[0].v == 1 && g.s[1].t == 3000 && g.s[1].v == 4);
+    close_db(db);
+    strbuf_free(&rec);
     rm_rf(dir);
     free(dir);
 }
@@ -515,7 +550,7 @@ static void test_wal_truncate_with_checkpoint(void **state) {
 
 PL_TEST_MAIN(cmocka_unit_test(test_persist_none), cmocka_unit_test(test_persist_snappy),
              cmocka_unit_test(test_persist_zstd), cmocka_unit_test(test_big_commit_windows),
-             cmocka_unit_test(test_lock_file),
-             cmocka_unit_test(test_garbage_tail_repaired_and_counted), cmocka_unit_test(test_cut_mid_record),
-             cmocka_unit_test(test_ref_remap), cmocka_unit_test(test_checkpoint_then_segments),
-             cmocka_unit_test(test_statuses_and_rollback), cmocka_unit_test(test_wal_truncate_with_checkpoint))
+             cmocka_unit_test(test_lock_file), cmocka_unit_test(test_garbage_tail_repaired_and_counted),
+             cmocka_unit_test(test_cut_mid_record), cmocka_unit_test(test_ref_remap),
+             cmocka_unit_test(test_checkpoint_then_segments), cmocka_unit_test(test_statuses_and_rollback),
+             cmocka_unit_test(test_wal_truncate_with_checkpoint), cmocka_unit_test(test_replay_out_of_order))

@@ -202,6 +202,10 @@ static void test_printer(void **state) {
     check_fmt("-foo", "-foo");
     check_fmt("time()", "time()");
     check_fmt("sum by (\"a.b\") (foo)", "sum by (\"a.b\") (foo)");
+    /* names that would not read back bare are quoted inside the braces */
+    check_fmt("{\"by\"}", "{\"by\"}");
+    check_fmt("{\"sum\", b=\"c\", a=\"b\"}", "{\"sum\",a=\"b\",b=\"c\"}");
+    check_fmt("{\"my.metric\"}", "{\"my.metric\"}");
 }
 
 static void test_errors(void **state) {

@@ -126,8 +126,8 @@ static void test_record_byte_vectors(void **state) {
     label_t ls[] = {{"__name__", "up"}, {"job", "a"}};
     record_series_begin(&sb);
     record_series_add(&sb, 1, ls, 2);
-    static const uint8_t series[] = {1, 0, 0, 0, 0, 0, 0, 0, 1, 2, 8, '_', '_', 'n', 'a', 'm', 'e', '_', '_',
-                                     2, 'u', 'p', 3, 'j', 'o', 'b', 1, 'a'};
+    static const uint8_t series[] = {1,   0,   0,   0,   0,   0, 0,   0,   1, 2,   8,   '_', '_', 'n',
+                                     'a', 'm', 'e', '_', '_', 2, 'u', 'p', 3, 'j', 'o', 'b', 1,   'a'};
     assert_int_equal(sb.len, sizeof series);
     assert_memory_equal(sb.data, series, sizeof series);
 
@@ -137,10 +137,10 @@ static void test_record_byte_vectors(void **state) {
     record_sample_t s[] = {{2, 1000, 1.0}, {1, 999, 2.0}, {3, 1130, -0.5}};
     record_samples_encode(&sb, s, 3);
     static const uint8_t samples[] = {
-        2,    0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0x03, 0xe8, /* type, base ref 2, base t 1000 */
-        0,    0, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0,                        /* +0 +0 1.0 */
-        1,    1, 0x40, 0x00, 0, 0, 0, 0, 0, 0,                        /* -1 -1 2.0 */
-        2, 0x84, 0x02, 0xbf, 0xe0, 0, 0, 0, 0, 0, 0,                  /* +1 +130 -0.5 */
+        2, 0,    0,    0,    0,    0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0x03, 0xe8, /* type, base ref 2, base t 1000 */
+        0, 0,    0x3f, 0xf0, 0,    0, 0, 0, 0, 0,                            /* +0 +0 1.0 */
+        1, 1,    0x40, 0x00, 0,    0, 0, 0, 0, 0,                            /* -1 -1 2.0 */
+        2, 0x84, 0x02, 0xbf, 0xe0, 0, 0, 0, 0, 0, 0,                         /* +1 +130 -0.5 */
     };
     assert_int_equal(sb.len, sizeof samples);
     assert_memory_equal(sb.data, samples, sizeof samples);
@@ -204,8 +204,8 @@ static void test_record_round_trip(void **state) {
     double stale;
     uint64_t stale_bits = 0x7ff0000000000002ull;
     memcpy(&stale, &stale_bits, 8);
-    record_sample_t s[] = {{5, 0, 1.5},          {UINT64_MAX, INT64_MAX, stale}, {1, INT64_MIN, -0.0},
-                           {5, -1, INFINITY},    {1000000, 1795801920174, NAN},  {5, 7, 1e308}};
+    record_sample_t s[] = {{5, 0, 1.5},       {UINT64_MAX, INT64_MAX, stale}, {1, INT64_MIN, -0.0},
+                           {5, -1, INFINITY}, {1000000, 1795801920174, NAN},  {5, 7, 1e308}};
     size_t ns = sizeof s / sizeof s[0];
     strbuf_reset(&sb);
     record_samples_encode(&sb, s, ns);
@@ -274,8 +274,8 @@ static void test_record_malformed(void **state) {
     assert_int_equal(record_decode_samples(&d, (const uint8_t *)sb.data, 27, &out, &n, &err), 0);
     assert_int_equal(n, 1);
     /* An over-long varint. */
-    uint8_t bad[] = {2, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0xff,
-                     0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    uint8_t bad[] = {2,    0,    0,    0,    0,    0,    0,    0,    1,    0, 0, 0, 0, 0, 0, 0, 1, 0xff,
+                     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     assert_int_equal(record_decode_samples(&d, bad, sizeof bad, &out, &n, &err), -1);
     assert_int_equal(record_type(NULL, 0), RECORD_UNKNOWN);
     assert_int_equal(record_type((const uint8_t *)"\x09", 1), RECORD_UNKNOWN);
@@ -303,8 +303,8 @@ static void test_wal_layout(void **state) {
     size_t len;
     uint8_t *b = read_all(seg, &len);
     uint32_t crc = wal_crc32c(rec, sizeof rec);
-    uint8_t hdr[7] = {WAL_FRAG_FULL, 0, 10, (uint8_t)(crc >> 24), (uint8_t)(crc >> 16), (uint8_t)(crc >> 8),
-                      (uint8_t)crc};
+    uint8_t hdr[7] = {WAL_FRAG_FULL,       0,           10, (uint8_t)(crc >> 24), (uint8_t)(crc >> 16),
+                      (uint8_t)(crc >> 8), (uint8_t)crc};
     assert_memory_equal(b, hdr, 7);
     assert_memory_equal(b + 7, rec, 10);
     free(b);
@@ -363,7 +363,8 @@ static void test_compression_flags(void **state) {
     static const struct {
         wal_compression_t c;
         uint8_t flag;
-    } cases[] = {{WAL_COMPRESSION_NONE, 0}, {WAL_COMPRESSION_SNAPPY, WAL_FLAG_SNAPPY}, {WAL_COMPRESSION_ZSTD, WAL_FLAG_ZSTD}};
+    } cases[] = {
+        {WAL_COMPRESSION_NONE, 0}, {WAL_COMPRESSION_SNAPPY, WAL_FLAG_SNAPPY}, {WAL_COMPRESSION_ZSTD, WAL_FLAG_ZSTD}};
     for (size_t i = 0; i < 3; i++) {
         char *dir = tmpdir();
         wal_opts_t o = {0, cases[i].c};

@@ -48,9 +48,19 @@ promlab_ingest() {
     --web.listen-address=127.0.0.1:$port "$@"
   local pid=$LAST_PID
   check "$name: promlab is ready" wait_for 20 http_ok http://127.0.0.1:$port/-/ready
+  if [ "$name" = promlab-snappy ]; then
+    # A second server on the same data dir is refused by the lock file.
+    "$PROMLAB" server --config.file="$TMP/$name.yml" --storage.tsdb.path="$TMP/$name" \
+      --web.listen-address=127.0.0.1:$(free_port) >"$TMP/second.log" 2>&1
+    rc=$?
+    check "a second server on the same dir exits 1" [ "$rc" -eq 1 ]
+    check "its error names the lock" grep -q "opening storage failed: lock DB directory" "$TMP/second.log"
+    check "the first server still holds the lock file" [ -e "$TMP/$name/lock" ]
+  fi
   sleep 2.5
   kill -TERM "$pid"; wait "$pid"; local rc=$?
   check "$name: promlab exits 0" [ "$rc" -eq 0 ]
+  check "$name: the lock file is gone after shutdown" [ ! -e "$TMP/$name/lock" ]
   check "$name: no sanitizer reports" sh -c "! grep -qE 'Sanitizer|runtime error' '$TMP/$name.log'"
 }
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
@@ -126,9 +127,21 @@ static void config_yaml(void *ctx, strbuf_t *out) {
     pthread_mutex_unlock(&s->config_mu);
 }
 
+/* /-/quit answers first and stops a moment later: signalling at once would
+ * let shutdown close the connection before the answer leaves. */
+static void *quit_later(void *arg) {
+    (void)arg;
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    kill(getpid(), SIGTERM);
+    return NULL;
+}
+
 static void request_quit(void *ctx) {
     (void)ctx;
-    kill(getpid(), SIGTERM);
+    pthread_t th;
+    if (pthread_create(&th, NULL, quit_later, NULL) == 0) pthread_detach(th);
+    else kill(getpid(), SIGTERM);
 }
 
 static void write_server_metrics(void *ctx, strbuf_t *sb) {

@@ -139,8 +139,20 @@ static void write_at_offset(strbuf_t *sb, const promql_expr_t *e) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* A metric name that would not read back as a bare name: not a legacy
+ * name, or a keyword / aggregation / number word of the grammar. */
+static bool name_needs_quotes(const char *name) {
+    static const char *words[] = {"and",         "or",   "unless", "atan2", "by",  "without", "on",  "ignoring",
+                                  "group_left", "group_right", "bool", "offset", "start", "end", "inf", "nan"};
+    size_t n = strlen(name);
+    if (!metric_name_valid(name, n)) return true;
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strcasecmp(name, words[i]) == 0) return true;
+    return promql_agg_lookup(name, n) >= 0;
+}
+
 static void write_selector_body(strbuf_t *sb, const promql_expr_t *e) {
-    bool quoted_name = e->metric_name && !metric_name_valid(e->metric_name, strlen(e->metric_name));
+    bool quoted_name = e->metric_name && name_needs_quotes(e->metric_name);
     if (e->metric_name && !quoted_name) strbuf_puts(sb, e->metric_name);
     char **strs = calloc(e->nmatchers + 1, sizeof *strs);
     size_t n = 0;
@@ -160,7 +172,7 @@ static void write_selector_body(strbuf_t *sb, const promql_expr_t *e) {
         go_quote(sb, e->metric_name);
         if (n) qsort(strs, n, sizeof *strs, cmp_str);
         for (size_t i = 0; i < n; i++) {
-            strbuf_puts(sb, ", ");
+            strbuf_putc(sb, ',');
             strbuf_puts(sb, strs[i]);
         }
         strbuf_putc(sb, '}');

@@ -633,8 +633,7 @@ static void stage_all_stale(scrape_manager_t *m, scrape_cache_t *c, int64_t ts, 
 
 /* ---- the synthetic series ----------------------------------------------------- */
 
-static void stage_report(scrape_manager_t *m, scrape_target_t *t, staged_layout_t *l, int which, int64_t ts,
-                         double v) {
+static void stage_report(scrape_manager_t *m, scrape_target_t *t, staged_layout_t *l, int which, int64_t ts, double v) {
     if (l->failed) return;
     series_ref_t ref = t->report_refs[which];
     if (ref) {

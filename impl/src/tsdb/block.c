@@ -378,7 +378,6 @@ int block_builder_write(block_builder_t *b, const char *parent_dir, const block_
             memcpy(meta.parents, mb->parents, mb->nparents * sizeof *meta.parents);
             meta.nparents = mb->nparents;
         }
-        meta.thanos = mb->thanos;
     }
     snprintf(meta.ulid, sizeof meta.ulid, "%s", ulid);
     meta.min_time = o->min_time;
@@ -389,6 +388,7 @@ int block_builder_write(block_builder_t *b, const char *parent_dir, const block_
     meta.version = 1;
     if (meta.level == 0) meta.level = 1;
     if (meta.nsources == 0 && block_meta_add_source(&meta, ulid) != 0) goto oom;
+    meta.thanos = o->meta_base ? o->meta_base->thanos : NULL; /* borrowed for the write */
     int wrc = block_meta_write(tmp, &meta, err);
     meta.thanos = NULL; /* borrowed */
     if (wrc != 0) goto out;

@@ -76,8 +76,10 @@ int checkpoint_delete_before(const char *wal_dir, int index, pl_err_t *err) {
         int k = parse_name(e->d_name, &tmp);
         if (k < 0 || (!tmp && k >= index)) continue;
         if ((size_t)snprintf(p, sizeof p, "%s/%s", wal_dir, e->d_name) >= sizeof p) continue;
-        if (rm_dir_flat(p) != 0) rc = pl_err_set(err, "delete %s: %s", p, strerror(errno));
-        else n++;
+        if (rm_dir_flat(p) != 0)
+            rc = pl_err_set(err, "delete %s: %s", p, strerror(errno));
+        else
+            n++;
     }
     closedir(d);
     return rc < 0 ? -1 : n;
@@ -91,8 +93,10 @@ int wal_delete_segments_before(const char *wal_dir, int index, pl_err_t *err) {
     char p[PATH_MAX + 16];
     for (int k = first; k < index && k <= last; k++) {
         wal_segment_path(p, sizeof p, wal_dir, k);
-        if (unlink(p) == 0) n++;
-        else if (errno != ENOENT) return pl_err_set(err, "delete %s: %s", p, strerror(errno));
+        if (unlink(p) == 0)
+            n++;
+        else if (errno != ENOENT)
+            return pl_err_set(err, "delete %s: %s", p, strerror(errno));
     }
     return n;
 }
@@ -106,10 +110,6 @@ typedef struct cp {
     wal_t *out;
     strbuf_t buf;
     record_decoder_t dec;
-    record_sample_t *samples;
-    size_t cap_samples;
-    record_tombstone_t *tombs;
-    size_t cap_tombs;
     size_t nseries;
     checkpoint_stats_t st;
 } cp_t;
@@ -123,18 +123,6 @@ static int keep_series(void *ctx, uint64_t ref, const label_t *ls, size_t n) {
     record_series_add(&c->buf, ref, ls, n);
     c->nseries++;
     c->st.series_kept++;
-    return 0;
-}
-
-static int grow(void **arr, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return 0;
-    size_t n = *cap ? *cap : 256;
-    while (n < need)
-        n *= 2;
-    void *p = realloc(*arr, n * elem);
-    if (!p) return -1;
-    *arr = p;
-    *cap = n;
     return 0;
 }
 
@@ -152,39 +140,36 @@ static int filter_record(cp_t *c, const uint8_t *rec, size_t len, pl_err_t *err)
         const record_sample_t *s;
         size_t n, k = 0;
         if (record_decode_samples(&c->dec, rec, len, &s, &n, err) != 0) return -1;
-        if (grow((void **)&c->samples, &c->cap_samples, n, sizeof *c->samples) != 0)
-            return pl_err_set(err, "out of memory");
+        /* s is the decoder's own array: filter it in place. */
+        record_sample_t *keep = c->dec.samples;
         for (size_t i = 0; i < n; i++) {
             if (s[i].t >= c->mint)
-                c->samples[k++] = s[i];
+                keep[k++] = s[i];
             else
                 c->st.samples_dropped++;
         }
         c->st.samples_kept += k;
         if (k == 0) return 0;
-        record_samples_encode(&c->buf, c->samples, k);
+        record_samples_encode(&c->buf, keep, k);
         break;
     }
     case RECORD_TOMBSTONES: {
         const record_tombstone_t *t;
         size_t n, k = 0;
         if (record_decode_tombstones(&c->dec, rec, len, &t, &n, err) != 0) return -1;
-        if (grow((void **)&c->tombs, &c->cap_tombs, n, sizeof *c->tombs) != 0)
-            return pl_err_set(err, "out of memory");
+        record_tombstone_t *keep = c->dec.tombstones; /* the decoder's own array, as above */
         for (size_t i = 0; i < n; i++) {
             if (t[i].maxt >= c->mint && c->keep(c->ctx, t[i].ref))
-                c->tombs[k++] = t[i];
+                keep[k++] = t[i];
             else
                 c->st.tombstones_dropped++;
         }
         c->st.tombstones_kept += k;
         if (k == 0) return 0;
-        record_tombstones_encode(&c->buf, c->tombs, k);
+        record_tombstones_encode(&c->buf, keep, k);
         break;
     }
-    default:
-        c->st.records_dropped++;
-        return 0;
+    default: c->st.records_dropped++; return 0;
     }
     return wal_log(c->out, c->buf.data, c->buf.len, err);
 }
@@ -228,15 +213,16 @@ int checkpoint_create(const char *wal_dir, int from, int to, checkpoint_keep_fn 
         int k = wal_segment_range(prev, &f, &l, err);
         if (k < 0 || (k > 0 && copy_dir(&c, prev, f, l, err) != 0)) rc = pl_err_prefix(err, "read checkpoint %s", prev);
     }
-    if (rc == 0 && from <= to && copy_dir(&c, wal_dir, from, to, err) != 0) rc = pl_err_prefix(err, "read WAL segments");
+    if (rc == 0 && from <= to && copy_dir(&c, wal_dir, from, to, err) != 0)
+        rc = pl_err_prefix(err, "read WAL segments");
     if (c.out && wal_close(c.out, rc == 0 ? err : NULL) != 0) rc = -1;
     if (rc == 0 && rename(tmp, final) != 0) rc = pl_err_set(err, "rename %s: %s", tmp, strerror(errno));
-    if (rc != 0) rm_dir_flat(tmp);
-    else fsync_path(wal_dir, O_RDONLY | O_DIRECTORY);
+    if (rc != 0)
+        rm_dir_flat(tmp);
+    else
+        fsync_path(wal_dir, O_RDONLY | O_DIRECTORY);
     strbuf_free(&c.buf);
     record_decoder_free(&c.dec);
-    free(c.samples);
-    free(c.tombs);
     if (stats) *stats = c.st;
     return rc;
 }

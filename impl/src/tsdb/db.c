@@ -211,8 +211,10 @@ static void replay_samples(replay_t *r, const record_sample_t *s, size_t n) {
         } else {
             res = head_append_ref(r->db->head, *val, s[i].t, s[i].v);
         }
-        if (res == HEAD_OK) st->replay_samples++;
-        else st->replay_rejected++;
+        if (res == HEAD_OK)
+            st->replay_samples++;
+        else
+            st->replay_rejected++;
     }
     if (r->live_pending == 0) {
         /* Nothing waits for its first sample: start the arena over. */
@@ -239,8 +241,8 @@ static int replay_dir(replay_t *r, const char *dir, int first, int last, int *ba
             uint64_t eoff;
             wal_reader_error_at(rd, &eseg, &eoff);
             wal_reader_good_end(rd, bad_seg, bad_off);
-            log_warn("tsdb", "Encountered WAL read error, attempting repair", "dir=%s segment=%d offset=%llu err=\"%s\"",
-                     dir, eseg, (unsigned long long)eoff, err.msg);
+            log_warn("tsdb", "Encountered WAL read error, attempting repair",
+                     "dir=%s segment=%d offset=%llu err=\"%s\"", dir, eseg, (unsigned long long)eoff, err.msg);
             rc = 1;
             break;
         }
@@ -710,7 +712,8 @@ static int app_commit(void *impl, const storage_append_status_t **status_out, pl
     /* Encoding buffers sized for one window; a huge first record does not stay. */
     if (db->series_rec.cap > (8u << 20)) strbuf_free(&db->series_rec);
     pthread_mutex_unlock(&db->mu);
-    if (rc != 0) log_error("tsdb", "WAL write failed; the samples are in memory only", "err=\"%s\"", err ? err->msg : "");
+    if (rc != 0)
+        log_error("tsdb", "WAL write failed; the samples are in memory only", "err=\"%s\"", err ? err->msg : "");
     size_t used = a->n, used_offs = a->noffs, used_bytes = a->bytes.len;
     a->n = a->noffs = 0;
     strbuf_reset(&a->bytes);
@@ -783,16 +786,14 @@ void db_write_metrics(db_t *db, strbuf_t *sb) {
                   (unsigned long long)st.checkpoint_creations_failed);
     metric(sb, "prometheus_tsdb_checkpoint_creations_total", "counter",
            "Total number of checkpoint creations attempted.");
-    strbuf_printf(sb, "prometheus_tsdb_checkpoint_creations_total %llu\n",
-                  (unsigned long long)st.checkpoint_creations);
+    strbuf_printf(sb, "prometheus_tsdb_checkpoint_creations_total %llu\n", (unsigned long long)st.checkpoint_creations);
     metric(sb, "prometheus_tsdb_checkpoint_deletions_failed_total", "counter",
            "Total number of checkpoint deletions that failed.");
     strbuf_printf(sb, "prometheus_tsdb_checkpoint_deletions_failed_total %llu\n",
                   (unsigned long long)st.checkpoint_deletions_failed);
     metric(sb, "prometheus_tsdb_checkpoint_deletions_total", "counter",
            "Total number of checkpoint deletions attempted.");
-    strbuf_printf(sb, "prometheus_tsdb_checkpoint_deletions_total %llu\n",
-                  (unsigned long long)st.checkpoint_deletions);
+    strbuf_printf(sb, "prometheus_tsdb_checkpoint_deletions_total %llu\n", (unsigned long long)st.checkpoint_deletions);
     metric(sb, "prometheus_tsdb_wal_writes_failed_total", "counter", "Total number of write log writes that failed.");
     strbuf_printf(sb, "prometheus_tsdb_wal_writes_failed_total %llu\n", (unsigned long long)st.wal.writes_failed);
     metric(sb, "prometheus_tsdb_wal_segment_current", "gauge",

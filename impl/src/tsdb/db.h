@@ -45,9 +45,9 @@
 #include "util/strbuf.h"
 
 typedef struct db_opts {
-    bool no_lockfile;              /* --storage.tsdb.no-lockfile */
+    bool no_lockfile; /* --storage.tsdb.no-lockfile */
     wal_compression_t wal_compression;
-    size_t wal_segment_size;       /* 0 = 128 MiB */
+    size_t wal_segment_size; /* 0 = 128 MiB */
 } db_opts_t;
 
 typedef struct db db_t;

@@ -216,8 +216,8 @@ int record_decode_series(record_decoder_t *d, const uint8_t *rec, size_t len, re
     return 0;
 }
 
-int record_decode_samples(record_decoder_t *d, const uint8_t *rec, size_t len, const record_sample_t **out,
-                          size_t *n, pl_err_t *err) {
+int record_decode_samples(record_decoder_t *d, const uint8_t *rec, size_t len, const record_sample_t **out, size_t *n,
+                          pl_err_t *err) {
     if (check_type(rec, len, RECORD_SAMPLES, "samples", err) != 0) return -1;
     cursor_t c = {rec + 1, rec + len, NULL};
     size_t k = 0;

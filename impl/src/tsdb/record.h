@@ -84,8 +84,8 @@ typedef int (*record_series_fn)(void *ctx, uint64_t ref, const label_t *ls, size
 int record_decode_series(record_decoder_t *d, const uint8_t *rec, size_t len, record_series_fn fn, void *ctx,
                          pl_err_t *err);
 /* Fills *out (owned by d, valid until the next decode) with the samples. */
-int record_decode_samples(record_decoder_t *d, const uint8_t *rec, size_t len, const record_sample_t **out,
-                          size_t *n, pl_err_t *err);
+int record_decode_samples(record_decoder_t *d, const uint8_t *rec, size_t len, const record_sample_t **out, size_t *n,
+                          pl_err_t *err);
 int record_decode_tombstones(record_decoder_t *d, const uint8_t *rec, size_t len, const record_tombstone_t **out,
                              size_t *n, pl_err_t *err);
 

@@ -52,8 +52,7 @@ uint32_t wal_crc32c(const void *data, size_t len) {
     while (len >= 8) {
         uint32_t lo = c ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
         c = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^ crc_table[5][(lo >> 16) & 0xff] ^
-            crc_table[4][lo >> 24] ^ crc_table[3][p[4]] ^ crc_table[2][p[5]] ^ crc_table[1][p[6]] ^
-            crc_table[0][p[7]];
+            crc_table[4][lo >> 24] ^ crc_table[3][p[4]] ^ crc_table[2][p[5]] ^ crc_table[1][p[6]] ^ crc_table[0][p[7]];
         p += 8;
         len -= 8;
     }
@@ -65,10 +64,14 @@ uint32_t wal_crc32c(const void *data, size_t len) {
 /* ---- small helpers ------------------------------------------------------------ */
 
 int wal_compression_parse(const char *s, wal_compression_t *out) {
-    if (strcmp(s, "none") == 0) *out = WAL_COMPRESSION_NONE;
-    else if (strcmp(s, "snappy") == 0) *out = WAL_COMPRESSION_SNAPPY;
-    else if (strcmp(s, "zstd") == 0) *out = WAL_COMPRESSION_ZSTD;
-    else return -1;
+    if (strcmp(s, "none") == 0)
+        *out = WAL_COMPRESSION_NONE;
+    else if (strcmp(s, "snappy") == 0)
+        *out = WAL_COMPRESSION_SNAPPY;
+    else if (strcmp(s, "zstd") == 0)
+        *out = WAL_COMPRESSION_ZSTD;
+    else
+        return -1;
     return 0;
 }
 
@@ -261,7 +264,8 @@ static uint8_t compress_record(wal_t *w, const uint8_t *rec, size_t len, const u
     *out = rec;
     *outlen = len;
     if (w->compression == WAL_COMPRESSION_NONE || len == 0) return 0;
-    size_t need = w->compression == WAL_COMPRESSION_SNAPPY ? snappy_max_compressed_length(len) : ZSTD_compressBound(len);
+    size_t need =
+        w->compression == WAL_COMPRESSION_SNAPPY ? snappy_max_compressed_length(len) : ZSTD_compressBound(len);
     if (need > w->ccap) {
         uint8_t *p = realloc(w->cbuf, need);
         if (!p) return 0; /* store it uncompressed */
@@ -291,7 +295,8 @@ int wal_log(wal_t *w, const void *rec_in, size_t len_in, pl_err_t *err) {
 
     /* A record never crosses segments: cut one if it does not fit in the rest. */
     int64_t left = (int64_t)(WAL_PAGE_SIZE - w->alloc) - WAL_RECORD_HEADER_SIZE;
-    left += (int64_t)(WAL_PAGE_SIZE - WAL_RECORD_HEADER_SIZE) * ((int64_t)w->pages_per_segment - (int64_t)w->done_pages - 1);
+    left += (int64_t)(WAL_PAGE_SIZE - WAL_RECORD_HEADER_SIZE) *
+            ((int64_t)w->pages_per_segment - (int64_t)w->done_pages - 1);
     if ((int64_t)len > left && (w->done_pages > 0 || w->alloc > 0)) {
         if (wal_next_segment(w, err) < 0) {
             w->st.writes_failed++;
@@ -303,10 +308,14 @@ int wal_log(wal_t *w, const void *rec_in, size_t len_in, pl_err_t *err) {
         size_t room = WAL_PAGE_SIZE - w->alloc - WAL_RECORD_HEADER_SIZE;
         size_t l = len < room ? len : room;
         uint8_t type;
-        if (i == 0 && l == len) type = WAL_FRAG_FULL;
-        else if (l == len) type = WAL_FRAG_LAST;
-        else if (i == 0) type = WAL_FRAG_FIRST;
-        else type = WAL_FRAG_MIDDLE;
+        if (i == 0 && l == len)
+            type = WAL_FRAG_FULL;
+        else if (l == len)
+            type = WAL_FRAG_LAST;
+        else if (i == 0)
+            type = WAL_FRAG_FIRST;
+        else
+            type = WAL_FRAG_MIDDLE;
         uint8_t *h = w->page + w->alloc;
         h[0] = type | flag;
         put_be16(h + 1, (uint16_t)l);
@@ -554,7 +563,8 @@ int wal_reader_next(wal_reader_t *r, const uint8_t **rec_out, size_t *len_out, p
         size_t stop = page_end < r->size ? page_end : r->size;
         if (page_end - r->pos < WAL_RECORD_HEADER_SIZE || r->buf[r->pos] == WAL_FRAG_PAGE_TERM) {
             /* Padding to the end of the page: must be zeros. */
-            if (!zeros(r->buf + r->pos, stop - r->pos)) return corrupt(r, r->pos, err, "non-zero bytes in page padding");
+            if (!zeros(r->buf + r->pos, stop - r->pos))
+                return corrupt(r, r->pos, err, "non-zero bytes in page padding");
             r->pos = stop;
             continue;
         }
@@ -571,8 +581,8 @@ int wal_reader_next(wal_reader_t *r, const uint8_t **rec_out, size_t *len_out, p
         const uint8_t *data = h + WAL_RECORD_HEADER_SIZE;
         if (wal_crc32c(data, len) != get_be32(h + 3)) return corrupt(r, r->pos, err, "fragment checksum mismatch");
         if ((type == WAL_FRAG_FULL || type == WAL_FRAG_FIRST) == pending)
-            return corrupt(r, pending ? rec_start : r->pos, err, pending ? "record interrupted by a new one"
-                                                                         : "fragment without a first fragment");
+            return corrupt(r, pending ? rec_start : r->pos, err,
+                           pending ? "record interrupted by a new one" : "fragment without a first fragment");
         if (type == WAL_FRAG_FULL || type == WAL_FRAG_FIRST) {
             rec_start = r->pos;
             flag = flags;
@@ -625,7 +635,8 @@ static int64_t dir_files_size(const char *dir, bool recurse) {
         if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path) continue;
         struct stat sb;
         if (stat(path, &sb) != 0) continue;
-        if (S_ISREG(sb.st_mode)) total += sb.st_size;
+        if (S_ISREG(sb.st_mode))
+            total += sb.st_size;
         else if (S_ISDIR(sb.st_mode) && recurse && strncmp(e->d_name, "checkpoint.", 11) == 0)
             total += dir_files_size(path, false);
     }

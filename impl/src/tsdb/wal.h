@@ -85,13 +85,13 @@ typedef struct wal_opts {
 
 /* Counters for prometheus_tsdb_wal_* (read without a lock: approximate). */
 typedef struct wal_stats {
-    uint64_t page_flushes;     /* prometheus_tsdb_wal_page_flushes_total */
-    uint64_t completed_pages;  /* prometheus_tsdb_wal_completed_pages_total */
-    uint64_t writes_failed;    /* prometheus_tsdb_wal_writes_failed_total */
-    uint64_t fsyncs;           /* count of prometheus_tsdb_wal_fsync_duration_seconds */
-    double fsync_seconds;      /* sum of it */
+    uint64_t page_flushes;                         /* prometheus_tsdb_wal_page_flushes_total */
+    uint64_t completed_pages;                      /* prometheus_tsdb_wal_completed_pages_total */
+    uint64_t writes_failed;                        /* prometheus_tsdb_wal_writes_failed_total */
+    uint64_t fsyncs;                               /* count of prometheus_tsdb_wal_fsync_duration_seconds */
+    double fsync_seconds;                          /* sum of it */
     uint64_t records, record_bytes, written_bytes; /* records logged, their size before/after compression+framing */
-    int segment_current;       /* prometheus_tsdb_wal_segment_current */
+    int segment_current;                           /* prometheus_tsdb_wal_segment_current */
 } wal_stats_t;
 
 typedef struct wal wal_t;
