@@ -24,6 +24,7 @@
 #include "model/labels.h"
 #include "model/matcher.h"
 #include "textparse/textparse.h"
+#include "promql/conformance.h"
 #include "tsdb/block.h"
 #include "tsdb/querier.h"
 #include "util/strbuf.h"
@@ -834,8 +835,20 @@ int cmd_tool(int argc, char **argv) {
         usage(argc < 1 ? stderr : stdout);
         return argc < 1 ? 2 : 0;
     }
+    if (strcmp(argv[0], "promqltest") == 0) {
+        /* promlab tool promqltest PATH...: Prometheus's promqltest files against
+         * this engine; one line per failing eval, per file, and the total. */
+        if (argc < 2) {
+            fprintf(stderr, "usage: promlab tool promqltest FILE|DIR...\n");
+            return 2;
+        }
+        promqltest_counts_t counts;
+        memset(&counts, 0, sizeof counts);
+        int rc = promql_conformance_run((const char **)argv + 1, (size_t)(argc - 1), stdout, &counts);
+        return rc == 0 ? 0 : 1;
+    }
     if (strcmp(argv[0], "tsdb") != 0) {
-        fprintf(stderr, "promlab tool: command %s is not built yet (only tsdb)\n", argv[0]);
+        fprintf(stderr, "promlab tool: command %s is not built yet (tsdb and promqltest are)\n", argv[0]);
         return 2;
     }
     if (argc < 2) {
