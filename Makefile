@@ -34,7 +34,7 @@ ASAN_LIB  := $(BUILD)/asan/libpromlab.a
 TESTS     := $(TEST_SRC:impl/tests/%.c=$(BUILD)/asan/tests/%)
 BENCHES   := $(BENCH_SRC:impl/bench/%.c=$(BUILD)/bin/%)
 
-.PHONY: all deps test unit integration demo bench fuzz fmt lint clean
+.PHONY: all deps test unit integration demo bench fuzz fmt lint clean lab labs
 # Targets that need the packages re-enter make after deps, so pkg-config
 # flags are computed once the -dev packages exist (a fresh machine has none).
 all: deps
@@ -92,6 +92,15 @@ bench: deps
 	@$(MAKE) --no-print-directory -s $(BENCHES) $(BUILD)/bin/promlab
 	@scripts/bench.sh
 
+# make lab PHASE=1 runs one lab natively; make labs runs every lab that exists.
+lab: deps
+	@$(MAKE) --no-print-directory -s $(PROGRAMS)
+	$(BUILD)/bin/promlab-lab run labs/phase$(PHASE)
+
+labs: deps
+	@$(MAKE) --no-print-directory -s $(PROGRAMS)
+	@set -e; for d in labs/phase*/; do echo "== $$d"; $(BUILD)/bin/promlab-lab run $$d; done
+
 fuzz: deps
 	@scripts/fuzz.sh
 
@@ -99,8 +108,8 @@ fmt:
 	clang-format -i $$(find impl -name '*.[ch]')
 
 lint:
-	cppcheck --quiet --enable=warning,performance,portability --std=c11 -Iimpl/src impl/src
-	clang-tidy --quiet $$(find impl/src -name '*.c') -- $(CSTD) $(INC) $(PKG_CFLAGS)
+	cppcheck --quiet --enable=warning,performance,portability --std=c11 -Iimpl/src impl/src labs/runner
+	clang-tidy --quiet $$(find impl/src labs/runner -name '*.c') -- $(CSTD) $(INC) $(PKG_CFLAGS)
 
 clean:
 	rm -rf $(BUILD)
