@@ -66,7 +66,7 @@ $(BUILD)/asan/bin/promlab: $(CMD_SRC:%.c=$(BUILD)/asan/%.o) $(ASAN_LIB)
 
 $(BUILD)/asan/tests/%: impl/tests/%.c $(ASAN_LIB) impl/tests/testutil.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ASAN_CFLAGS) -Iimpl/tests -o $@ $< $(ASAN_LIB) $(PKG_LIBS) -lcmocka
+	$(CC) $(ASAN_CFLAGS) -Iimpl/tests -MMD -MP -MF $@.d -o $@ $< $(ASAN_LIB) $(PKG_LIBS) -lcmocka
 
 # promlab-lab and promlab-loadgen: every .c in their directory, linked with libpromlab.
 $(BUILD)/bin/promlab-lab: $(LAB_SRC:%.c=$(BUILD)/rel/%.o) $(REL_LIB)
@@ -78,7 +78,7 @@ $(BUILD)/bin/promlab-loadgen: $(LOADGEN_SRC:%.c=$(BUILD)/rel/%.o) $(REL_LIB)
 
 $(BUILD)/bin/%: impl/bench/%.c $(REL_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(REL_CFLAGS) -o $@ $< $(REL_LIB) $(PKG_LIBS)
+	$(CC) $(REL_CFLAGS) -MMD -MP -MF $@.d -o $@ $< $(REL_LIB) $(PKG_LIBS)
 
 test: deps
 	@$(MAKE) --no-print-directory -s $(TESTS) $(BUILD)/asan/bin/promlab $(PROGRAMS)
@@ -114,4 +114,7 @@ lint:
 clean:
 	rm -rf $(BUILD)
 
--include $(REL_OBJ:.o=.d) $(ASAN_OBJ:.o=.d)
+# Header dependencies of every object and test binary (gcc -MMD), so a changed
+# header rebuilds what includes it.
+-include $(REL_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(CMD_SRC:%.c=$(BUILD)/rel/%.d) $(CMD_SRC:%.c=$(BUILD)/asan/%.d) \
+         $(LAB_SRC:%.c=$(BUILD)/rel/%.d) $(LOADGEN_SRC:%.c=$(BUILD)/rel/%.d) $(TESTS:=.d) $(BENCHES:=.d)

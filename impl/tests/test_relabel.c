@@ -1,9 +1,13 @@
 /* test_relabel.c — the relabeling engine against Prometheus's semantics.
  *
- * The hashmod, lowercase/uppercase and template vectors marked "Prometheus
- * 2.42" were produced by the real Prometheus (/usr/bin/prometheus, 2.42.0+ds)
- * running a static target list with these rules and read back from
- * /api/v1/targets (labels). */
+ * Vectors marked "Prometheus 2.42" were produced by the real Prometheus
+ * (/usr/bin/prometheus, 2.42.0+ds) on 127.0.0.1: a static target list with
+ * the same labels and relabel_configs, read back from /api/v1/targets
+ * (labels). They cover hashmod (moduli 7, 1000003, 2^64-1, two sources with
+ * a separator), lowercase/uppercase on non-ASCII text, replace templates
+ * ($1, ${1}, $name, $$, "$1x", "$01", "${1-"), target templating, labelmap
+ * (including two names mapping to one), "." against a newline and an
+ * expanded target that is not a label name. */
 #include "testutil.h"
 
 #include "config/config.h"
@@ -219,6 +223,23 @@ static void test_keep_drop(void **state) {
     /* An empty regex matches only the empty value. */
     CHECK1(((rule_t){RELABEL_DROP, {"x"}, .regex = ""}), L("job", "node"), "DROP");
     CHECK1(((rule_t){RELABEL_DROP, {"job"}, .regex = ""}), L("job", "node"), "{job=\"node\"}");
+    /* A repeated group over a long value goes past the JIT stack; the
+     * interpreter finishes the match instead of reporting no match. */
+    {
+        size_t n = 200000;
+        char *big = malloc(n + 2);
+        memset(big, 'a', n);
+        big[n] = 'c';
+        big[n + 1] = '\0';
+        relabel_rules_t *deep = compile1((rule_t){RELABEL_DROP, {"v"}, .regex = "(a|b)*c"});
+        label_t in[] = {{"v", big}};
+        relabel_labels_t b = RELABEL_LABELS_INIT;
+        assert_int_equal(relabel_labels_reset(&b, in, 1), 0);
+        assert_int_equal(relabel_process(deep, &b), RELABEL_DROPPED);
+        relabel_labels_free(&b);
+        relabel_rules_free(deep);
+        free(big);
+    }
     /* Case-insensitive flag, as RE2 writes it. */
     CHECK1(((rule_t){RELABEL_KEEP, {"env"}, .regex = "(?i)prod"}), L("env", "PrOd"), "{env=\"PrOd\"}");
 }

@@ -735,6 +735,10 @@ static int regex_match(const struct rule *r, relabel_labels_t *b, const char *s,
     case REGEX_PCRE: break;
     }
     int rc = pcre2_match(r->code, (PCRE2_SPTR)s, len, 0, 0, (pcre2_match_data *)b->match, NULL);
+    /* JIT code runs on a 32 KiB stack; a deep match (a repeated group over
+     * a long value) retries in the interpreter, whose frames are on the heap. */
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+        rc = pcre2_match(r->code, (PCRE2_SPTR)s, len, 0, PCRE2_NO_JIT, (pcre2_match_data *)b->match, NULL);
     if (rc == PCRE2_ERROR_NOMEMORY) return -1;
     if (rc <= 0) return 0; /* no match; a match-limit error counts as none (Go has no such limit) */
     m->ov = pcre2_get_ovector_pointer((pcre2_match_data *)b->match);

@@ -53,6 +53,7 @@ struct db {
     int lock_fd;
     char lock_path[PATH_MAX + 8];
     wal_compression_t wal_compression;
+    size_t commit_window; /* DB_COMMIT_WINDOW unless the options say otherwise */
 
     pthread_mutex_t mu; /* commits: head order == WAL order; also guards the fields below */
     strbuf_t series_rec, samples_rec;
@@ -436,6 +437,7 @@ static db_t *db_alloc(void) {
     db_t *db = calloc(1, sizeof *db);
     if (!db) return NULL;
     db->lock_fd = -1;
+    db->commit_window = DB_COMMIT_WINDOW;
     pthread_mutex_init(&db->mu, NULL);
     return db;
 }
@@ -480,6 +482,7 @@ int db_open(const char *dir, const db_opts_t *opts, db_t **out, pl_err_t *err) {
     log_info("tsdb", "Replaying WAL, this may take a while", "dir=%s", db->wal_dir);
     wal_opts_t wo = {o.wal_segment_size, o.wal_compression};
     db->wal_compression = o.wal_compression;
+    if (o.commit_window) db->commit_window = o.commit_window;
     if (replay(db, &wo, err) != 0) {
         wal_close(db->wal, NULL);
         db_release(db);
@@ -656,7 +659,8 @@ static int app_commit(void *impl, const storage_append_status_t **status_out, pl
     }
     int rc = 0;
     pthread_mutex_lock(&db->mu);
-    size_t window = a->n < DB_COMMIT_WINDOW ? a->n : DB_COMMIT_WINDOW;
+    const size_t win = db->commit_window;
+    size_t window = a->n < win ? a->n : win;
     if (grow((void **)&db->samples, &db->cap_samples, window ? window : 1, sizeof *db->samples) != 0) {
         pthread_mutex_unlock(&db->mu);
         app_rollback(a);
@@ -664,8 +668,8 @@ static int app_commit(void *impl, const storage_append_status_t **status_out, pl
     }
     pl_err_t werr = {{0}};
     bool wal_ok = true;
-    for (size_t start = 0; start < a->n; start += DB_COMMIT_WINDOW) {
-        size_t end = a->n - start > DB_COMMIT_WINDOW ? start + DB_COMMIT_WINDOW : a->n;
+    for (size_t start = 0; start < a->n; start += win) {
+        size_t end = a->n - start > win ? start + win : a->n;
         strbuf_reset(&db->series_rec);
         record_series_begin(&db->series_rec);
         size_t nseries = 0, nsamples = 0;

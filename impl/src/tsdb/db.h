@@ -48,6 +48,7 @@ typedef struct db_opts {
     bool no_lockfile; /* --storage.tsdb.no-lockfile */
     wal_compression_t wal_compression;
     size_t wal_segment_size; /* 0 = 128 MiB */
+    size_t commit_window;    /* staged samples per WAL series+samples record pair; 0 = 32768 (tests set less) */
 } db_opts_t;
 
 typedef struct db db_t;
