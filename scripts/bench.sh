@@ -11,6 +11,12 @@ echo "== exposition parse throughput (bench_textparse)"
 "$BUILD/bin/bench_textparse" | tee reports/bench/textparse.txt
 echo "== head memory, direct appends (bench_head)"
 for n in 100000 1000000; do "$BUILD/bin/bench_head" "$n" 40; done | tee reports/bench/head.txt
+echo "== WAL bytes per sample by compression, and replay time (bench_wal)"
+"$BUILD/bin/bench_wal" | tee reports/bench/wal.txt
+echo "== blocks: write, size, scan (bench_block)"
+"$BUILD/bin/bench_block" | tee reports/bench/block.txt
+echo "== relabeling (bench_relabel)"
+"$BUILD/bin/bench_relabel" | tee reports/bench/relabel.txt
 echo "== end-to-end scrape memory"
 for n in ${BENCH_SERIES:-100000 1000000}; do
   for s in promlab ${BENCH_PEERS:-}; do
