@@ -40,7 +40,7 @@ echo
 echo "up:"
 q 'up' | jq -r '.data.result[] | "  \(.metric.job)\t\(.metric.instance)\tup=\(.value[1])"'
 echo "node_cpu_seconds_total series: $(q 'node_cpu_seconds_total' | jq '.data.result | length')"
-echo "head series: $(q 'prometheus_tsdb_head_series' | jq -r '.data.result[0].value[1] // "not scraped yet"')"
+echo "head series now: $(curl -fsS http://localhost:9090/metrics | awk '/^prometheus_tsdb_head_series /{print $2}')"
 cat <<TXT
 
 Where to look:
