@@ -117,6 +117,22 @@ static void query_error(http_response_t *r, const promql_error_t *e) {
     }
 }
 
+/* Writes "key": [annotation, ...] when there are any. */
+static void write_annotations(jsonw_t *jw, const char *key, const char *query, const char **msgs, const int *pos,
+                              size_t n) {
+    if (!n) return;
+    jw_key(jw, key);
+    jw_arr_begin(jw);
+    strbuf_t a = STRBUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        strbuf_reset(&a);
+        promql_annotation_format(&a, query, msgs[i], pos[i]);
+        jw_str(jw, a.data);
+    }
+    strbuf_free(&a);
+    jw_arr_end(jw);
+}
+
 /* Writes the success envelope with the result (first `limit` series when
  * limit > 0) and the annotations. */
 static void write_query_result(http_response_t *r, promql_result_t *res, size_t limit, const char *query) {
@@ -124,28 +140,8 @@ static void write_query_result(http_response_t *r, promql_result_t *res, size_t 
     jsonw_t jw;
     api_begin(r, &jw);
     promql_result_write_json(res, &jw);
-    if (res->nwarnings) {
-        jw_key(&jw, "warnings");
-        jw_arr_begin(&jw);
-        for (size_t i = 0; i < res->nwarnings; i++) {
-            strbuf_t a = STRBUF_INIT;
-            promql_annotation_format(&a, query, res->warnings[i], res->warning_pos[i]);
-            jw_str(&jw, a.data);
-            strbuf_free(&a);
-        }
-        jw_arr_end(&jw);
-    }
-    if (res->ninfos) {
-        jw_key(&jw, "infos");
-        jw_arr_begin(&jw);
-        for (size_t i = 0; i < res->ninfos; i++) {
-            strbuf_t a = STRBUF_INIT;
-            promql_annotation_format(&a, query, res->infos[i], res->info_pos[i]);
-            jw_str(&jw, a.data);
-            strbuf_free(&a);
-        }
-        jw_arr_end(&jw);
-    }
+    write_annotations(&jw, "warnings", query, res->warnings, res->warning_pos, res->nwarnings);
+    write_annotations(&jw, "infos", query, res->infos, res->info_pos, res->ninfos);
     api_end(&jw);
 }
 
