@@ -84,8 +84,8 @@ check "/api/v1/status/buildinfo has a version" \
   [ -n "$(curl -fsS $URL/api/v1/status/buildinfo | jq -r .data.version)" ]
 check "/metrics exposes prometheus_tsdb_head_samples_appended_total" \
   body_has $URL/metrics '^prometheus_tsdb_head_samples_appended_total'
-check "/metrics exposes prometheus_target_interval_length_seconds" \
-  body_has $URL/metrics '^prometheus_target_interval_length_seconds'
+check "/metrics exposes prometheus_target_interval_length_seconds (after a second scrape)" \
+  wait_for 10 body_has $URL/metrics '^prometheus_target_interval_length_seconds'
 
 # Bad queries get Prometheus's error JSON.
 code=$(curl -s -o "$TMP/err.json" -w '%{http_code}' --get --data-urlencode 'query=up{job=' $URL/api/v1/query)
