@@ -23,7 +23,8 @@ copy_lab() {
   mkdir -p "$dir"
   cp -r "$ROOT/labs/phase1/compose.yml" "$ROOT/labs/phase1/prometheus.yml" "$ROOT/labs/phase1/checks.yml" \
     "$ROOT/labs/phase1/grafana" "$dir/"
-  sed -i -e "s/9090/$P_PORT/g" -e "s/9100/$NE_PORT/g" "$dir/compose.yml" "$dir/prometheus.yml" "$dir/checks.yml" \
+  # Through placeholders: a free port may itself contain 9100 (e.g. 39100).
+  sed -i -e "s/9090/@P_PORT@/g" -e "s/9100/@NE_PORT@/g" -e "s/@P_PORT@/$P_PORT/g" -e "s/@NE_PORT@/$NE_PORT/g" "$dir/compose.yml" "$dir/prometheus.yml" "$dir/checks.yml" \
     "$dir/grafana/provisioning/datasources/promlab.yml"
 }
 

@@ -3,7 +3,7 @@
  *   /metrics                 self-monitoring in text format 0.0.4
  *   /-/healthy, /-/ready     probes
  *   /-/reload, /-/quit       lifecycle (POST/PUT, with --web.enable-lifecycle)
- *   /api/v1/query            instant queries (vector selectors until the PromQL engine lands)
+ *   /api/v1/query, _range    PromQL queries
  *   /api/v1/status/config    the effective config as YAML
  *   /api/v1/status/flags     the command-line flags
  *   /api/v1/status/buildinfo version information (Grafana reads it)
@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "scrape/scrape.h"
+#include "model/storage.h"
 #include "tsdb/head.h"
 #include "util/err.h"
 #include "util/flags.h"
@@ -24,7 +25,8 @@
 
 typedef struct web_opts {
     const char *listen_address;
-    head_t *head;
+    head_t *head;           /* the head (its stats for /metrics) */
+    queryable_t queryable;  /* what the API queries; zero = the head alone */
     scrape_manager_t *scrape;
     bool enable_lifecycle;
     bool enable_admin_api;
