@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS=(gcc make pkg-config clang curl
       libcurl4-openssl-dev libzstd-dev libmicrohttpd-dev libpcre2-dev libxxhash-dev
-      libjansson-dev libyaml-dev zlib1g-dev libcmocka-dev libsnappy-dev
+      libjansson-dev libyaml-dev zlib1g-dev libcmocka-dev libsnappy-dev libprotobuf-c-dev protobuf-c-compiler
       jq prometheus-node-exporter prometheus)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -162,6 +162,18 @@ static void write_server_metrics(void *ctx, strbuf_t *sb) {
     db_write_metrics(s->db, sb);
 }
 
+/* The external labels of the running config, for remote read. */
+static void external_labels(void *ctx, strbuf_t *out) {
+    server_t *s = ctx;
+    pthread_mutex_lock(&s->config_mu);
+    const config_labels_t *el = &s->config->global.external_labels;
+    for (size_t i = 0; i < el->n; i++) {
+        strbuf_append(out, el->v[i].name, strlen(el->v[i].name) + 1);
+        strbuf_append(out, el->v[i].value, strlen(el->v[i].value) + 1);
+    }
+    pthread_mutex_unlock(&s->config_mu);
+}
+
 static int mkdir_p(const char *path) {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s", path);
@@ -314,7 +326,12 @@ int cmd_server(int argc, char **argv) {
         .config_yaml = config_yaml,
         .quit = request_quit,
         .write_metrics = write_server_metrics,
+        .external_labels = external_labels,
     };
+    int64_t v = 0;
+    if (flags_int(server_flags, N_SERVER_FLAGS, "storage.remote.read-sample-limit", &v, &err) == 0) wo.remote_read_sample_limit = v;
+    if (flags_int(server_flags, N_SERVER_FLAGS, "storage.remote.read-concurrent-limit", &v, &err) == 0) wo.remote_read_concurrent_limit = v;
+    if (flags_int(server_flags, N_SERVER_FLAGS, "storage.remote.read-max-bytes-in-frame", &v, &err) == 0) wo.remote_read_max_bytes_in_frame = v;
     web = web_start(&wo, &err);
     if (!web) {
         log_error("web", "Unable to start web listener", "err=\"%s\"", err.msg);

@@ -12,7 +12,7 @@ void web_handle_targets(web_t *w, const http_request_t *req, http_response_t *r)
     bool want_active = !state || !*state || strcmp(state, "active") == 0 || strcmp(state, "any") == 0;
     const char *pool = http_param(req, "scrapePool");
     target_info_t *ts = NULL;
-    size_t n = scrape_manager_targets(w->opts.scrape, &ts);
+    size_t n = w->opts.scrape ? scrape_manager_targets(w->opts.scrape, &ts) : 0;
     jsonw_t jw;
     api_begin(r, &jw);
     jw_obj_begin(&jw);
