@@ -375,7 +375,8 @@ web_t *web_start(const web_opts_t *opts, pl_err_t *err) {
     }
     w->opts = *opts;
     w->start_ms = pl_now_ms();
-    promql_engine_opts_t eo = {.lookback_ms = opts->lookback_delta_ms, .max_samples = 50000000};
+    promql_engine_opts_t eo = {
+        .lookback_ms = opts->lookback_delta_ms, .max_samples = 50000000, .timeout_ms = opts->query_timeout_ms};
     w->engine = promql_engine_new(&eo);
     if (opts->queryable.select) w->queryable = opts->queryable;
     else if (opts->head) head_queryable(opts->head, &w->queryable);

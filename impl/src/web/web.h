@@ -33,6 +33,7 @@ typedef struct web_opts {
     bool enable_lifecycle;
     bool enable_admin_api;
     int64_t lookback_delta_ms;
+    int64_t query_timeout_ms; /* 0: none */
     flag_def_t *flags; /* shown by /api/v1/status/flags */
     size_t nflags;
     /* Callbacks into the server (ctx is cb_ctx). */
