@@ -516,7 +516,7 @@ int rr_samples_decode(const void *body, size_t len, rr_series_fn fn, void *ctx, 
                 ls[j].name = ts->labels[j]->name ? ts->labels[j]->name : "";
                 ls[j].value = ts->labels[j]->value ? ts->labels[j]->value : "";
             }
-            qsort(ls, ts->n_labels, sizeof *ls, cmp_label);
+            if (ts->n_labels > 1) qsort(ls, ts->n_labels, sizeof *ls, cmp_label);
             for (size_t j = 0; j < ts->n_samples; j++) {
                 ss[j].t = ts->samples[j]->timestamp;
                 ss[j].v = ts->samples[j]->value;
@@ -587,7 +587,7 @@ static int pending_start(pending_t *p, size_t qi, const Prometheus__ChunkedSerie
     }
     free(offs);
     p->n = cs->n_labels;
-    qsort(p->ls, p->n, sizeof *p->ls, cmp_label);
+    if (p->n > 1) qsort(p->ls, p->n, sizeof *p->ls, cmp_label);
     p->qi = qi;
     p->ns = 0;
     p->active = true;
