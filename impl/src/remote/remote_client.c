@@ -63,10 +63,37 @@ void remote_series_set_free(remote_series_set_t *set) {
 
 /* ---- HTTP ---- */
 
+/* Idle curl handles are kept (up to POOL_MAX) so that their connections
+ * stay open between selects: a fan-out query sends many small requests. */
+#define POOL_MAX 16
+
 struct remote_client {
     char *base; /* without a trailing slash */
     remote_client_opts_t opts;
+    pthread_mutex_t mu;
+    CURL *pool[POOL_MAX];
+    size_t npool;
 };
+
+static CURL *handle_get(remote_client_t *c) {
+    CURL *e = NULL;
+    pthread_mutex_lock(&c->mu);
+    if (c->npool) e = c->pool[--c->npool];
+    pthread_mutex_unlock(&c->mu);
+    if (e) curl_easy_reset(e);
+    else e = curl_easy_init();
+    return e;
+}
+
+static void handle_put(remote_client_t *c, CURL *e) {
+    pthread_mutex_lock(&c->mu);
+    if (c->npool < POOL_MAX) {
+        c->pool[c->npool++] = e;
+        e = NULL;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (e) curl_easy_cleanup(e);
+}
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
@@ -85,6 +112,7 @@ remote_client_t *remote_client_new(const char *base_url, const remote_client_opt
     }
     size_t l = strlen(c->base);
     while (l > 0 && c->base[l - 1] == '/') c->base[--l] = '\0';
+    pthread_mutex_init(&c->mu, NULL);
     if (opts) c->opts = *opts;
     if (c->opts.timeout_ms <= 0) c->opts.timeout_ms = 120000;
     return c;
@@ -92,6 +120,8 @@ remote_client_t *remote_client_new(const char *base_url, const remote_client_opt
 
 void remote_client_free(remote_client_t *c) {
     if (!c) return;
+    for (size_t i = 0; i < c->npool; i++) curl_easy_cleanup(c->pool[i]);
+    pthread_mutex_destroy(&c->mu);
     free(c->base);
     free(c);
 }
@@ -126,7 +156,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 
 /* GET (body NULL) or POST of a remote-read request. */
 static int http_do(remote_client_t *c, const char *path, const strbuf_t *body, http_reply_t *r, pl_err_t *err) {
-    CURL *e = curl_easy_init();
+    CURL *e = handle_get(c);
     if (!e) return pl_err_set(err, "curl: cannot create a handle");
     strbuf_t url = STRBUF_INIT;
     strbuf_printf(&url, "%s%s", c->base, path);
@@ -157,7 +187,8 @@ static int http_do(remote_client_t *c, const char *path, const strbuf_t *body, h
     if (cc != CURLE_OK) rc = pl_err_set(err, "%s: %s", url.data, curl_easy_strerror(cc));
     else curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
     curl_slist_free_all(hdr);
-    curl_easy_cleanup(e);
+    if (cc == CURLE_OK) handle_put(c, e);
+    else curl_easy_cleanup(e);
     strbuf_free(&url);
     return rc;
 }
