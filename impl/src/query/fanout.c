@@ -133,9 +133,12 @@ void query_fanout_write_metrics(query_fanout_t *f, strbuf_t *sb) {
 
 /* ---- per-request ---- */
 
+/* A request is normally used by one thread; the mutex covers the warnings
+ * for a view shared by several (the default one of `promlab query`). */
 struct query_request {
     query_fanout_t *f;
     bool dedup, partial;
+    pthread_mutex_t mu;
     char **warnings;
     size_t nwarnings;
 };
@@ -146,6 +149,7 @@ query_request_t *query_request_new(query_fanout_t *f, bool dedup, bool partial_r
     r->f = f;
     r->dedup = dedup;
     r->partial = partial_response;
+    pthread_mutex_init(&r->mu, NULL);
     return r;
 }
 
@@ -158,16 +162,20 @@ void query_request_free(query_request_t *r) {
     if (!r) return;
     for (size_t i = 0; i < r->nwarnings; i++) free(r->warnings[i]);
     free(r->warnings);
+    pthread_mutex_destroy(&r->mu);
     free(r);
 }
 
 static void add_warning(query_request_t *r, const char *msg) {
-    for (size_t i = 0; i < r->nwarnings; i++)
-        if (strcmp(r->warnings[i], msg) == 0) return;
-    char **nw = realloc(r->warnings, (r->nwarnings + 1) * sizeof *nw);
-    if (!nw) return;
-    r->warnings = nw;
-    if ((r->warnings[r->nwarnings] = strdup(msg))) r->nwarnings++;
+    pthread_mutex_lock(&r->mu);
+    bool seen = false;
+    for (size_t i = 0; i < r->nwarnings && !seen; i++) seen = strcmp(r->warnings[i], msg) == 0;
+    char **nw = seen ? NULL : realloc(r->warnings, (r->nwarnings + 1) * sizeof *nw);
+    if (nw) {
+        r->warnings = nw;
+        if ((r->warnings[r->nwarnings] = strdup(msg))) r->nwarnings++;
+    }
+    pthread_mutex_unlock(&r->mu);
 }
 
 /* One leaf's part of a select, run on its own thread. */

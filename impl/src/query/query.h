@@ -79,7 +79,8 @@ void query_fanout_write_metrics(query_fanout_t *f, strbuf_t *sb);
 typedef struct query_request query_request_t;
 query_request_t *query_request_new(query_fanout_t *f, bool dedup, bool partial_response);
 void query_request_queryable(query_request_t *r, queryable_t *out);
-/* Warnings raised so far ("endpoint URL: reason"), de-duplicated. */
+/* Warnings raised so far ("endpoint URL: reason"), de-duplicated. Read them
+ * when no select of the request is running. */
 size_t query_request_warnings(const query_request_t *r, const char *const **out);
 void query_request_free(query_request_t *r);
 
