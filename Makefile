@@ -125,7 +125,7 @@ fuzz: deps
 fmt:
 	clang-format -i $$(find impl -name '*.[ch]')
 
-lint:
+lint: $(PROTO_H)
 	cppcheck --quiet --enable=warning,performance,portability --std=c11 -Iimpl/src impl/src labs/runner
 	clang-tidy --quiet $$(find impl/src labs/runner -name '*.c') -- $(CSTD) $(INC) $(PKG_CFLAGS)
 

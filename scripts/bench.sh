@@ -17,6 +17,8 @@ echo "== blocks: write, size, scan (bench_block)"
 "$BUILD/bin/bench_block" | tee reports/bench/block.txt
 echo "== relabeling (bench_relabel)"
 "$BUILD/bin/bench_relabel" | tee reports/bench/relabel.txt
+echo "== fan-out overhead of promlab query, 2 replica leaves vs direct (bench_query_fanout)"
+"$BUILD/bin/bench_query_fanout" 100000 20 5 | tee reports/bench/query_fanout.txt
 echo "== end-to-end scrape memory"
 for n in ${BENCH_SERIES:-100000 1000000}; do
   for s in promlab ${BENCH_PEERS:-}; do
