@@ -32,6 +32,17 @@
 static void ext_a(void *ctx, strbuf_t *out) { (void)ctx; strbuf_append(out, "replica\0A\0", 10); }
 static void ext_b(void *ctx, strbuf_t *out) { (void)ctx; strbuf_append(out, "replica\0B\0", 10); }
 
+/* The 1-minute load average: figures from a busy machine say so. */
+static double loadavg(void) {
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1) l = -1;
+        fclose(f);
+    }
+    return l;
+}
+
 static int cmp_i64(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return x < y ? -1 : x > y;
@@ -168,6 +179,7 @@ int main(int argc, char **argv) {
     static const int64_t ranges[] = {300000, 300000, 300000, 600000};
     printf("# fan-out overhead: %zu series x %d samples per leaf, 2 replica leaves over HTTP on 127.0.0.1, median of %d runs\n",
            nseries, nsamples, runs);
+    printf("# load average (1 min) at start: %.2f on %ld cores\n", loadavg(), sysconf(_SC_NPROCESSORS_ONLN));
     printf("%-44s %8s %10s %10s %10s %10s %8s %12s %12s\n", "query", "series", "direct_ms", "1leaf_ms", "2leaves_ms",
            "2l_smpl_ms", "x_direct", "leaf_bytes", "leaf_bytes_S");
     for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
@@ -182,6 +194,7 @@ int main(int argc, char **argv) {
                d > 0 ? tw / d : 0, bs, bsm);
         if (n0 != n2 || n0 != n1) printf("#   MISMATCH: series direct %zu, 1 leaf %zu, 2 leaves %zu\n", n0, n1, n2);
     }
+    printf("# load average (1 min) at end: %.2f\n", loadavg());
     promql_engine_free(eng);
     query_request_free(req);
     query_request_free(sreq);
