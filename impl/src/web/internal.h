@@ -62,6 +62,9 @@ void web_handle_query_range(web_t *w, const http_request_t *req, http_response_t
 void web_handle_config(web_t *w, const http_request_t *req, http_response_t *r);
 void web_handle_flags(web_t *w, const http_request_t *req, http_response_t *r);
 void web_handle_buildinfo(web_t *w, const http_request_t *req, http_response_t *r);
+/* ui.c: the single-page UI under each UI route, and /assets/<file> */
+void web_handle_ui_page(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_ui_asset(web_t *w, const http_request_t *req, http_response_t *r);
 /* api_targets.c */
 void web_handle_targets(web_t *w, const http_request_t *req, http_response_t *r);
 

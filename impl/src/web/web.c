@@ -61,6 +61,16 @@ static const web_route_t routes[] = {
     {"/api/v1/status/flags", NULL, API, web_handle_flags},
     {"/api/v1/status/buildinfo", NULL, API, web_handle_buildinfo},
     {"/api/v1/targets", NULL, API, web_handle_targets},
+    {"/query", NULL, ROUTE_GET, web_handle_ui_page},
+    {"/graph", NULL, ROUTE_GET, web_handle_ui_page},
+    {"/targets", NULL, ROUTE_GET, web_handle_ui_page},
+    {"/rules", NULL, ROUTE_GET, web_handle_ui_page},
+    {"/alerts", NULL, ROUTE_GET, web_handle_ui_page},
+    {"/tsdb-status", NULL, ROUTE_GET, web_handle_ui_page},
+    {"/config", NULL, ROUTE_GET, web_handle_ui_page},
+    {"/flags", NULL, ROUTE_GET, web_handle_ui_page},
+    {"/status", NULL, ROUTE_GET, web_handle_ui_page},
+    {"/assets/", "/assets/*filepath", ROUTE_GET | ROUTE_PREFIX, web_handle_ui_asset},
     {"/", NULL, ROUTE_GET, handle_root},
 };
 #undef API
