@@ -12,6 +12,7 @@
  * index's postings (a few words per label of every series). */
 #include "tsdb/compact.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -566,5 +567,95 @@ out:
     free(m.metas);
     strbuf_free(&m.arena);
     block_meta_free(&meta);
+    return rc;
+}
+
+/* ---- leftovers ------------------------------------------------------------------ */
+
+#define TMP_DELETION_SUFFIX ".tmp-for-deletion"
+
+int compact_delete_block(const char *dir, pl_err_t *err) {
+    char tmp[4200];
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    snprintf(tmp, sizeof tmp, "%.*s" TMP_DELETION_SUFFIX, (int)n, dir);
+    if (rename(dir, tmp) != 0) return pl_err_set(err, "rename %s: %s", dir, strerror(errno));
+    if (block_rm_rf(tmp) != 0) return pl_err_set(err, "remove %s: %s", tmp, strerror(errno));
+    return 0;
+}
+
+static bool has_suffix(const char *s, const char *suf) {
+    size_t n = strlen(s), k = strlen(suf);
+    return n >= k && strcmp(s + n - k, suf) == 0;
+}
+
+static int note_removed(char ***removed, size_t *n, const char *name) {
+    if (!removed) return 0;
+    char **nv = realloc(*removed, (*n + 1) * sizeof *nv);
+    if (!nv) return -1;
+    *removed = nv;
+    if (!(nv[*n] = strdup(name))) return -1;
+    (*n)++;
+    return 0;
+}
+
+int compact_remove_leftovers(const char *dbdir, char ***removed, size_t *nremoved, pl_err_t *err) {
+    size_t dummy = 0;
+    if (!nremoved) nremoved = &dummy;
+    DIR *d = opendir(dbdir);
+    if (!d) return pl_err_set(err, "open %s: %s", dbdir, strerror(errno));
+    struct dirent *de;
+    char p[4200];
+    int rc = 0;
+    while ((de = readdir(d)) != NULL && rc == 0) {
+        const char *nm = de->d_name;
+        if (strlen(nm) < ULID_LEN) continue;
+        char ul[ULID_LEN + 1];
+        memcpy(ul, nm, ULID_LEN);
+        ul[ULID_LEN] = '\0';
+        if (!block_ulid_valid(ul) || (!has_suffix(nm, BLOCK_TMP_CREATION_SUFFIX) && !has_suffix(nm, TMP_DELETION_SUFFIX)))
+            continue;
+        if (strlen(nm) != ULID_LEN + strlen(BLOCK_TMP_CREATION_SUFFIX)) continue;
+        snprintf(p, sizeof p, "%s/%s", dbdir, nm);
+        if (block_rm_rf(p) != 0) rc = pl_err_set(err, "remove %s: %s", p, strerror(errno));
+        else if (note_removed(removed, nremoved, nm) != 0) rc = pl_err_set(err, "out of memory");
+    }
+    closedir(d);
+    if (rc != 0) return rc;
+
+    char **names;
+    size_t n;
+    if (block_dir_list(dbdir, &names, &n, err) != 0) return -1;
+    block_meta_t *ms = calloc(n + 1, sizeof *ms);
+    bool *ok = calloc(n + 1, sizeof *ok), *gone = calloc(n + 1, sizeof *gone);
+    if (!ms || !ok || !gone) {
+        rc = pl_err_set(err, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        snprintf(p, sizeof p, "%s/%s", dbdir, names[i]);
+        ok[i] = block_meta_read(p, &ms[i], NULL) == 0; /* an unreadable block is the db's to report */
+        if (ok[i] && ms[i].deletable) gone[i] = true;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!ok[i] || gone[i]) continue;
+        for (size_t k = 0; k < ms[i].nparents; k++)
+            for (size_t j = 0; j < n; j++)
+                if (j != i && strcmp(names[j], ms[i].parents[k].ulid) == 0) gone[j] = true;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (!gone[i]) continue;
+        snprintf(p, sizeof p, "%s/%s", dbdir, names[i]);
+        if (compact_delete_block(p, err) != 0) rc = -1;
+        else if (note_removed(removed, nremoved, names[i]) != 0) rc = pl_err_set(err, "out of memory");
+    }
+out:
+    for (size_t i = 0; i < n && ms; i++)
+        block_meta_free(&ms[i]);
+    free(ms);
+    free(ok);
+    free(gone);
+    block_dir_list_free(names, n);
     return rc;
 }

@@ -59,4 +59,18 @@ int compact_blocks(const char *dbdir, char *const *dirs, size_t ndirs, char out_
 
 void compact_free_dirs(char **dirs, size_t n);
 
+/* Extras for callers that own a data dir (the db at open, the tool). */
+
+/* What Prometheus removes when it opens a data dir: <ULID>.tmp-for-creation
+ * and <ULID>.tmp-for-deletion dirs (a torn block write or deletion), blocks
+ * marked deletable, and blocks that are parents of another block present (a
+ * compaction that completed but whose inputs were not deleted yet). The
+ * removed names are appended to *removed (caller frees with
+ * compact_free_dirs; removed may be NULL). */
+int compact_remove_leftovers(const char *dbdir, char ***removed, size_t *nremoved, pl_err_t *err);
+
+/* Deletes a block dir as Prometheus does: rename to <dir>.tmp-for-deletion,
+ * then remove the tree, so a crash never leaves half a block under a ULID. */
+int compact_delete_block(const char *dir, pl_err_t *err);
+
 #endif
