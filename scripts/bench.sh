@@ -15,6 +15,8 @@ echo "== WAL bytes per sample by compression, and replay time (bench_wal)"
 "$BUILD/bin/bench_wal" | tee reports/bench/wal.txt
 echo "== blocks: write, size, scan (bench_block)"
 "$BUILD/bin/bench_block" | tee reports/bench/block.txt
+echo "== block compaction: chunk copy vs re-encode, 3 blocks of 100k and 1M series (bench_compact)"
+"$BUILD/bin/bench_compact" | tee reports/bench/compact.txt
 echo "== relabeling (bench_relabel)"
 "$BUILD/bin/bench_relabel" | tee reports/bench/relabel.txt
 echo "== end-to-end scrape memory"
