@@ -32,7 +32,8 @@
 _Static_assert((int)STORAGE_OK == (int)HEAD_OK && (int)STORAGE_ERR_OUT_OF_ORDER == (int)HEAD_ERR_OUT_OF_ORDER &&
                    (int)STORAGE_ERR_DUPLICATE == (int)HEAD_ERR_DUPLICATE &&
                    (int)STORAGE_ERR_NOT_FOUND == (int)HEAD_ERR_NOT_FOUND &&
-                   (int)STORAGE_ERR_INVALID == (int)HEAD_ERR_INVALID,
+                   (int)STORAGE_ERR_INVALID == (int)HEAD_ERR_INVALID &&
+                   (int)STORAGE_ERR_OUT_OF_BOUNDS == (int)HEAD_ERR_OUT_OF_BOUNDS,
                "storage and head result codes differ");
 
 /* A commit is logged as one series record (the series it created) and one
@@ -207,8 +208,13 @@ static void replay_samples(replay_t *r, const record_sample_t *s, size_t n) {
         int res;
         if (*val & MAP_INVALID) continue;
         if (*val & MAP_PENDING) {
-            *val = replay_create(r, *val & ~MAP_PENDING, s[i].t, s[i].v, &res);
-            r->live_pending--;
+            uint64_t created = replay_create(r, *val & ~MAP_PENDING, s[i].t, s[i].v, &res);
+            /* A sample already in a block creates nothing: the series stays
+             * pending for its next sample. */
+            if (res != HEAD_ERR_OUT_OF_BOUNDS) {
+                *val = created;
+                r->live_pending--;
+            }
         } else {
             res = head_append_ref(r->db->head, *val, s[i].t, s[i].v);
         }
