@@ -1317,3 +1317,10 @@ void head_truncate_result_free(head_truncate_result_t *res) {
     res->deleted = NULL;
     res->ndeleted = 0;
 }
+
+void head_time_range(head_t *h, int64_t *mint, int64_t *maxt) {
+    *mint = atomic_load_explicit(&h->min_time, memory_order_relaxed);
+    *maxt = atomic_load_explicit(&h->max_time, memory_order_relaxed);
+    int64_t mv = atomic_load_explicit(&h->min_valid, memory_order_relaxed);
+    if (*mint != INT64_MAX && *mint < mv) *mint = mv;
+}

@@ -106,6 +106,10 @@ void head_set_chunk_range(head_t *h, int64_t range_ms);
 int64_t head_min_valid(head_t *h);
 void head_set_min_valid(head_t *h, int64_t t);
 
+/* The head's first and last sample times (INT64_MAX / INT64_MIN when empty),
+ * from two atomic loads: cheap enough to call after every commit. */
+void head_time_range(head_t *h, int64_t *mint, int64_t *maxt);
+
 /* True if ref names a live series. */
 bool head_series_exists(head_t *h, series_ref_t ref);
 
