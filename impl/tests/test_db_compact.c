@@ -331,6 +331,74 @@ static void test_open_block_dirs(void **state) {
     free(dir);
 }
 
+/* delete_series: tombstones in blocks and head hide the samples, survive a
+ * reopen (block tombstones file, WAL tombstone record); clean_tombstones
+ * rewrites the block; a snapshot holds the blocks and the head as a block. */
+static void test_delete_clean_snapshot(void **state) {
+    (void)state;
+    char *dir = tmpdir();
+    db_t *db = open_db(dir, 1000, 0, 0);
+    write_range(db, 4, 0, 3000, 100); /* blocks [0,1000) [1000,2000), head 2000..2900 */
+    pl_err_t err;
+    assert_int_equal(db_compact(db, &err), 2);
+    tally_t t = query_all(db, INT64_MIN, INT64_MAX);
+    assert_int_equal(t.samples, 4 * 30);
+    matcher_t m[2];
+    assert_int_equal(matcher_init(&m[0], MATCH_EQUAL, "__name__", "m", &err), 0);
+    assert_int_equal(matcher_init(&m[1], MATCH_REGEX, "i", "1|2", &err), 0);
+    /* 500..2499 of series 1 and 2: 5 + 10 samples in the blocks, 5 in the head each. */
+    assert_int_equal(db_delete(db, m, 2, 500, 2499, &err), 0);
+    t = query_all(db, INT64_MIN, INT64_MAX);
+    assert_int_equal(t.samples, 4 * 30 - 2 * 20);
+    assert_int_equal(t.wrong, 0);
+    db_block_info_t *bi;
+    size_t nb;
+    assert_int_equal(db_blocks(db, &bi, &nb), 0);
+    assert_int_equal(nb, 2);
+    assert_int_equal(bi[0].num_tombstones, 2);
+    assert_int_equal(bi[1].num_tombstones, 2);
+    free(bi);
+    close_db(db);
+
+    db = open_db(dir, 1000, 0, 0);
+    t = query_all(db, INT64_MIN, INT64_MAX);
+    assert_int_equal(t.samples, 4 * 30 - 2 * 20);
+    /* Snapshot: the block hard-linked, the head written as a block. */
+    char snapdir[4200];
+    snprintf(snapdir, sizeof snapdir, "%s/snapshots/x", dir);
+    assert_int_equal(db_snapshot(db, snapdir, false, &err), 0);
+    char **names;
+    size_t nn;
+    assert_int_equal(block_dir_list(snapdir, &names, &nn, &err), 0);
+    assert_int_equal(nn, 3);
+    uint64_t samples = 0;
+    for (size_t i = 0; i < nn; i++) {
+        char p[4400];
+        snprintf(p, sizeof p, "%s/%s", snapdir, names[i]);
+        block_t *b = block_open(p, &err);
+        assert_non_null(b);
+        samples += b->meta.num_samples;
+        block_close(b);
+    }
+    block_dir_list_free(names, nn);
+    /* Block: 4 x 10 raw samples (tombstones are carried, not applied); head: 4 x 10 minus 2 x 5 deleted. */
+    assert_int_equal(samples, 40 + 40 + 30);
+    assert_int_equal(db_clean_tombstones(db, &err), 0);
+    assert_int_equal(db_blocks(db, &bi, &nb), 0);
+    assert_int_equal(nb, 2);
+    assert_int_equal(bi[0].num_tombstones, 0);
+    assert_int_equal(bi[0].num_samples, 40 - 2 * 5);
+    assert_int_equal(bi[1].num_samples, 40 - 2 * 10);
+    free(bi);
+    t = query_all(db, INT64_MIN, INT64_MAX);
+    assert_int_equal(t.samples, 4 * 30 - 2 * 20);
+    matcher_free(&m[0]);
+    matcher_free(&m[1]);
+    close_db(db);
+    rm_rf(dir);
+    free(dir);
+}
+
 static void test_retention_select(void **state) {
     (void)state;
     const int64_t day = 24 * 3600 * 1000LL;
@@ -382,4 +450,4 @@ static void test_compaction_ranges(void **state) {
 
 PL_TEST_MAIN(cmocka_unit_test(test_head_compaction), cmocka_unit_test(test_truncation_drops_series_and_wal),
              cmocka_unit_test(test_queries_during_compaction_and_retention), cmocka_unit_test(test_open_block_dirs),
-             cmocka_unit_test(test_retention_select), cmocka_unit_test(test_compaction_ranges))
+             cmocka_unit_test(test_delete_clean_snapshot), cmocka_unit_test(test_retention_select), cmocka_unit_test(test_compaction_ranges))

@@ -324,6 +324,20 @@ static int replay_dir(replay_t *r, const char *dir, int first, int last, int *ba
                 replay_samples(r, s, n);
             break;
         }
+        case RECORD_TOMBSTONES: {
+            const record_tombstone_t *t;
+            size_t n;
+            if (record_decode_tombstones(&r->dec, rec, len, &t, &n, &derr) != 0) {
+                log_warn("tsdb", "Skipping undecodable WAL record", "err=\"%s\"", derr.msg);
+                break;
+            }
+            for (size_t i = 0; i < n; i++) {
+                uint64_t *val = map_get(&r->map, t[i].ref);
+                /* A series not created yet (pending) has no samples the tombstone could hide. */
+                if (val && !(*val & (MAP_PENDING | MAP_INVALID))) head_add_tombstone(r->db->head, *val, t[i].mint, t[i].maxt);
+            }
+            break;
+        }
         default:
             /* Tombstones (the head has no deletion yet), exemplars, metadata,
              * histograms: not held by the head yet. */
@@ -1602,4 +1616,235 @@ static void write_block_metrics(db_t *db, strbuf_t *sb) {
     metric(sb, "prometheus_tsdb_reloads_failures_total", "counter",
            "Number of times the database failed to reloadBlocks block data from disk.");
     strbuf_printf(sb, "prometheus_tsdb_reloads_failures_total %llu\n", (unsigned long long)m.reloads_failed);
+}
+
+/* ---- admin operations -------------------------------------------------------------------- */
+
+typedef struct fill_ctx {
+    block_builder_t *b;
+    pl_err_t *err;
+} fill_ctx_t;
+
+static int fill_builder(void *ctx, const label_t *ls, size_t n, const sample_t *s, size_t ns) {
+    fill_ctx_t *c = ctx;
+    return block_builder_add_series(c->b, ls, n, s, ns, c->err) != 0 ? -2 : 0;
+}
+
+static int mkdir_all(const char *path) {
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(tmp, 0777) < 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(tmp, 0777) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Hard-links every regular file of src (one level of subdirs: chunks/) into dst. */
+static int link_tree(const char *src, const char *dst, pl_err_t *err) {
+    if (mkdir(dst, 0777) < 0 && errno != EEXIST) return pl_err_set(err, "mkdir %s: %s", dst, strerror(errno));
+    DIR *d = opendir(src);
+    if (!d) return pl_err_set(err, "open %s: %s", src, strerror(errno));
+    struct dirent *de;
+    int rc = 0;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        char s[PATH_MAX + 256], t[PATH_MAX + 256];
+        snprintf(s, sizeof s, "%s/%s", src, de->d_name);
+        snprintf(t, sizeof t, "%s/%s", dst, de->d_name);
+        struct stat st;
+        if (lstat(s, &st) != 0) continue;
+        if (S_ISDIR(st.st_mode))
+            rc = link_tree(s, t, err);
+        else if (link(s, t) != 0)
+            rc = pl_err_set(err, "link %s: %s", s, strerror(errno));
+    }
+    closedir(d);
+    return rc;
+}
+
+int db_snapshot(db_t *db, const char *dir, bool skip_head, pl_err_t *err) {
+    if (mkdir_all(dir) != 0) return pl_err_set(err, "create snapshot dir %s: %s", dir, strerror(errno));
+    pthread_mutex_lock(&db->compact_mu);
+    snap_t s;
+    int rc = snap_take(db, &s) == 0 ? 0 : pl_err_set(err, "out of memory");
+    for (size_t i = 0; i < s.n && rc == 0; i++) {
+        char dst[PATH_MAX + 64];
+        snprintf(dst, sizeof dst, "%s/%s", dir, s.b[i]->meta.ulid);
+        rc = link_tree(s.b[i]->dir, dst, err);
+    }
+    snap_release(db, &s);
+    if (rc == 0 && !skip_head) {
+        int64_t mint, maxt;
+        head_time_range(db->head, &mint, &maxt);
+        if (mint != INT64_MAX && maxt != INT64_MIN) {
+            queryable_t hq;
+            head_queryable(db->head, &hq);
+            char ulid[ULID_LEN + 1];
+            rc = block_write_from_queryable(&hq, dir, mint, maxt + 1, db->block_range, ulid, err);
+        }
+    }
+    pthread_mutex_unlock(&db->compact_mu);
+    if (rc == 0) tsdb_fsync_dir(dir);
+    return rc;
+}
+
+/* Swaps the list's block with that ULID for a freshly opened one (the old
+ * mapping goes with its last reader). */
+static int replace_block(db_t *db, const char *ulid, block_t *nb) {
+    db_block_t *blk = malloc(sizeof *blk);
+    if (!blk) return -1;
+    blk->b = nb;
+    blk->refs = 1;
+    db_block_t *old = NULL;
+    pthread_mutex_lock(&db->blocks_mu);
+    for (size_t i = 0; i < db->nblocks; i++)
+        if (strcmp(db->blocks[i]->b->meta.ulid, ulid) == 0) {
+            old = db->blocks[i];
+            db->blocks[i] = blk;
+            break;
+        }
+    pthread_mutex_unlock(&db->blocks_mu);
+    if (!old) {
+        free(blk);
+        return -1;
+    }
+    block_unref(db, old);
+    return 0;
+}
+
+/* Tombstones for the matching series of one block that have chunks in
+ * [mint, maxt]; rewrites its tombstones file and meta.json and reloads it. */
+static int delete_in_block(db_t *db, const block_t *b, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt,
+                           pl_err_t *err) {
+    uint32_t *ids = NULL;
+    size_t n = 0;
+    if (block_postings_for_matchers(b->index, ms, nms, &ids, &n, err) != 0) return -1;
+    tombstones_t ts = {0};
+    index_series_t se = {0};
+    int rc = 0;
+    size_t added = 0;
+    for (size_t i = 0; i < b->tombstones.n && rc == 0; i++)
+        if (tombstones_add(&ts, b->tombstones.v[i].series_id, b->tombstones.v[i].mint, b->tombstones.v[i].maxt) != 0)
+            rc = pl_err_set(err, "out of memory");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (index_reader_series(b->index, ids[i], &se, err) != 0) {
+            rc = -1;
+            break;
+        }
+        for (size_t k = 0; k < se.nchks; k++)
+            if (se.chks[k].maxt >= mint && se.chks[k].mint <= maxt) {
+                if (tombstones_add(&ts, ids[i], mint, maxt) != 0) rc = pl_err_set(err, "out of memory");
+                added++;
+                break;
+            }
+    }
+    index_series_free(&se);
+    free(ids);
+    if (rc == 0 && added) {
+        tombstones_normalize(&ts);
+        char path[PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/tombstones", b->dir);
+        block_meta_t m = {0};
+        if (tombstones_write(path, &ts, err) != 0 || block_meta_read(b->dir, &m, err) != 0) {
+            rc = -1;
+        } else {
+            m.num_tombstones = ts.n;
+            if (block_meta_write(b->dir, &m, err) != 0) rc = -1;
+        }
+        block_meta_free(&m);
+        block_t *nb = rc == 0 ? block_open(b->dir, err) : NULL;
+        if (rc == 0 && (!nb || replace_block(db, b->meta.ulid, nb) != 0)) {
+            if (nb) block_close(nb);
+            rc = -1;
+        }
+    }
+    tombstones_free(&ts);
+    return rc;
+}
+
+int db_delete(db_t *db, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt, pl_err_t *err) {
+    if (nms == 0) return pl_err_set(err, "delete: at least one matcher is required");
+    pthread_mutex_lock(&db->compact_mu);
+    series_ref_t *refs = NULL;
+    size_t nrefs = 0;
+    int rc = head_delete(db->head, ms, nms, mint, maxt, &refs, &nrefs, err);
+    if (rc == 0 && nrefs && db->wal) {
+        record_tombstone_t *t = malloc(nrefs * sizeof *t);
+        if (!t) {
+            rc = pl_err_set(err, "out of memory");
+        } else {
+            for (size_t i = 0; i < nrefs; i++) t[i] = (record_tombstone_t){refs[i], mint, maxt};
+            strbuf_t rec = STRBUF_INIT;
+            record_tombstones_encode(&rec, t, nrefs);
+            pthread_mutex_lock(&db->mu);
+            if (wal_log(db->wal, rec.data, rec.len, err) != 0 || wal_flush(db->wal, err) != 0) rc = -1;
+            pthread_mutex_unlock(&db->mu);
+            strbuf_free(&rec);
+            free(t);
+        }
+    }
+    free(refs);
+    snap_t s;
+    if (rc == 0 && snap_take(db, &s) != 0) rc = pl_err_set(err, "out of memory");
+    if (rc == 0) {
+        for (size_t i = 0; i < s.n && rc == 0; i++)
+            if (s.b[i]->meta.min_time <= maxt && s.b[i]->meta.max_time > mint)
+                rc = delete_in_block(db, s.b[i], ms, nms, mint, maxt, err);
+        snap_release(db, &s);
+    }
+    pthread_mutex_unlock(&db->compact_mu);
+    return rc;
+}
+
+int db_clean_tombstones(db_t *db, pl_err_t *err) {
+    pthread_mutex_lock(&db->compact_mu);
+    snap_t s;
+    int rc = snap_take(db, &s) == 0 ? 0 : pl_err_set(err, "out of memory");
+    for (size_t i = 0; i < s.n && rc == 0; i++) {
+        const block_t *b = s.b[i];
+        if (b->tombstones.n == 0) continue;
+        /* The block read through its own querier skips the deleted samples. */
+        block_builder_t *bb = block_builder_new(db->block_range);
+        querier_t *q = querier_new(&s.b[i], 1, NULL, 0);
+        matcher_t m;
+        if (!bb || !q || matcher_init(&m, MATCH_REGEX, LABEL_METRIC_NAME, ".+", err) != 0) {
+            block_builder_free(bb);
+            querier_free(q);
+            rc = bb && q ? -1 : pl_err_set(err, "out of memory");
+            break;
+        }
+        queryable_t qq;
+        querier_queryable(q, &qq);
+        fill_ctx_t fc = {bb, err};
+        rc = qq.select(qq.impl, &m, 1, b->meta.min_time, b->meta.max_time - 1, fill_builder, &fc, err) == 0 ? 0 : -1;
+        matcher_free(&m);
+        querier_free(q);
+        char ulid[ULID_LEN + 1] = "";
+        if (rc == 0) {
+            block_write_opts_t o = {.min_time = b->meta.min_time, .max_time = b->meta.max_time, .meta_base = &b->meta};
+            rc = block_builder_write(bb, db->dir, &o, ulid, err);
+        }
+        block_builder_free(bb);
+        if (rc != 0) break;
+        if (ulid[0]) {
+            char path[PATH_MAX + 32];
+            snprintf(path, sizeof path, "%s/%s", db->dir, ulid);
+            block_t *nb = block_open(path, err);
+            if (!nb || add_block(db, nb) != 0) {
+                if (nb) block_close(nb);
+                delete_block_dir(path);
+                rc = -1;
+                break;
+            }
+        }
+        log_info("tsdb", "Block rewritten without its deleted samples", "old=%s new=%s", b->meta.ulid,
+                 ulid[0] ? ulid : "(empty: dropped)");
+        remove_block(db, b->meta.ulid);
+    }
+    snap_release(db, &s);
+    pthread_mutex_unlock(&db->compact_mu);
+    return rc;
 }

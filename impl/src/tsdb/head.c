@@ -77,6 +77,11 @@
 #define HEAD_SLAB_MALLOC false
 #endif
 
+typedef struct head_tomb {
+    uint32_t id;
+    int64_t mint, maxt;
+} head_tomb_t;
+
 /* A full chunk. Where its bytes live is known only here and in cut_chunk(). */
 typedef struct mem_chunk {
     int64_t mint, maxt;
@@ -144,6 +149,14 @@ struct head {
     _Atomic int64_t min_valid; /* samples before it are refused (out of bounds); selects start there */
     int64_t chunk_range;        /* chunks end on multiples of it (the block range) */
     _Atomic uint64_t series_removed, chunks_removed, out_of_bounds;
+    /* Deleted intervals (closed) of head series, sorted by (id, mint), from
+     * the admin API's delete_series and WAL tombstone records. tomb_mu
+     * guards them; ntombs is also read without it to skip the filtering
+     * when there are none. */
+    pthread_mutex_t tomb_mu;
+    struct head_tomb *tombs;
+    size_t tombs_cap;
+    _Atomic size_t ntombs;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -254,6 +267,8 @@ head_t *head_new(void) {
     pthread_rwlockattr_init(&ra);
     pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&h->gc_lock, &ra);
+    pthread_mutex_init(&h->tomb_mu, NULL);
+    atomic_init(&h->ntombs, 0);
     pthread_rwlockattr_destroy(&ra);
     h->syms = symtab_new();
     h->postings = postings_new();
@@ -288,6 +303,8 @@ void head_free(head_t *h) {
     }
     for (unsigned i = 0; i < HEAD_STRIPES; i++) pthread_mutex_destroy(&h->stripes[i].lock);
     pthread_rwlock_destroy(&h->gc_lock);
+    pthread_mutex_destroy(&h->tomb_mu);
+    free(h->tombs);
     for (unsigned i = 0; i < HEAD_ALLOCS; i++) pthread_mutex_destroy(&h->allocs[i].lock);
     for (unsigned i = 0; i < HEAD_SHARDS; i++) {
         hm_free(h->shards[i].slots, (size_t)h->shards[i].cap * sizeof(uint64_t));
@@ -655,6 +672,37 @@ static int decode_range(const uint8_t *data, size_t len, int64_t mint, int64_t m
     return 0;
 }
 
+/* Index of the first tombstone of id (tomb_mu held). */
+static size_t tomb_first(const head_t *h, uint32_t id) {
+    size_t lo = 0, hi = atomic_load_explicit(&h->ntombs, memory_order_relaxed);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (h->tombs[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Removes the samples of series id that a tombstone covers. */
+static void drop_deleted(head_t *h, uint32_t id, sample_buf_t *out) {
+    pthread_mutex_lock(&h->tomb_mu);
+    size_t n = atomic_load_explicit(&h->ntombs, memory_order_relaxed);
+    size_t first = tomb_first(h, id);
+    if (first < n && h->tombs[first].id == id) {
+        size_t k = 0;
+        for (size_t i = 0; i < out->n; i++) {
+            bool del = false;
+            for (size_t j = first; j < n && h->tombs[j].id == id && !del; j++)
+                del = out->v[i].t >= h->tombs[j].mint && out->v[i].t <= h->tombs[j].maxt;
+            if (!del) out->v[k++] = out->v[i];
+        }
+        out->n = k;
+    }
+    pthread_mutex_unlock(&h->tomb_mu);
+}
+
 /* Copies the samples of s in [mint, maxt] into out (emptied first). */
 static int series_samples(head_t *h, uint32_t id, const mem_series_t *s, int64_t mint, int64_t maxt,
                           sample_buf_t *out) {
@@ -670,6 +718,7 @@ static int series_samples(head_t *h, uint32_t id, const mem_series_t *s, int64_t
     if (rc == 0 && s->chunk && s->app.t >= mint && chunk_first_t(s->chunk) <= maxt)
         rc = decode_range(s->chunk, xor_appender_len(&s->app), mint, maxt, out);
     pthread_mutex_unlock(&st->lock);
+    if (rc == 0 && out->n && atomic_load_explicit(&h->ntombs, memory_order_acquire)) drop_deleted(h, id, out);
     return rc;
 }
 
@@ -1185,6 +1234,8 @@ fail:
     return -1;
 }
 
+static void tombs_truncate(head_t *h, int64_t mint, const gc_state_t *g);
+
 int head_truncate(head_t *h, int64_t mint, head_truncate_result_t *res, pl_err_t *err) {
     memset(res, 0, sizeof *res);
     pthread_rwlock_wrlock(&h->gc_lock);
@@ -1290,6 +1341,7 @@ int head_truncate(head_t *h, int64_t mint, head_truncate_result_t *res, pl_err_t
             postings_remove(h->postings, id_dead, &g);
         atomic_fetch_add_explicit(&h->series_removed, ndead, memory_order_relaxed);
     }
+    if (atomic_load_explicit(&h->ntombs, memory_order_relaxed)) tombs_truncate(h, mint, &g);
     atomic_fetch_add_explicit(&h->chunks_removed, res->chunks_removed, memory_order_relaxed);
     if (new_min != INT64_MAX && new_min < mint) new_min = mint;
     atomic_store_explicit(&h->min_time, new_min, memory_order_relaxed);
@@ -1323,4 +1375,96 @@ void head_time_range(head_t *h, int64_t *mint, int64_t *maxt) {
     *maxt = atomic_load_explicit(&h->max_time, memory_order_relaxed);
     int64_t mv = atomic_load_explicit(&h->min_valid, memory_order_relaxed);
     if (*mint != INT64_MAX && *mint < mv) *mint = mv;
+}
+
+/* ---- deletion (tombstones) --------------------------------------------------------- */
+
+static int tomb_add_locked(head_t *h, uint32_t id, int64_t mint, int64_t maxt) {
+    size_t n = atomic_load_explicit(&h->ntombs, memory_order_relaxed);
+    if (n == h->tombs_cap) {
+        size_t nc = h->tombs_cap ? h->tombs_cap * 2 : 16;
+        head_tomb_t *nt = realloc(h->tombs, nc * sizeof *nt);
+        if (!nt) return -1;
+        h->tombs = nt;
+        h->tombs_cap = nc;
+    }
+    size_t i = n;
+    while (i > 0 && (h->tombs[i - 1].id > id || (h->tombs[i - 1].id == id && h->tombs[i - 1].mint > mint))) {
+        h->tombs[i] = h->tombs[i - 1];
+        i--;
+    }
+    h->tombs[i] = (head_tomb_t){id, mint, maxt};
+    atomic_store_explicit(&h->ntombs, n + 1, memory_order_release);
+    return 0;
+}
+
+int head_add_tombstone(head_t *h, series_ref_t ref, int64_t mint, int64_t maxt) {
+    if (mint > maxt) return HEAD_OK;
+    pthread_rwlock_rdlock(&h->gc_lock);
+    int rc = series_get(h, ref) ? HEAD_OK : HEAD_ERR_NOT_FOUND;
+    if (rc == HEAD_OK) {
+        pthread_mutex_lock(&h->tomb_mu);
+        if (tomb_add_locked(h, (uint32_t)ref, mint, maxt) != 0) rc = HEAD_ERR_INVALID;
+        pthread_mutex_unlock(&h->tomb_mu);
+    }
+    pthread_rwlock_unlock(&h->gc_lock);
+    return rc;
+}
+
+typedef struct delete_ctx {
+    head_t *h;
+    idvec_t ids;
+} delete_ctx_t;
+
+/* select callback: the id of the series with these labels. */
+static int delete_collect(void *ctx, const label_t *ls, size_t n, const sample_t *s, size_t ns) {
+    (void)s;
+    (void)ns;
+    delete_ctx_t *d = ctx;
+    uint64_t hash = labels_hash(ls, n);
+    series_shard_t *sh = &d->h->shards[hash >> (64 - HEAD_SHARD_BITS)];
+    pthread_rwlock_rdlock(&sh->lock);
+    uint32_t id = shard_find(d->h, sh, hash, ls, n);
+    pthread_rwlock_unlock(&sh->lock);
+    return id && idvec_push(&d->ids, id) != 0 ? -1 : 0;
+}
+
+int head_delete(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt, series_ref_t **refs,
+                size_t *nrefs, pl_err_t *err) {
+    *refs = NULL;
+    *nrefs = 0;
+    pthread_rwlock_rdlock(&h->gc_lock);
+    delete_ctx_t d = {h, {0}};
+    /* Series with samples in the interval only, as Prometheus. */
+    int rc = select_unlocked(h, ms, nms, mint, maxt, delete_collect, &d, err);
+    if (rc == -1 && !err) rc = -1;
+    if (rc == 0 && d.ids.n) {
+        *refs = malloc(d.ids.n * sizeof **refs);
+        if (!*refs) rc = pl_err_set(err, "head delete: out of memory");
+        pthread_mutex_lock(&h->tomb_mu);
+        for (size_t i = 0; i < d.ids.n && rc == 0; i++) {
+            if (tomb_add_locked(h, d.ids.v[i], mint, maxt) != 0) rc = pl_err_set(err, "head delete: out of memory");
+            else (*refs)[(*nrefs)++] = d.ids.v[i];
+        }
+        pthread_mutex_unlock(&h->tomb_mu);
+    } else if (rc != 0 && rc != -1) {
+        rc = pl_err_set(err, "head delete: out of memory");
+    }
+    pthread_rwlock_unlock(&h->gc_lock);
+    idvec_free(&d.ids);
+    return rc;
+}
+
+/* At truncation (GC lock held exclusive): tombstones wholly before mint or of
+ * deleted series go. */
+static void tombs_truncate(head_t *h, int64_t mint, const gc_state_t *g) {
+    pthread_mutex_lock(&h->tomb_mu);
+    size_t n = atomic_load_explicit(&h->ntombs, memory_order_relaxed), k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const head_tomb_t *t = &h->tombs[i];
+        if (t->maxt < mint || id_dead((void *)g, t->id)) continue;
+        h->tombs[k++] = *t;
+    }
+    atomic_store_explicit(&h->ntombs, k, memory_order_release);
+    pthread_mutex_unlock(&h->tomb_mu);
 }

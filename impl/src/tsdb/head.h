@@ -110,6 +110,15 @@ void head_set_min_valid(head_t *h, int64_t t);
  * from two atomic loads: cheap enough to call after every commit. */
 void head_time_range(head_t *h, int64_t *mint, int64_t *maxt);
 
+/* Deletion: head_delete adds a tombstone [mint, maxt] (closed) to every
+ * series matching all matchers that has samples in it, and returns their
+ * refs (ascending order not guaranteed; owned by the caller) for the WAL.
+ * head_add_tombstone adds one by ref (WAL replay). Selects no longer return
+ * the deleted samples; a truncation drops tombstones before its mint. */
+int head_delete(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt, series_ref_t **refs,
+                size_t *nrefs, pl_err_t *err);
+int head_add_tombstone(head_t *h, series_ref_t ref, int64_t mint, int64_t maxt);
+
 /* True if ref names a live series. */
 bool head_series_exists(head_t *h, series_ref_t ref);
 
