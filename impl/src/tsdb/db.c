@@ -611,6 +611,7 @@ int db_close(db_t *db, pl_err_t *err) {
 }
 
 head_t *db_head(db_t *db) { return db->head; }
+const char *db_dir(const db_t *db) { return db->dir; }
 
 int db_wal_cut(db_t *db, pl_err_t *err) {
     if (!db->wal) return pl_err_set(err, "no WAL");

@@ -71,6 +71,7 @@ db_t *db_wrap_head(head_t *head);
 int db_close(db_t *db, pl_err_t *err);
 
 head_t *db_head(db_t *db);
+const char *db_dir(const db_t *db); /* the data dir ("" for a wrapped head) */
 void db_appendable(db_t *db, appendable_t *out);
 
 /* Closes the current segment and starts a new one; returns the index of the

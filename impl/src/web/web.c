@@ -61,6 +61,9 @@ static const web_route_t routes[] = {
     {"/api/v1/status/flags", NULL, API, web_handle_flags},
     {"/api/v1/status/buildinfo", NULL, API, web_handle_buildinfo},
     {"/api/v1/targets", NULL, API, web_handle_targets},
+    {"/api/v1/admin/tsdb/snapshot", NULL, ROUTE_POST | ROUTE_API, web_handle_admin_snapshot},
+    {"/api/v1/admin/tsdb/delete_series", NULL, ROUTE_POST | ROUTE_API, web_handle_admin_delete_series},
+    {"/api/v1/admin/tsdb/clean_tombstones", NULL, ROUTE_POST | ROUTE_API, web_handle_admin_clean_tombstones},
     {"/", NULL, ROUTE_GET, handle_root},
 };
 #undef API
