@@ -106,7 +106,8 @@ struct db {
     pthread_mutex_t bg_mu;
     pthread_cond_t bg_cond;
     pthread_t bg_thread;
-    bool bg_running, bg_stop, bg_kick;
+    bool bg_stop, bg_kick;
+    _Atomic bool bg_running; /* read by committers (maybe_kick) */
     int64_t bg_interval_ms;
     _Atomic bool compactable_signalled; /* a commit already kicked the thread */
 };
@@ -1450,6 +1451,7 @@ static int compact_head_once(db_t *db, pl_err_t *err) {
 static int compact_blocks_locked(db_t *db, pl_err_t *err);
 
 int db_compact(db_t *db, pl_err_t *err) {
+    if (!db->dir[0]) return 0; /* a wrapped head has no directory for blocks */
     pthread_mutex_lock(&db->compact_mu);
     atomic_store(&db->compactable_signalled, false);
     int written = 0, rc = 0;
