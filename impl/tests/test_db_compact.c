@@ -32,6 +32,7 @@ static char *tmpdir(void) {
 static db_t *open_db(const char *dir, int64_t range, int64_t retention_ms, int64_t retention_bytes) {
     db_opts_t o = {.wal_compression = WAL_COMPRESSION_SNAPPY,
                    .block_range_ms = range,
+                   .max_block_duration_ms = range, /* no block compaction unless a test asks */
                    .retention_ms = retention_ms,
                    .retention_bytes = retention_bytes,
                    .wal_segment_size = 64 * 1024};
@@ -399,6 +400,51 @@ static void test_delete_clean_snapshot(void **state) {
     free(dir);
 }
 
+/* With larger ranges allowed, head blocks are merged by compact.h's planner:
+ * levels rise, sources are deleted after the merged block is loaded, every
+ * sample stays queryable once, and a reopen finds the same. */
+static void test_block_compaction(void **state) {
+    (void)state;
+    char *dir = tmpdir();
+    db_opts_t o = {.wal_compression = WAL_COMPRESSION_ZSTD, .block_range_ms = 1000, .max_block_duration_ms = 9000};
+    db_t *db = NULL;
+    pl_err_t err;
+    assert_int_equal(db_open(dir, &o, &db, &err), 0);
+    for (int64_t t = 0; t < 12000; t += 1000) {
+        write_range(db, 6, t, t + 1000, 100);
+        assert_true(db_compact(db, &err) >= 0);
+    }
+    db_block_info_t *bi;
+    size_t nb;
+    assert_int_equal(db_blocks(db, &bi, &nb), 0);
+    int maxlevel = 0;
+    for (size_t i = 0; i < nb; i++) {
+        if (bi[i].level > maxlevel) maxlevel = bi[i].level;
+        if (i) assert_true(bi[i].min_time >= bi[i - 1].max_time); /* no overlap left */
+    }
+    assert_true(maxlevel >= 2);
+    assert_true(nb < 10);
+    free(bi);
+    /* Only the loaded blocks are on disk. */
+    char **names;
+    size_t nn;
+    assert_int_equal(block_dir_list(dir, &names, &nn, &err), 0);
+    assert_int_equal(nn, nb);
+    block_dir_list_free(names, nn);
+    tally_t t = query_all(db, INT64_MIN, INT64_MAX);
+    assert_int_equal(t.samples, 6 * 120);
+    assert_int_equal(t.dups, 0);
+    assert_int_equal(t.wrong, 0);
+    close_db(db);
+    assert_int_equal(db_open(dir, &o, &db, &err), 0);
+    t = query_all(db, INT64_MIN, INT64_MAX);
+    assert_int_equal(t.samples, 6 * 120);
+    assert_int_equal(t.dups, 0);
+    close_db(db);
+    rm_rf(dir);
+    free(dir);
+}
+
 static void test_retention_select(void **state) {
     (void)state;
     const int64_t day = 24 * 3600 * 1000LL;
@@ -450,4 +496,4 @@ static void test_compaction_ranges(void **state) {
 
 PL_TEST_MAIN(cmocka_unit_test(test_head_compaction), cmocka_unit_test(test_truncation_drops_series_and_wal),
              cmocka_unit_test(test_queries_during_compaction_and_retention), cmocka_unit_test(test_open_block_dirs),
-             cmocka_unit_test(test_delete_clean_snapshot), cmocka_unit_test(test_retention_select), cmocka_unit_test(test_compaction_ranges))
+             cmocka_unit_test(test_block_compaction), cmocka_unit_test(test_delete_clean_snapshot), cmocka_unit_test(test_retention_select), cmocka_unit_test(test_compaction_ranges))

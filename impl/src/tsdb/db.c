@@ -28,6 +28,7 @@
 
 #include "tsdb/block.h"
 #include "tsdb/checkpoint.h"
+#include "tsdb/compact.h"
 #include "tsdb/querier.h"
 #include "tsdb/record.h"
 #include "util/log.h"
@@ -950,34 +951,14 @@ static int64_t range_end_of(int64_t t, int64_t range) {
     return (q + 1) * range;
 }
 
-static int rm_tree(const char *path) {
-    DIR *d = opendir(path);
-    if (!d) return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
-    struct dirent *de;
-    int rc = 0;
-    while ((de = readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        char p[PATH_MAX];
-        snprintf(p, sizeof p, "%s/%s", path, de->d_name);
-        struct stat st;
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-            if (rm_tree(p) != 0) rc = -1;
-        } else if (unlink(p) != 0) {
-            rc = -1;
-        }
-    }
-    closedir(d);
-    if (rmdir(path) != 0) rc = -1;
-    return rc;
-}
-
-/* Deletes a block dir as Prometheus does: renamed to <dir>.tmp-for-deletion
- * first, so a crash midway leaves something db_open recognises and removes. */
+/* Deletes a block dir as Prometheus does (compact.h: renamed to
+ * <dir>.tmp-for-deletion first, so a crash midway leaves something db_open
+ * recognises and removes). */
 static int delete_block_dir(const char *dir) {
-    char tmp[PATH_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s.tmp-for-deletion", dir);
-    if (rename(dir, tmp) != 0) return rm_tree(dir);
-    return rm_tree(tmp);
+    pl_err_t err = {{0}};
+    if (compact_delete_block(dir, &err) == 0) return 0;
+    errno = EIO;
+    return -1;
 }
 
 static void block_unref(db_t *db, db_block_t *blk) {
@@ -1088,13 +1069,18 @@ static int64_t blocks_max_time(db_t *db) {
     return m;
 }
 
-static bool has_suffix(const char *s, const char *suf) {
-    size_t n = strlen(s), k = strlen(suf);
-    return n >= k && strcmp(s + n - k, suf) == 0;
-}
-
-/* Opens the blocks of the data dir (at open; the list is empty). */
+/* Opens the blocks of the data dir (at open; the list is empty), after
+ * removing what Prometheus removes at open (compact.h): torn block writes
+ * and deletions, blocks marked deletable, blocks already compacted into
+ * another one. A block that does not open is skipped and logged. */
 static void open_blocks(db_t *db) {
+    char **removed = NULL;
+    size_t nremoved = 0;
+    pl_err_t lerr = {{0}};
+    if (compact_remove_leftovers(db->dir, &removed, &nremoved, &lerr) != 0)
+        log_error("tsdb", "Removing leftover block dirs failed", "err=\"%s\"", lerr.msg);
+    for (size_t i = 0; i < nremoved; i++) log_info("tsdb", "Removed leftover block dir", "dir=%s", removed[i]);
+    compact_free_dirs(removed, nremoved);
     DIR *d = opendir(db->dir);
     if (!d) return;
     struct dirent *de;
@@ -1104,12 +1090,6 @@ static void open_blocks(db_t *db) {
         snprintf(p, sizeof p, "%s/%s", db->dir, de->d_name);
         struct stat st;
         if (lstat(p, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
-        if (has_suffix(de->d_name, ".tmp-for-creation") || has_suffix(de->d_name, ".tmp-for-deletion") ||
-            (has_suffix(de->d_name, ".tmp") && strlen(de->d_name) == ULID_LEN + 4)) {
-            log_info("tsdb", "Removing leftover temporary block dir", "dir=%s", p);
-            rm_tree(p);
-            continue;
-        }
         if (!block_ulid_valid(de->d_name)) continue;
         pl_err_t err = {{0}};
         block_t *b = block_open(p, &err);
@@ -1118,38 +1098,12 @@ static void open_blocks(db_t *db) {
             log_error("tsdb", "Skipping unreadable block", "dir=%s err=\"%s\"", p, err.msg);
             continue;
         }
-        if (b->meta.deletable) {
-            log_info("tsdb", "Deleting block marked deletable", "block=%s", b->meta.ulid);
-            block_close(b);
-            delete_block_dir(p);
-            continue;
-        }
         if (add_block(db, b) != 0) {
             log_error("tsdb", "Out of memory loading blocks", "dir=%s", p);
             block_close(b);
         }
     }
     closedir(d);
-    /* A block that is the parent of another loaded block was compacted into
-     * it already (the sources were not yet deleted): it goes, as Prometheus
-     * deletes them at reload. */
-    for (;;) {
-        char victim[ULID_LEN + 1] = "";
-        pthread_mutex_lock(&db->blocks_mu);
-        for (size_t i = 0; i < db->nblocks && !victim[0]; i++)
-            for (size_t j = 0; j < db->nblocks && !victim[0]; j++) {
-                const block_meta_t *m = &db->blocks[j]->b->meta;
-                for (size_t k = 0; k < m->nparents; k++)
-                    if (strcmp(m->parents[k].ulid, db->blocks[i]->b->meta.ulid) == 0) {
-                        memcpy(victim, db->blocks[i]->b->meta.ulid, sizeof victim);
-                        break;
-                    }
-            }
-        pthread_mutex_unlock(&db->blocks_mu);
-        if (!victim[0]) break;
-        log_info("tsdb", "Deleting block already compacted into another", "block=%s", victim);
-        remove_block(db, victim);
-    }
     db->m.reloads++;
     log_info("tsdb", "Blocks loaded", "blocks=%zu skipped=%llu", db->nblocks, (unsigned long long)db->m.blocks_skipped);
 }
@@ -1470,11 +1424,50 @@ int db_compact(db_t *db, pl_err_t *err) {
     return rc < 0 ? -1 : written;
 }
 
-/* Block compaction comes from compact.h (levels, overlapping blocks) when it
- * is built in; without it there is none. */
+/* Block compaction (compact.h: Prometheus's leveled planner, overlapping
+ * blocks, blocks heavy with tombstones) over the exponential ranges, until
+ * the planner has nothing left; the merged block is opened before its
+ * sources are deleted, so queries see the data throughout (the querier
+ * de-duplicates the moment both are loaded). Caller holds compact_mu. */
 static int compact_blocks_locked(db_t *db, pl_err_t *err) {
-    (void)db;
-    (void)err;
+    int64_t ranges[10];
+    size_t nr = db_compaction_ranges(db->block_range, db->max_block_duration, ranges, 10);
+    for (int guard = 0; guard < 1000; guard++) {
+        char **dirs = NULL;
+        size_t n = 0;
+        if (compact_plan(db->dir, ranges, nr, &dirs, &n, err) != 0) return -1;
+        if (n == 0) return 0;
+        char ulid[ULID_LEN + 1] = "";
+        double t0 = now_seconds();
+        int rc = compact_blocks(db->dir, dirs, n, ulid, err);
+        if (rc == 0 && ulid[0]) {
+            char path[PATH_MAX + 32];
+            snprintf(path, sizeof path, "%s/%s", db->dir, ulid);
+            block_t *b = block_open(path, err);
+            if (!b || add_block(db, b) != 0) {
+                if (b) block_close(b);
+                delete_block_dir(path);
+                rc = -1;
+            }
+        }
+        observe_compaction(db, now_seconds() - t0, rc == 0);
+        if (rc != 0) {
+            compact_free_dirs(dirs, n);
+            return -1;
+        }
+        log_info("tsdb", "Blocks compacted", "sources=%zu block=%s duration=%.3fs", n, ulid[0] ? ulid : "(empty)",
+                 now_seconds() - t0);
+        for (size_t i = 0; i < n; i++) {
+            const char *slash = strrchr(dirs[i], '/');
+            const char *name = slash ? slash + 1 : dirs[i];
+            /* Not loaded (skipped at open, say): delete the dir directly. */
+            if (remove_block(db, name) != 0) delete_block_dir(dirs[i]);
+        }
+        compact_free_dirs(dirs, n);
+        pthread_mutex_lock(&db->mu);
+        db->m.reloads++;
+        pthread_mutex_unlock(&db->mu);
+    }
     return 0;
 }
 
