@@ -15,6 +15,8 @@ echo "== WAL bytes per sample by compression, and replay time (bench_wal)"
 "$BUILD/bin/bench_wal" | tee reports/bench/wal.txt
 echo "== blocks: write, size, scan (bench_block)"
 "$BUILD/bin/bench_block" | tee reports/bench/block.txt
+echo "== head compaction at 1M series: block write time, RSS before/after truncation (bench_compact_head)"
+"$BUILD/bin/bench_compact_head" 1000000 2>/dev/null | tee reports/bench/compact_head.txt
 echo "== relabeling (bench_relabel)"
 "$BUILD/bin/bench_relabel" | tee reports/bench/relabel.txt
 echo "== end-to-end scrape memory"

@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1421,6 +1422,9 @@ int db_compact(db_t *db, pl_err_t *err) {
     if (rc == 0 && compact_blocks_locked(db, err) < 0) rc = -1;
     if (retention_locked(db) < 0 && rc == 0) rc = pl_err_set(err, "retention: out of memory");
     pthread_mutex_unlock(&db->compact_mu);
+    /* The block writer's buffers and the freed head memory sit in malloc's
+     * free lists: hand them back to the kernel. */
+    if (written) malloc_trim(0);
     return rc < 0 ? -1 : written;
 }
 

@@ -1437,7 +1437,6 @@ int head_delete(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_
     delete_ctx_t d = {h, {0}};
     /* Series with samples in the interval only, as Prometheus. */
     int rc = select_unlocked(h, ms, nms, mint, maxt, delete_collect, &d, err);
-    if (rc == -1 && !err) rc = -1;
     if (rc == 0 && d.ids.n) {
         *refs = malloc(d.ids.n * sizeof **refs);
         if (!*refs) rc = pl_err_set(err, "head delete: out of memory");
