@@ -17,6 +17,8 @@ echo "== blocks: write, size, scan (bench_block)"
 "$BUILD/bin/bench_block" | tee reports/bench/block.txt
 echo "== block compaction: chunk copy vs re-encode, 3 blocks of 100k and 1M series (bench_compact)"
 "$BUILD/bin/bench_compact" | tee reports/bench/compact.txt
+echo "== head compaction at 1M series: block write time, RSS before/after truncation (bench_compact_head)"
+"$BUILD/bin/bench_compact_head" 1000000 2>/dev/null | tee reports/bench/compact_head.txt
 echo "== relabeling (bench_relabel)"
 "$BUILD/bin/bench_relabel" | tee reports/bench/relabel.txt
 echo "== end-to-end scrape memory"

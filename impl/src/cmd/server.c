@@ -175,6 +175,26 @@ static int mkdir_p(const char *path) {
     return 0;
 }
 
+/* Block range and retention from the storage flags, with Prometheus's
+ * defaults: 15d of time retention when neither limit is given. */
+static int storage_flags(db_opts_t *o, pl_err_t *err) {
+    int64_t v = 0;
+    if (flags_duration(server_flags, N_SERVER_FLAGS, "storage.tsdb.min-block-duration", &v, err) < 0) return -1;
+    if (v <= 0) return pl_err_set(err, "--storage.tsdb.min-block-duration: must be positive");
+    o->block_range_ms = v;
+    const char *s = flags_str(server_flags, N_SERVER_FLAGS, "storage.tsdb.max-block-duration");
+    if (s && *s) {
+        if (flags_duration(server_flags, N_SERVER_FLAGS, "storage.tsdb.max-block-duration", &v, err) < 0) return -1;
+        o->max_block_duration_ms = v < o->block_range_ms ? o->block_range_ms : v;
+    }
+    s = flags_str(server_flags, N_SERVER_FLAGS, "storage.tsdb.retention.time");
+    if (s && *s && flags_duration(server_flags, N_SERVER_FLAGS, "storage.tsdb.retention.time", &o->retention_ms, err) < 0)
+        return -1;
+    if (flags_size(server_flags, N_SERVER_FLAGS, "storage.tsdb.retention.size", &o->retention_bytes, err) < 0) return -1;
+    if (o->retention_ms == 0 && o->retention_bytes == 0) o->retention_ms = 15LL * 24 * 3600 * 1000;
+    return 0;
+}
+
 /* Validates the flags whose values have a syntax. */
 static int check_flags(int64_t *lookback_ms, pl_err_t *err) {
     int64_t v;
@@ -279,6 +299,11 @@ int cmd_server(int argc, char **argv) {
         }
         dbo.wal_segment_size = (size_t)(v / WAL_PAGE_SIZE) * WAL_PAGE_SIZE;
     }
+    if (storage_flags(&dbo, &err) < 0) {
+        fprintf(stderr, "promlab server: error: %s\n", err.msg);
+        exit_code = 2;
+        goto out;
+    }
     if (db_open(data_dir, &dbo, &s.db, &err) < 0) {
         log_error("main", "Opening storage failed", "err=\"%s\"", err.msg);
         fprintf(stderr, "promlab server: error: opening storage failed: %s\n", err.msg);
@@ -286,6 +311,9 @@ int cmd_server(int argc, char **argv) {
         goto out;
     }
     s.head = db_head(s.db);
+    if (db_start_background(s.db, 60 * 1000, &err) < 0) log_error("tsdb", "No background compaction", "err=\"%s\"", err.msg);
+    queryable_t dbq;
+    db_queryable(s.db, &dbq);
     appendable_t storage;
     db_appendable(s.db, &storage);
     s.scrape = scrape_manager_new(&storage);
@@ -303,6 +331,8 @@ int cmd_server(int argc, char **argv) {
     web_opts_t wo = {
         .listen_address = listen->value,
         .head = s.head,
+        .queryable = dbq,
+        .tsdb = s.db,
         .scrape = s.scrape,
         .enable_lifecycle = flags_bool(server_flags, N_SERVER_FLAGS, "web.enable-lifecycle"),
         .enable_admin_api = flags_bool(server_flags, N_SERVER_FLAGS, "web.enable-admin-api"),

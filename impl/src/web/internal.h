@@ -67,5 +67,9 @@ void web_handle_ui_page(web_t *w, const http_request_t *req, http_response_t *r)
 void web_handle_ui_asset(web_t *w, const http_request_t *req, http_response_t *r);
 /* api_targets.c */
 void web_handle_targets(web_t *w, const http_request_t *req, http_response_t *r);
+/* api_admin.c (behind --web.enable-admin-api) */
+void web_handle_admin_snapshot(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_admin_delete_series(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_admin_clean_tombstones(web_t *w, const http_request_t *req, http_response_t *r);
 
 #endif

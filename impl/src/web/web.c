@@ -71,6 +71,9 @@ static const web_route_t routes[] = {
     {"/flags", NULL, ROUTE_GET, web_handle_ui_page},
     {"/status", NULL, ROUTE_GET, web_handle_ui_page},
     {"/assets/", "/assets/*filepath", ROUTE_GET | ROUTE_PREFIX, web_handle_ui_asset},
+    {"/api/v1/admin/tsdb/snapshot", NULL, ROUTE_POST | ROUTE_API, web_handle_admin_snapshot},
+    {"/api/v1/admin/tsdb/delete_series", NULL, ROUTE_POST | ROUTE_API, web_handle_admin_delete_series},
+    {"/api/v1/admin/tsdb/clean_tombstones", NULL, ROUTE_POST | ROUTE_API, web_handle_admin_clean_tombstones},
     {"/", NULL, ROUTE_GET, handle_root},
 };
 #undef API

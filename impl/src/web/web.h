@@ -27,6 +27,7 @@ typedef struct web_opts {
     const char *listen_address;
     head_t *head;           /* the head (its stats for /metrics) */
     queryable_t queryable;  /* what the API queries; zero = the head alone */
+    struct db *tsdb;        /* the TSDB, for the admin API (NULL: admin endpoints answer unavailable) */
     scrape_manager_t *scrape;
     bool enable_lifecycle;
     bool enable_admin_api;
