@@ -61,6 +61,13 @@ static const web_route_t routes[] = {
     {"/api/v1/status/flags", NULL, API, web_handle_flags},
     {"/api/v1/status/buildinfo", NULL, API, web_handle_buildinfo},
     {"/api/v1/targets", NULL, API, web_handle_targets},
+    {"/api/v1/targets/metadata", NULL, API, web_handle_targets_metadata},
+    {"/api/v1/status/tsdb", NULL, API, web_handle_tsdb_status},
+    {"/api/v1/status/runtimeinfo", NULL, API, web_handle_runtimeinfo},
+    {"/federate", NULL, ROUTE_GET | ROUTE_POST, web_handle_federate},
+    {"/debug/pprof/heap", NULL, ROUTE_GET | ROUTE_POST, web_handle_pprof_heap},
+    {"/debug/pprof/cmdline", NULL, ROUTE_GET | ROUTE_POST, web_handle_pprof_cmdline},
+    {"/debug/pprof/", NULL, ROUTE_GET | ROUTE_POST, web_handle_pprof_index},
     {"/", NULL, ROUTE_GET, handle_root},
 };
 #undef API
