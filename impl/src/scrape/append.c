@@ -614,8 +614,13 @@ static void finish_batch(scrape_target_t *t, scrape_batch_t *b, const staged_lay
         const scrape_miss_t *ms = &b->misses[i];
         const storage_append_status_t *s = &status[l->nhits + i];
         scrape_cache_entry_t *e = scrape_cache_get(c, ms->hash);
-        if (s->result == STORAGE_OK && s->ref != 0) {
+        if (s->ref != 0 && (s->result == STORAGE_OK || s->result == STORAGE_ERR_DUPLICATE ||
+                            s->result == STORAGE_ERR_OUT_OF_ORDER)) {
+            /* A sample the head refused of a series it has (two raw series that
+             * relabeling made one, say) still gives the ref: cached, so the
+             * series is not built and relabeled again every scrape. */
             if (e && e->ref == 0) e->ref = s->ref;
+            if (s->result != STORAGE_OK) count_append_error(s->result, st);
             continue;
         }
         count_append_error(s->result, st);

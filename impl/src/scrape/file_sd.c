@@ -303,7 +303,11 @@ int file_sd_parse(const char *data, size_t len, bool yaml, const char *path, sd_
         }
         qsort(got.v[i].labels, got.v[i].nlabels, sizeof(label_t), cmp_label);
     }
-    sd_group_t *p = realloc(out->v, (out->n + got.n + 1) * sizeof *p);
+    if (got.n == 0) {
+        free(got.v);
+        return 0;
+    }
+    sd_group_t *p = realloc(out->v, (out->n + got.n) * sizeof *p);
     if (!p) {
         sd_groups_free(&got);
         return pl_err_set(err, "out of memory");

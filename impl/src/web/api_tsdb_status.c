@@ -209,6 +209,13 @@ void web_handle_tsdb_status(web_t *w, const http_request_t *req, http_response_t
 
 /* ---- runtimeinfo --------------------------------------------------------------------- */
 
+/* Go's time.Time in JSON (RFC 3339 with the fraction only when there is one). */
+static void go_time(char *buf, size_t n, int64_t ms) {
+    pl_format_rfc3339(buf, n, ms);
+    size_t l = strlen(buf);
+    if (l > 5 && strcmp(buf + l - 5, ".000Z") == 0) memcpy(buf + l - 5, "Z", 2);
+}
+
 static const char *flag_value(const web_t *w, const char *name) {
     for (size_t i = 0; i < w->opts.nflags; i++)
         if (strcmp(w->opts.flags[i].name, name) == 0) return w->opts.flags[i].value;
@@ -234,7 +241,7 @@ void web_handle_runtimeinfo(web_t *w, const http_request_t *req, http_response_t
     api_begin(r, &jw);
     jw_obj_begin(&jw);
     jw_key(&jw, "startTime");
-    pl_format_rfc3339(buf, sizeof buf, w->start_ms);
+    go_time(buf, sizeof buf, w->start_ms);
     jw_str(&jw, buf);
     jw_key(&jw, "CWD");
     jw_str(&jw, getcwd(cwd, sizeof cwd) ? cwd : "<unknown>");
@@ -243,7 +250,7 @@ void web_handle_runtimeinfo(web_t *w, const http_request_t *req, http_response_t
     jw_key(&jw, "hostname");
     jw_str(&jw, host);
     jw_key(&jw, "serverTime");
-    pl_format_rfc3339(buf, sizeof buf, pl_now_ms());
+    go_time(buf, sizeof buf, pl_now_ms());
     jw_str(&jw, buf);
     bool reload_ok = true;
     int64_t last_config_ms = w->start_ms;
@@ -252,7 +259,7 @@ void web_handle_runtimeinfo(web_t *w, const http_request_t *req, http_response_t
     jw_key(&jw, "reloadConfigSuccess");
     jw_bool(&jw, reload_ok);
     jw_key(&jw, "lastConfigTime");
-    pl_format_rfc3339(buf, sizeof buf, last_config_ms);
+    go_time(buf, sizeof buf, last_config_ms);
     jw_str(&jw, buf);
     jw_key(&jw, "corruptionCount"); /* WAL corruptions found (and repaired) at start */
     jw_uint(&jw, corruptions);
