@@ -144,6 +144,41 @@ static void request_quit(void *ctx) {
     else kill(getpid(), SIGTERM);
 }
 
+static void reload_status(void *ctx, bool *ok, int64_t *last_success_ms, uint64_t *wal_corruptions) {
+    server_t *s = ctx;
+    db_stats_t ds;
+    db_get_stats(s->db, &ds);
+    *wal_corruptions = ds.wal_corruptions;
+    *ok = atomic_load(&s->last_reload_ok) != 0;
+    *last_success_ms = atomic_load(&s->last_reload_success_ms);
+}
+
+/* A copy of global.external_labels (for /federate). */
+static int external_labels(void *ctx, label_t **out, size_t *n) {
+    server_t *s = ctx;
+    pthread_mutex_lock(&s->config_mu);
+    const config_labels_t *el = &s->config->global.external_labels;
+    label_t *v = calloc(el->n ? el->n : 1, sizeof *v);
+    size_t k = 0;
+    for (; v && k < el->n; k++) {
+        v[k].name = strdup(el->v[k].name);
+        v[k].value = strdup(el->v[k].value);
+        if (!v[k].name || !v[k].value) break;
+    }
+    pthread_mutex_unlock(&s->config_mu);
+    if (!v || k < el->n) {
+        for (size_t i = 0; v && i <= k && i < el->n; i++) {
+            free((char *)v[i].name);
+            free((char *)v[i].value);
+        }
+        free(v);
+        return -1;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
 static void write_server_metrics(void *ctx, strbuf_t *sb) {
     server_t *s = ctx;
     strbuf_puts(sb, "# HELP prometheus_config_last_reload_successful Whether the last configuration reload attempt was successful.\n"
@@ -344,6 +379,8 @@ int cmd_server(int argc, char **argv) {
         .config_yaml = config_yaml,
         .quit = request_quit,
         .write_metrics = write_server_metrics,
+        .reload_status = reload_status,
+        .external_labels = external_labels,
     };
     web = web_start(&wo, &err);
     if (!web) {

@@ -74,6 +74,13 @@ static const web_route_t routes[] = {
     {"/api/v1/admin/tsdb/snapshot", NULL, ROUTE_POST | ROUTE_API, web_handle_admin_snapshot},
     {"/api/v1/admin/tsdb/delete_series", NULL, ROUTE_POST | ROUTE_API, web_handle_admin_delete_series},
     {"/api/v1/admin/tsdb/clean_tombstones", NULL, ROUTE_POST | ROUTE_API, web_handle_admin_clean_tombstones},
+    {"/api/v1/targets/metadata", NULL, API, web_handle_targets_metadata},
+    {"/api/v1/status/tsdb", NULL, API, web_handle_tsdb_status},
+    {"/api/v1/status/runtimeinfo", NULL, API, web_handle_runtimeinfo},
+    {"/federate", NULL, ROUTE_GET | ROUTE_POST, web_handle_federate},
+    {"/debug/pprof/heap", NULL, ROUTE_GET | ROUTE_POST, web_handle_pprof_heap},
+    {"/debug/pprof/cmdline", NULL, ROUTE_GET | ROUTE_POST, web_handle_pprof_cmdline},
+    {"/debug/pprof/", NULL, ROUTE_GET | ROUTE_POST, web_handle_pprof_index},
     {"/", NULL, ROUTE_GET, handle_root},
 };
 #undef API

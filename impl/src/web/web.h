@@ -40,6 +40,10 @@ typedef struct web_opts {
     void (*config_yaml)(void *ctx, strbuf_t *out);  /* the effective config */
     void (*quit)(void *ctx);                        /* begin shutdown */
     void (*write_metrics)(void *ctx, strbuf_t *sb); /* server-level metrics (reload status, ...) */
+    /* Last reload's outcome, the time of the last successful one, WAL corruptions seen (runtimeinfo). */
+    void (*reload_status)(void *ctx, bool *ok, int64_t *last_success_ms, uint64_t *wal_corruptions);
+    /* A malloc'd copy of global.external_labels (strings owned; /federate); -1 when out of memory. */
+    int (*external_labels)(void *ctx, label_t **out, size_t *n);
 } web_opts_t;
 
 typedef struct web web_t;
