@@ -183,7 +183,7 @@ int alerting_eval(rule_group_t *g, rule_t *r, const promql_result_t *res, int64_
             make_cand(g, r, res->series[i].labels, res->series[i].nlabels,
                       res->series[i].nsamples ? res->series[i].samples[0].v : NAN, &cands[i]);
     }
-    qsort(cands, ns, sizeof *cands, cmp_cand);
+    if (ns) qsort(cands, ns, sizeof *cands, cmp_cand);
     for (size_t i = 1; i < ns; i++)
         if (labels_equal(cands[i].labels, cands[i].nlabels, cands[i - 1].labels, cands[i - 1].nlabels)) {
             for (size_t j = 0; j < ns; j++)
@@ -271,7 +271,7 @@ int alerting_eval(rule_group_t *g, rule_t *r, const promql_result_t *res, int64_
         r->nalerts = 0;
         return pl_err_set(err, "exceeded limit of %llu with %zu alerts", (unsigned long long)g->limit, active);
     }
-    qsort(r->alerts, r->nalerts, sizeof *r->alerts, cmp_alert);
+    if (r->nalerts) qsort(r->alerts, r->nalerts, sizeof *r->alerts, cmp_alert);
     if (r->restored)
         for (size_t i = 0; i < r->nalerts; i++) {
             const rules_alert_t *a = &r->alerts[i];

@@ -357,7 +357,7 @@ static int recording_eval(rule_group_t *g, rule_t *r, const promql_result_t *res
         outvec_add(out, b, nb, v);
     }
     size_t cnt = out->n - first;
-    qsort(out->v + first, cnt, sizeof *out->v, cmp_out);
+    if (cnt) qsort(out->v + first, cnt, sizeof *out->v, cmp_out);
     for (size_t i = first + 1; i < out->n; i++)
         if (labels_equal(out->v[i].ls, out->v[i].n, out->v[i - 1].ls, out->v[i - 1].n))
             return pl_err_set(err, "vector contains metrics with the same labelset after applying rule labels");

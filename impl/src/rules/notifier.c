@@ -106,11 +106,15 @@ static char *xstrdup(const char *s) {
 
 /* path.Join(prefix, "/api/v2/alerts") */
 static void alerts_path(strbuf_t *sb, const char *prefix) {
+    while (*prefix == '/')
+        prefix++;
     size_t l = strlen(prefix);
     while (l && prefix[l - 1] == '/')
         l--;
-    if (!l || prefix[0] != '/') strbuf_putc(sb, '/');
-    strbuf_append(sb, prefix, l);
+    if (l) {
+        strbuf_putc(sb, '/');
+        strbuf_append(sb, prefix, l);
+    }
     strbuf_puts(sb, "/api/v2/alerts");
 }
 

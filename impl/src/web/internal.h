@@ -64,5 +64,9 @@ void web_handle_flags(web_t *w, const http_request_t *req, http_response_t *r);
 void web_handle_buildinfo(web_t *w, const http_request_t *req, http_response_t *r);
 /* api_targets.c */
 void web_handle_targets(web_t *w, const http_request_t *req, http_response_t *r);
+/* api_rules.c */
+void web_handle_rules(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_alerts(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_alertmanagers(web_t *w, const http_request_t *req, http_response_t *r);
 
 #endif

@@ -61,6 +61,9 @@ static const web_route_t routes[] = {
     {"/api/v1/status/flags", NULL, API, web_handle_flags},
     {"/api/v1/status/buildinfo", NULL, API, web_handle_buildinfo},
     {"/api/v1/targets", NULL, API, web_handle_targets},
+    {"/api/v1/rules", NULL, API, web_handle_rules},
+    {"/api/v1/alerts", NULL, API, web_handle_alerts},
+    {"/api/v1/alertmanagers", NULL, API, web_handle_alertmanagers},
     {"/", NULL, ROUTE_GET, handle_root},
 };
 #undef API
