@@ -502,7 +502,11 @@ int rulefile_parse(const char *path, const char *data, size_t len, rule_file_t *
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (root && !is_null(root)) {
         if (root->type != YAML_MAPPING_NODE) {
+            /* both decodes fail; the second one names Prometheus's node type */
             unmarshal_err(&x, root, "rulefmt.RuleGroups");
+            rules_errors_add(errs, "%s: yaml: unmarshal errors:%s", path, x.unmarshal.data);
+            strbuf_reset(&x.unmarshal);
+            unmarshal_err(&x, root, "rulefmt.ruleGroups");
         } else {
             for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
                 yaml_node_t *k = node(&x, p->key), *v = node(&x, p->value);
