@@ -97,5 +97,9 @@ int web_heap_profile(const web_mem_component_t *comps, size_t n, int64_t now_ms,
 void web_handle_pprof_index(web_t *w, const http_request_t *req, http_response_t *r);
 void web_handle_pprof_heap(web_t *w, const http_request_t *req, http_response_t *r);
 void web_handle_pprof_cmdline(web_t *w, const http_request_t *req, http_response_t *r);
+/* api_rules.c */
+void web_handle_rules(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_alerts(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_alertmanagers(web_t *w, const http_request_t *req, http_response_t *r);
 
 #endif

@@ -81,6 +81,9 @@ static const web_route_t routes[] = {
     {"/debug/pprof/heap", NULL, ROUTE_GET | ROUTE_POST, web_handle_pprof_heap},
     {"/debug/pprof/cmdline", NULL, ROUTE_GET | ROUTE_POST, web_handle_pprof_cmdline},
     {"/debug/pprof/", NULL, ROUTE_GET | ROUTE_POST, web_handle_pprof_index},
+    {"/api/v1/rules", NULL, API, web_handle_rules},
+    {"/api/v1/alerts", NULL, API, web_handle_alerts},
+    {"/api/v1/alertmanagers", NULL, API, web_handle_alertmanagers},
     {"/", NULL, ROUTE_GET, handle_root},
 };
 #undef API
