@@ -196,7 +196,10 @@ int lg_scenario_load(const char *path, lg_scenario_file_t *s, pl_err_t *err) {
     s->settle_timeout_ms = 120000;
     s->rate_window_ms = 10000;
     ynode_t *root;
-    if (lg_yaml_load(path, &root, err) < 0) return -1;
+    if (lg_yaml_load(path, &root, err) < 0) {
+        lg_scenario_free(s);
+        return -1;
+    }
     int rc = 0;
     static const char *const allowed[] = {"name", "description", "server", "scrape_interval", "targets", "exporter",
                                           "steps", "queries", "settle_timeout", "rate_window", NULL};
