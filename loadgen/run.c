@@ -16,6 +16,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +178,19 @@ static bool ready(const char *url) {
     return st == 200;
 }
 
+/* Progress: rewritten in place on a terminal; one line every 10th call otherwise (logs). */
+static void progress(bool tty, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void progress(bool tty, const char *fmt, ...) {
+    static unsigned calls;
+    if (!tty && calls++ % 10 != 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    if (tty) fputs("\r\033[K", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (!tty) fputc('\n', stderr);
+}
+
 static double mono_s(int64_t t0) { return (double)(pl_monotonic_ns() - t0) / 1e9; }
 
 int lg_run(const lg_scenario_file_t *s, const char *promlab_bin, const char *out_dir, lg_run_result_t *r,
@@ -251,6 +265,7 @@ int lg_run(const lg_scenario_file_t *s, const char *promlab_bin, const char *out
     if (rc == 0) r->server_version = server_version(url);
 
     int64_t run_t0 = pl_monotonic_ns();
+    bool tty = isatty(2);
     for (size_t i = 0; rc == 0 && i < s->nsteps && !lg_interrupted; i++) {
         const lg_step_t *st = &s->steps[i];
         lg_step_result_t *sr = &r->steps[i];
@@ -283,8 +298,8 @@ int lg_run(const lg_scenario_file_t *s, const char *promlab_bin, const char *out
                         (unsigned long long)sr->exposed_series, mono_s(t0), ss.head_series);
                 break;
             }
-            fprintf(stderr, "\rloadgen: step %zu/%zu settling: head %.0f / %llu series, rss %.1f MB   ", i + 1,
-                    s->nsteps, ss.head_series, (unsigned long long)sr->exposed_series, ss.rss / 1e6);
+            progress(tty, "loadgen: step %zu/%zu settling: head %.0f / %llu series, rss %.1f MB", i + 1, s->nsteps,
+                     ss.head_series, (unsigned long long)sr->exposed_series, ss.rss / 1e6);
             lg_sleep_ms(1000);
         }
         if (rc < 0) break;
@@ -293,11 +308,11 @@ int lg_run(const lg_scenario_file_t *s, const char *promlab_bin, const char *out
         while (!lg_interrupted && mono_s(h0) * 1000 < (double)st->hold_ms) {
             pl_err_t e2;
             if (sample_server(url, &ss, &e2) == 0) timeline_add(r, mono_s(run_t0), ss.head_series, ss.rss);
-            fprintf(stderr, "\rloadgen: step %zu/%zu holding %.0f/%.0f s: head %.0f series, rss %.1f MB      ", i + 1,
-                    s->nsteps, mono_s(h0), (double)st->hold_ms / 1000, ss.head_series, ss.rss / 1e6);
+            progress(tty, "loadgen: step %zu/%zu holding %.0f/%.0f s: head %.0f series, rss %.1f MB", i + 1, s->nsteps,
+                     mono_s(h0), (double)st->hold_ms / 1000, ss.head_series, ss.rss / 1e6);
             lg_sleep_ms(1000);
         }
-        fprintf(stderr, "\n");
+        if (tty) fprintf(stderr, "\n");
         /* ingestion rate and CPU per sample over the rate window */
         server_sample_t a = {0}, b = {0};
         pl_err_t e2;
