@@ -98,7 +98,7 @@ demo: deps
 	@scripts/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory -s $(BENCHES) $(BUILD)/bin/promlab
+	@$(MAKE) --no-print-directory -s $(BENCHES) $(BUILD)/bin/promlab $(if $(LOADGEN_SRC),$(BUILD)/bin/promlab-loadgen)
 	@scripts/bench.sh
 
 # make lab PHASE=1 runs one lab natively; make labs runs every lab that exists.
