@@ -51,6 +51,10 @@ int lg_scrape_values(const char *url, lg_metric_want_t *w, size_t n, pl_err_t *e
         if (e != TEXTPARSE_SAMPLE) continue;
         for (size_t i = 0; i < n; i++) {
             if (strcmp(s.name, w[i].name) != 0) continue;
+            if (w[i].label) {
+                const char *lv = labels_get(s.labels, s.nlabels, w[i].label);
+                if (!lv || strcmp(lv, w[i].label_value) != 0) continue;
+            }
             if (isnan(w[i].value)) w[i].value = s.value;
             else if (w[i].sum) w[i].value += s.value;
         }
@@ -58,4 +62,25 @@ int lg_scrape_values(const char *url, lg_metric_want_t *w, size_t n, pl_err_t *e
     textparse_free(p);
     strbuf_free(&body);
     return rc;
+}
+
+int lg_metric_selector(const char *spec, char *buf, size_t bufsz, lg_metric_want_t *w) {
+    size_t len = strlen(spec);
+    if (len == 0 || len >= bufsz) return -1;
+    memcpy(buf, spec, len + 1);
+    w->label = w->label_value = NULL;
+    w->name = buf;
+    char *brace = strchr(buf, '{');
+    if (!brace) return metric_name_valid(buf, len) ? 0 : -1;
+    /* name{label="value"} */
+    if (buf[len - 1] != '}') return -1;
+    buf[len - 1] = '\0';
+    *brace = '\0';
+    char *eq = strchr(brace + 1, '=');
+    if (!eq || eq[1] != '"' || eq[strlen(eq) - 1] != '"' || strlen(eq) < 3) return -1;
+    *eq = '\0';
+    eq[strlen(eq + 1)] = '\0'; /* drop the closing quote */
+    w->label = brace + 1;
+    w->label_value = eq + 2;
+    return metric_name_valid(buf, strlen(buf)) && label_name_valid(w->label, strlen(w->label)) ? 0 : -1;
 }

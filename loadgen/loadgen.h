@@ -200,10 +200,14 @@ int lg_http_get(const char *url, strbuf_t *body, int64_t timeout_ms, pl_err_t *e
 /* Reads a server's /metrics: the value of the first sample named `name` (NaN if absent). */
 typedef struct lg_metric_want {
     const char *name;
+    const char *label, *label_value; /* optional: only samples with this label value */
     double value; /* filled; NaN when absent (summed over series when sum) */
     bool sum;
 } lg_metric_want_t;
 int lg_scrape_values(const char *url, lg_metric_want_t *w, size_t n, pl_err_t *err);
+/* Splits "name{label=\"value\"}" (or a bare name) into w's name, label and label_value,
+ * pointing into buf (a copy of spec). -1 on bad syntax. */
+int lg_metric_selector(const char *spec, char *buf, size_t bufsz, lg_metric_want_t *w);
 
 /* ---- scenario.c ------------------------------------------------------------- */
 
@@ -217,6 +221,9 @@ typedef struct lg_scenario_file {
     char *server_command; /* may be NULL: server_url is then used as it is */
     char *server_url;     /* may be NULL when a command is given (then a port is picked) */
     char *server_kind;    /* "promlab" | "prometheus" | other (label in reports) */
+    /* what to read from the server's /metrics (defaults: Prometheus's names); a name may
+     * carry one label matcher, name{label="value"} */
+    char *head_series_metric, *samples_metric, *ready_path;
     int64_t scrape_interval_ms;
     int targets;
     lg_config_t exporter;

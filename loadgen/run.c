@@ -126,15 +126,28 @@ typedef struct {
     double head_series, appended, cpu, rss, scrapes_ok;
 } server_sample_t;
 
+/* The figures to read, from the scenario (defaults: Prometheus's names). */
+static lg_metric_want_t wants[4];
+static char want_bufs[2][256];
+
+static int set_wants(const lg_scenario_file_t *s, pl_err_t *err) {
+    memset(wants, 0, sizeof wants);
+    const char *head = s->head_series_metric ? s->head_series_metric : "prometheus_tsdb_head_series";
+    const char *app = s->samples_metric ? s->samples_metric : "prometheus_tsdb_head_samples_appended_total";
+    if (lg_metric_selector(head, want_bufs[0], sizeof want_bufs[0], &wants[0]) < 0)
+        return pl_err_set(err, "server.head_series_metric: bad selector %s", head);
+    if (lg_metric_selector(app, want_bufs[1], sizeof want_bufs[1], &wants[1]) < 0)
+        return pl_err_set(err, "server.samples_metric: bad selector %s", app);
+    wants[1].sum = true; /* summed over its series (e.g. per-type ingestion counters) */
+    wants[2].name = "process_cpu_seconds_total";
+    wants[3].name = "process_resident_memory_bytes";
+    return 0;
+}
+
 static int sample_server(const char *url, server_sample_t *s, pl_err_t *err) {
     char murl[700];
     snprintf(murl, sizeof murl, "%s/metrics", url);
-    lg_metric_want_t w[] = {
-        {"prometheus_tsdb_head_series", NAN, false},
-        {"prometheus_tsdb_head_samples_appended_total", NAN, true},
-        {"process_cpu_seconds_total", NAN, false},
-        {"process_resident_memory_bytes", NAN, false},
-    };
+    lg_metric_want_t *w = wants;
     int rc = lg_scrape_values(murl, w, 4, err);
     s->head_series = w[0].value;
     s->appended = w[1].value;
@@ -169,9 +182,11 @@ static char *server_version(const char *url) {
     return v ? v : strdup("unknown");
 }
 
+static const char *ready_path = "/-/ready";
+
 static bool ready(const char *url) {
-    char u[700];
-    snprintf(u, sizeof u, "%s/-/ready", url);
+    char u[900];
+    snprintf(u, sizeof u, "%s%s", url, ready_path);
     strbuf_t body = STRBUF_INIT;
     int st = lg_http_get(u, &body, 2000, NULL);
     strbuf_free(&body);
@@ -205,6 +220,8 @@ int lg_run(const lg_scenario_file_t *s, const char *promlab_bin, const char *out
     r->started_at = strdup(ts);
     r->steps = calloc(s->nsteps, sizeof *r->steps);
 
+    if (set_wants(s, err) < 0) return -1;
+    if (s->ready_path) ready_path = s->ready_path;
     uint64_t per_metric_unit = lg_config_exposed_series(&s->exporter, 1);
     if (per_metric_unit == 0) return pl_err_set(err, "the exporter exposes no series (every metric count is 0)");
     lg_config_t c = s->exporter;
@@ -259,7 +276,7 @@ int lg_run(const lg_scenario_file_t *s, const char *promlab_bin, const char *out
     } else if (rc == 0) {
         snprintf(url, sizeof url, "%s", s->server_url);
         r->command = strdup("(already running)");
-        if (!ready(url)) rc = pl_err_set(err, "%s/-/ready does not answer 200", url);
+        if (!ready(url)) rc = pl_err_set(err, "%s%s does not answer 200", url, ready_path);
         else fprintf(stderr, "loadgen: server %s; add these targets to its scrape config: see %s\n", url, cfg_path);
     }
     if (rc == 0) r->server_version = server_version(url);

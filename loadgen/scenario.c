@@ -7,6 +7,9 @@
  *     command: "{promlab} server --config.file={config} --storage.tsdb.path={data}
  *               --web.listen-address=127.0.0.1:{port}"   # run through sh -c
  *     url: http://127.0.0.1:9090    # instead of command: a server already running
+ *     head_series_metric: prometheus_tsdb_head_series     # defaults; another server's names
+ *     samples_metric: prometheus_tsdb_head_samples_appended_total   # (summed over its series)
+ *     ready_path: /-/ready
  *   scrape_interval: 5s
  *   targets: 4                      # exporter targets served by this process
  *   exporter:                       # avalanche flag names, as on `serve`
@@ -38,6 +41,9 @@ void lg_scenario_free(lg_scenario_file_t *s) {
     free(s->server_command);
     free(s->server_url);
     free(s->server_kind);
+    free(s->head_series_metric);
+    free(s->samples_metric);
+    free(s->ready_path);
     free(s->steps);
     lg_config_free(&s->exporter);
     lg_queryset_free(&s->queries);
@@ -239,7 +245,7 @@ int lg_scenario_load(const char *path, lg_scenario_file_t *s, pl_err_t *err) {
         } else if (!strcmp(key, "queries")) {
             rc = load_queries(path, v, s, err);
         } else if (!strcmp(key, "server")) {
-            static const char *const sk[] = {"kind", "command", "url", NULL};
+            static const char *const sk[] = {"kind", "command", "url", "head_series_metric", "samples_metric", "ready_path", NULL};
             if (v->kind != YN_MAP) rc = at(err, path, v, "server: must be a mapping {kind, command | url}");
             else rc = keys_known(path, v, "server", sk, err);
             for (size_t j = 0; rc == 0 && j + 1 < v->n; j += 2) {
@@ -247,7 +253,16 @@ int lg_scenario_load(const char *path, lg_scenario_file_t *s, pl_err_t *err) {
                 if ((rc = scalar(path, v->items[j + 1], k2, &sv, err)) < 0) break;
                 if (!strcmp(k2, "kind")) s->server_kind = strdup(sv);
                 else if (!strcmp(k2, "command")) s->server_command = strdup(sv);
-                else s->server_url = strdup(sv);
+                else if (!strcmp(k2, "url")) s->server_url = strdup(sv);
+                else if (!strcmp(k2, "ready_path")) s->ready_path = strdup(sv);
+                else {
+                    lg_metric_want_t w;
+                    char buf[256];
+                    if (lg_metric_selector(sv, buf, sizeof buf, &w) < 0)
+                        rc = at(err, path, v->items[j + 1], "%s: %s is not a metric name or name{label=\"value\"}", k2, sv);
+                    else if (!strcmp(k2, "head_series_metric")) s->head_series_metric = strdup(sv);
+                    else s->samples_metric = strdup(sv);
+                }
             }
             if (rc == 0 && !s->server_command && !s->server_url) rc = at(err, path, v, "server: needs command or url");
             if (rc == 0 && s->server_command && s->server_url)

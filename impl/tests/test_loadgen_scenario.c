@@ -75,6 +75,26 @@ static void test_errors_name_the_line(void **state) {
     expect_error(HEAD "steps:\n  - series: 10\n  bad\n", "s.yaml:7:1:");
     expect_error("name: a/b\n", "s.yaml:1:7: name: a/b");
     expect_error(HEAD "targets: 0\n", "s.yaml:4:10: targets: 0 is not an integer >= 1");
+    expect_error("name: t\nserver:\n  url: http://x\n  head_series_metric: 'a{b=c}'\n", "s.yaml:4:23: head_series_metric: a{b=c} is not a metric name");
+}
+
+static void test_metric_selector(void **state) {
+    (void)state;
+    char buf[128];
+    lg_metric_want_t w;
+    assert_int_equal(lg_metric_selector("prometheus_tsdb_head_series", buf, sizeof buf, &w), 0);
+    assert_string_equal(w.name, "prometheus_tsdb_head_series");
+    assert_null(w.label);
+    assert_int_equal(lg_metric_selector("vm_cache_entries{type=\"storage/hour_metric_ids\"}", buf, sizeof buf, &w), 0);
+    assert_string_equal(w.name, "vm_cache_entries");
+    assert_string_equal(w.label, "type");
+    assert_string_equal(w.label_value, "storage/hour_metric_ids");
+    assert_int_equal(lg_metric_selector("x{a=\"\"}", buf, sizeof buf, &w), 0);
+    assert_string_equal(w.label_value, "");
+    assert_int_equal(lg_metric_selector("x{a=b}", buf, sizeof buf, &w), -1);
+    assert_int_equal(lg_metric_selector("x{a=\"b\"", buf, sizeof buf, &w), -1);
+    assert_int_equal(lg_metric_selector("1x", buf, sizeof buf, &w), -1);
+    assert_int_equal(lg_metric_selector("", buf, sizeof buf, &w), -1);
 }
 
 static void test_queryset_file(void **state) {
@@ -115,6 +135,6 @@ static int teardown(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_shipped_scenarios_load), cmocka_unit_test(test_errors_name_the_line),
-                                       cmocka_unit_test(test_queryset_file)};
+                                       cmocka_unit_test(test_queryset_file), cmocka_unit_test(test_metric_selector)};
     return cmocka_run_group_tests_name(__FILE__, tests, setup, teardown);
 }
