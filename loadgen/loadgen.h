@@ -185,7 +185,7 @@ typedef struct lg_query_opts {
 typedef struct lg_query_result {
     uint64_t count, errors;
     double elapsed_s, achieved_qps;
-    double p50, p90, p99, max; /* seconds, NaN if no successful query */
+    double p50, p90, p99, max; /* seconds, over every query sent (failures at their time to failure); NaN if none */
     char first_error[256];
 } lg_query_result_t;
 
