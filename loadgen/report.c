@@ -172,6 +172,7 @@ typedef struct {
     const char *name, *color;
     const double *x, *y;
     size_t n;
+    bool right; /* on the right-hand axis (its own scale, ylabel2) */
 } line_t;
 
 static double nice_ceil(double v) {
@@ -190,17 +191,18 @@ static void fmt_num(char *out, size_t n, double v) {
     else snprintf(out, n, "%.3g", v);
 }
 
-static void chart(strbuf_t *sb, const char *title, const char *xlabel, const char *ylabel, const line_t *lines,
-                  size_t nl) {
-    const double W = 720, H = 400, L = 80, R = 170, T = 40, B = 50;
-    double xmax = 0, ymax = 0;
+static void chart(strbuf_t *sb, const char *title, const char *xlabel, const char *ylabel, const char *ylabel2,
+                  const line_t *lines, size_t nl) {
+    const double W = 760, H = 400, L = 80, R = 210, T = 40, B = 50;
+    double xmax = 0, ymaxs[2] = {0, 0};
     for (size_t l = 0; l < nl; l++)
         for (size_t i = 0; i < lines[l].n; i++) {
             if (isfinite(lines[l].x[i]) && lines[l].x[i] > xmax) xmax = lines[l].x[i];
-            if (isfinite(lines[l].y[i]) && lines[l].y[i] > ymax) ymax = lines[l].y[i];
+            double *ym = &ymaxs[lines[l].right];
+            if (isfinite(lines[l].y[i]) && lines[l].y[i] > *ym) *ym = lines[l].y[i];
         }
     xmax = nice_ceil(xmax);
-    ymax = nice_ceil(ymax);
+    double ymax = nice_ceil(ymaxs[0]), ymax2 = nice_ceil(ymaxs[1]);
     double pw = W - L - R, ph = H - T - B;
     strbuf_printf(sb,
                   "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
@@ -215,6 +217,10 @@ static void chart(strbuf_t *sb, const char *title, const char *xlabel, const cha
                       "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
                       "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
                       L, y, L + pw, y, L - 6, y + 4, b);
+        if (ylabel2) {
+            fmt_num(b, sizeof b, ymax2 * i / 5);
+            strbuf_printf(sb, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", L + pw + 6, y + 4, b);
+        }
         fmt_num(b, sizeof b, xmax * i / 5);
         strbuf_printf(sb, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", x, T + ph + 18, b);
     }
@@ -224,22 +230,28 @@ static void chart(strbuf_t *sb, const char *title, const char *xlabel, const cha
                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n"
                   "<text x=\"16\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(-90 16 %.1f)\">%s</text>\n",
                   L, T + ph, L + pw, T + ph, L, T, L, T + ph, L + pw / 2, H - 10, xlabel, T + ph / 2, T + ph / 2, ylabel);
+    if (ylabel2)
+        strbuf_printf(sb,
+                      "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>"
+                      "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(90 %.1f %.1f)\">%s</text>\n",
+                      L + pw, T, L + pw, T + ph, L + pw + 52, T + ph / 2, L + pw + 52, T + ph / 2, ylabel2);
     for (size_t l = 0; l < nl; l++) {
         strbuf_printf(sb, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", lines[l].color);
+        double ym = lines[l].right ? ymax2 : ymax;
         for (size_t i = 0; i < lines[l].n; i++) {
             if (!isfinite(lines[l].x[i]) || !isfinite(lines[l].y[i])) continue;
-            strbuf_printf(sb, "%.1f,%.1f ", L + pw * lines[l].x[i] / xmax, T + ph - ph * lines[l].y[i] / ymax);
+            strbuf_printf(sb, "%.1f,%.1f ", L + pw * lines[l].x[i] / xmax, T + ph - ph * lines[l].y[i] / ym);
         }
         strbuf_puts(sb, "\"/>\n");
         for (size_t i = 0; i < lines[l].n && lines[l].n <= 50; i++) {
             if (!isfinite(lines[l].x[i]) || !isfinite(lines[l].y[i])) continue;
             strbuf_printf(sb, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>\n",
-                          L + pw * lines[l].x[i] / xmax, T + ph - ph * lines[l].y[i] / ymax, lines[l].color);
+                          L + pw * lines[l].x[i] / xmax, T + ph - ph * lines[l].y[i] / ym, lines[l].color);
         }
         strbuf_printf(sb,
                       "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"4\" fill=\"%s\"/>"
                       "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
-                      L + pw + 14, T + 10 + 20.0 * (double)l, lines[l].color, L + pw + 34, T + 15 + 20.0 * (double)l,
+                      L + pw + 70, T + 10 + 20.0 * (double)l, lines[l].color, L + pw + 90, T + 15 + 20.0 * (double)l,
                       lines[l].name);
     }
     strbuf_puts(sb, "</svg>\n");
@@ -254,10 +266,9 @@ void lg_svg_memory(const lg_run_result_t *r, strbuf_t *sb) {
         m[i] = (!isnan(r->steps[i].vmrss_bytes) ? r->steps[i].vmrss_bytes : r->steps[i].rss_bytes) / 1e6;
     }
     char title[200];
-    snprintf(title, sizeof title, "%s (%s): memory per head series", r->scenario, r->server_kind);
-    line_t l[] = {{"bytes/series", "#1f77b4", x, y, n}};
-    chart(sb, title, "head series", "bytes per series", l, 1);
-    (void)m;
+    snprintf(title, sizeof title, "%s (%s): memory vs head series", r->scenario, r->server_kind);
+    line_t l[] = {{"bytes/series", "#1f77b4", x, y, n, false}, {"RSS MB (right)", "#9467bd", x, m, n, true}};
+    chart(sb, title, "head series", "bytes per series", "RSS (MB)", l, 2);
     free(x);
     free(y);
     free(m);
@@ -275,8 +286,8 @@ void lg_svg_latency(const lg_run_result_t *r, strbuf_t *sb) {
     }
     char title[200];
     snprintf(title, sizeof title, "%s (%s): query latency per step", r->scenario, r->server_kind);
-    line_t l[] = {{"p50", "#2ca02c", x, p50, n}, {"p90", "#ff7f0e", x, p90, n}, {"p99", "#d62728", x, p99, n}};
-    chart(sb, title, "head series", "latency (ms)", l, 3);
+    line_t l[] = {{"p50", "#2ca02c", x, p50, n, false}, {"p90", "#ff7f0e", x, p90, n, false}, {"p99", "#d62728", x, p99, n, false}};
+    chart(sb, title, "head series", "latency (ms)", NULL, l, 3);
     free(x);
     free(p50);
     free(p90);
@@ -286,22 +297,15 @@ void lg_svg_latency(const lg_run_result_t *r, strbuf_t *sb) {
 void lg_svg_timeline(const lg_run_result_t *r, strbuf_t *sb) {
     size_t n = r->ntimeline;
     double *t = calloc(n + 1, sizeof *t), *h = calloc(n + 1, sizeof *h), *m = calloc(n + 1, sizeof *m);
-    double hmax = 0, mmax = 0;
     for (size_t i = 0; i < n; i++) {
         t[i] = r->timeline[i].t_s;
         h[i] = r->timeline[i].head_series;
         m[i] = r->timeline[i].rss_bytes / 1e6;
-        if (isfinite(h[i]) && h[i] > hmax) hmax = h[i];
-        if (isfinite(m[i]) && m[i] > mmax) mmax = m[i];
     }
-    /* both on one axis: memory scaled to the series' range, its legend says how */
-    double scale = mmax > 0 ? nice_ceil(hmax) / nice_ceil(mmax) : 1;
-    for (size_t i = 0; i < n; i++) m[i] *= scale;
-    char title[200], mname[64];
+    char title[200];
     snprintf(title, sizeof title, "%s (%s): head series and RSS over time", r->scenario, r->server_kind);
-    snprintf(mname, sizeof mname, "RSS MB x %.3g", scale);
-    line_t l[] = {{"head series", "#1f77b4", t, h, n}, {mname, "#9467bd", t, m, n}};
-    chart(sb, title, "seconds since start", "series", l, 2);
+    line_t l[] = {{"head series", "#1f77b4", t, h, n, false}, {"RSS MB (right)", "#9467bd", t, m, n, true}};
+    chart(sb, title, "seconds since start", "head series", "RSS (MB)", l, 2);
     free(t);
     free(h);
     free(m);
