@@ -32,3 +32,9 @@ for n in ${BENCH_SERIES:-100000 1000000}; do
   done
 done
 scripts/bench-summary.sh
+# promlab-loadgen: the cardinality-explosion scenario (10k -> 100k -> 500k -> 1M series)
+# against promlab; report in reports/cardinality-explosion/. BENCH_LOADGEN=0 skips it.
+if [ "${BENCH_LOADGEN:-1}" != 0 ] && [ -x "$BUILD/bin/promlab-loadgen" ]; then
+  echo "== loadgen: cardinality explosion against promlab"
+  "$BUILD/bin/promlab-loadgen" run --reports=reports loadgen/scenarios/cardinality-explosion.yaml
+fi
