@@ -5,5 +5,6 @@
 
 int cmd_server(int argc, char **argv);
 int cmd_tool(int argc, char **argv);
+int cmd_sidecar(int argc, char **argv);
 
 #endif
