@@ -29,8 +29,16 @@
 #include "util/timeutil.h"
 #include "web/web.h"
 
-static void ext_a(void *ctx, strbuf_t *out) { (void)ctx; strbuf_append(out, "replica\0A\0", 10); }
-static void ext_b(void *ctx, strbuf_t *out) { (void)ctx; strbuf_append(out, "replica\0B\0", 10); }
+static int ext_one(const char *replica, label_t **out, size_t *n) {
+    label_t *v = calloc(1, sizeof *v);
+    if (!v) return -1;
+    v[0] = (label_t){strdup("replica"), strdup(replica)};
+    *out = v;
+    *n = 1;
+    return 0;
+}
+static int ext_a(void *ctx, label_t **out, size_t *n) { (void)ctx; return ext_one("A", out, n); }
+static int ext_b(void *ctx, label_t **out, size_t *n) { (void)ctx; return ext_one("B", out, n); }
 
 /* The 1-minute load average: figures from a busy machine say so. */
 static double loadavg(void) {

@@ -361,9 +361,14 @@ typedef struct fixture {
     char url[64];
 } fixture_t;
 
-static void ext_labels(void *ctx, strbuf_t *out) {
+static int ext_labels(void *ctx, label_t **out, size_t *n) {
     (void)ctx;
-    strbuf_append(out, "replica\0B\0cluster\0c1\0", 21);
+    label_t *v = calloc(2, sizeof *v);
+    v[0] = (label_t){strdup("replica"), strdup("B")};
+    v[1] = (label_t){strdup("cluster"), strdup("c1")};
+    *out = v;
+    *n = 2;
+    return 0;
 }
 
 static void start_server(fixture_t *f, int64_t sample_limit) {

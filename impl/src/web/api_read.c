@@ -76,28 +76,21 @@ static void plain_error(http_response_t *r, int status, const char *msg) {
     strbuf_printf(&r->body, "%s\n", msg);
 }
 
-/* The external labels as a sorted label array pointing into *store. */
-static size_t load_external(web_t *w, strbuf_t *store, label_t **out) {
+/* The external labels, sorted (a malloc'd copy: free with free_external). */
+static size_t load_external(web_t *w, label_t **out) {
     *out = NULL;
-    if (!w->opts.external_labels) return 0;
-    w->opts.external_labels(w->opts.cb_ctx, store);
     size_t n = 0;
-    for (size_t i = 0; i < store->len; i++)
-        if (store->data[i] == '\0') n++;
-    n /= 2;
-    if (!n) return 0;
-    label_t *ls = calloc(n, sizeof *ls);
-    if (!ls) return 0;
-    const char *p = store->data;
-    for (size_t i = 0; i < n; i++) {
-        ls[i].name = p;
-        p += strlen(p) + 1;
-        ls[i].value = p;
-        p += strlen(p) + 1;
-    }
-    labels_sort(ls, n);
-    *out = ls;
+    if (!w->opts.external_labels || w->opts.external_labels(w->opts.cb_ctx, out, &n) != 0) return 0;
+    labels_sort(*out, n);
     return n;
+}
+
+static void free_external(label_t *ls, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free((char *)ls[i].name);
+        free((char *)ls[i].value);
+    }
+    free(ls);
 }
 
 void web_handle_read(web_t *w, const http_request_t *req, http_response_t *r) {
@@ -114,9 +107,8 @@ void web_handle_read(web_t *w, const http_request_t *req, http_response_t *r) {
         plain_error(r, 400, err.msg);
         return;
     }
-    strbuf_t ext_store = STRBUF_INIT;
     label_t *ext = NULL;
-    size_t next = load_external(w, &ext_store, &ext);
+    size_t next = load_external(w, &ext);
     read_ctx_t c = {
         .type = type,
         .ext = ext,
@@ -166,7 +158,6 @@ void web_handle_read(web_t *w, const http_request_t *req, http_response_t *r) {
     matcher_free(&all);
     rr_samples_writer_free(c.sw);
     free(c.merged);
-    free(ext);
-    strbuf_free(&ext_store);
+    free_external(ext, next);
     rr_request_free(&rq);
 }

@@ -9,6 +9,7 @@
  *   /api/v1/status/buildinfo version information (Grafana reads it)
  *   /api/v1/targets          scrape targets and their health
  *   /api/v1/read             remote read (snappy protobuf, SAMPLES and STREAMED_XOR_CHUNKS)
+ *   /api/v1/rules, /alerts   rule groups and alerts; /api/v1/alertmanagers
  *
  * web sits on top of everything: nothing below includes it. */
 #ifndef PL_WEB_H
@@ -17,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "rules/rules.h"
 #include "scrape/scrape.h"
 #include "model/storage.h"
 #include "tsdb/head.h"
@@ -29,7 +31,10 @@ typedef struct web_opts {
     const char *listen_address;
     head_t *head;           /* the head (its stats for /metrics) */
     queryable_t queryable;  /* what the API queries; zero = the head alone */
+    struct db *tsdb;        /* the TSDB, for the admin API (NULL: admin endpoints answer unavailable) */
     scrape_manager_t *scrape;
+    rules_manager_t *rules; /* /api/v1/rules, /api/v1/alerts (may be NULL) */
+    notifier_t *notifier;   /* /api/v1/alertmanagers (may be NULL) */
     bool enable_lifecycle;
     bool enable_admin_api;
     int64_t lookback_delta_ms;
@@ -46,12 +51,14 @@ typedef struct web_opts {
     int64_t remote_read_sample_limit;
     int64_t remote_read_concurrent_limit;
     int64_t remote_read_max_bytes_in_frame; /* 0: 1 MiB */
-    /* The external labels remote read adds to every series, written as
-     * name\0value\0... into out (may be NULL: none). */
-    void (*external_labels)(void *ctx, strbuf_t *out);
     /* Per-request storage (may be NULL): `promlab query` reads its request
      * parameters (dedup, partial_response) and reports leaf warnings here. */
     const struct web_reader *reader;
+    /* Last reload's outcome, the time of the last successful one, WAL corruptions seen (runtimeinfo). */
+    void (*reload_status)(void *ctx, bool *ok, int64_t *last_success_ms, uint64_t *wal_corruptions);
+    /* A malloc'd copy of global.external_labels (strings owned; /federate and remote read,
+     * which add them to every series); -1 when out of memory. */
+    int (*external_labels)(void *ctx, label_t **out, size_t *n);
 } web_opts_t;
 
 typedef struct web web_t;
