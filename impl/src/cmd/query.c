@@ -288,7 +288,7 @@ out:
         pthread_join(prober, NULL);
     }
     query_fanout_free(qs.fanout);
-    for (size_t i = 0; i < qs.nclients; i++) remote_client_free(qs.clients[i]);
+    for (size_t i = 0; qs.clients && i < qs.nclients; i++) remote_client_free(qs.clients[i]);
     free(qs.clients);
     free(leaves);
     rr_gate_free(qs.gate);

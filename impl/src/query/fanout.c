@@ -66,11 +66,11 @@ oom:
 
 void query_fanout_free(query_fanout_t *f) {
     if (!f) return;
-    for (size_t i = 0; i < f->n; i++) {
+    for (size_t i = 0; f->leaves && i < f->n; i++) {
         free(f->leaves[i].name);
         strbuf_free(&f->leaves[i].ext);
     }
-    for (size_t i = 0; i < f->nreplica; i++) free(f->replica[i]);
+    for (size_t i = 0; f->replica && i < f->nreplica; i++) free(f->replica[i]);
     free(f->leaves);
     free(f->replica);
     pthread_mutex_destroy(&f->mu);

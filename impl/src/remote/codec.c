@@ -58,7 +58,7 @@ static void hints_free(rr_hints_t *h) {
 
 void rr_request_free(rr_request_t *r) {
     if (!r) return;
-    for (size_t i = 0; i < r->nqueries; i++) {
+    for (size_t i = 0; r->queries && i < r->nqueries; i++) {
         matchers_free(r->queries[i].matchers, r->queries[i].nmatchers);
         if (r->queries[i].has_hints) hints_free(&r->queries[i].hints);
     }
@@ -340,7 +340,7 @@ int rr_samples_writer_finish(rr_samples_writer_t *w, strbuf_t *out, pl_err_t *er
 void rr_samples_writer_free(rr_samples_writer_t *w) {
     if (!w) return;
     for (size_t i = 0; i < w->nqueries; i++) {
-        if (!w->series) break;
+        if (!w->series || !w->nseries) break;
         for (size_t j = 0; j < w->nseries[i]; j++) free(w->series[i][j]);
         free(w->series[i]);
     }
