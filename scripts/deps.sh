@@ -4,7 +4,7 @@ set -euo pipefail
 PKGS=(gcc make pkg-config clang curl
       libcurl4-openssl-dev libzstd-dev libmicrohttpd-dev libpcre2-dev libxxhash-dev
       libjansson-dev libyaml-dev zlib1g-dev libcmocka-dev libsnappy-dev
-      jq prometheus-node-exporter prometheus prometheus-alertmanager)
+      jq prometheus-node-exporter prometheus chromium chromium-driver prometheus-alertmanager)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
