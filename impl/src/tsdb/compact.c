@@ -267,11 +267,16 @@ static int cmp_msample(const void *a, const void *b) {
 }
 
 static bool interval_deleted(const tombstones_t *ts, uint32_t id, int64_t mint, int64_t maxt) {
-    if (!tombstones_has_series(ts, id)) return false;
-    for (size_t i = 0; i < ts->n; i++) { /* few tombstones per block: a scan is fine */
-        const tombstone_t *t = &ts->v[i];
-        if (t->series_id == id && t->mint <= maxt && t->maxt >= mint) return true;
+    size_t lo = 0, hi = ts->n; /* ts is normalized: sorted by (series, mint) */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ts->v[mid].series_id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
+    for (size_t i = lo; i < ts->n && ts->v[i].series_id == id; i++)
+        if (ts->v[i].mint <= maxt && ts->v[i].maxt >= mint) return true;
     return false;
 }
 
