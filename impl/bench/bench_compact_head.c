@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -39,6 +40,12 @@ static long status_kb(const char *key) {
         }
     fclose(f);
     return v;
+}
+
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
 static void rm_rf(const char *path) {
@@ -133,9 +140,11 @@ int main(int argc, char **argv) {
     print_head("before compaction:", db);
     long rss_before = status_kb("VmRSS:"), anon_before = status_kb("RssAnon:");
     print_rss("before compaction:");
+    double cpu0 = cpu_seconds();
     int64_t t0 = pl_monotonic_ns();
     int n = db_compact(db, &err);
     double secs = (pl_monotonic_ns() - t0) / 1e9;
+    double cpu = cpu_seconds() - cpu0;
     if (n < 0) {
         fprintf(stderr, "db_compact: %s\n", err.msg);
         return 1;
@@ -161,7 +170,8 @@ int main(int argc, char **argv) {
         block_close(b2);
     }
     free(bi);
-    printf("head compaction (block write + head GC + WAL checkpoint): %.2fs for %d block(s)\n", secs, n);
+    printf("head compaction (block write + fsync + head GC + WAL checkpoint): %.2fs wall, %.2fs CPU, for %d block(s)\n", secs,
+           cpu, n);
     printf("RSS before %.1f MB, after truncation %.1f MB; anonymous memory %.1f -> %.1f MB (%.1f%% released); peak RSS %.1f MB\n",
            rss_before / 1024.0, rss_after / 1024.0, anon_before / 1024.0, anon_after / 1024.0,
            100.0 * (double)(anon_before - anon_after) / (double)anon_before, status_kb("VmHWM:") / 1024.0);
