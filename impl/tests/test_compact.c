@@ -666,7 +666,78 @@ static void test_plan_compact_loop(void **state) {
         free(all[i]);
 }
 
-PL_TEST_MAIN(cmocka_unit_test_setup_teardown(test_plan_levels, setup, teardown),
+static bool exists(const char *name) {
+    char p[300];
+    snprintf(p, sizeof p, "%s/%s", tmpdir, name);
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static void mkdir_with_file(const char *name) {
+    char p[300];
+    snprintf(p, sizeof p, "%s/%s", tmpdir, name);
+    assert_int_equal(mkdir(p, 0777), 0);
+    snprintf(p, sizeof p, "%s/%s/index", tmpdir, name);
+    FILE *f = fopen(p, "w");
+    fputs("half written", f);
+    fclose(f);
+}
+
+/* What Prometheus removes at open: torn block writes and deletions,
+ * deletable blocks, parents of a present block; nothing else. */
+static void test_remove_leftovers(void **state) {
+    (void)state;
+    char u[5][ULID_LEN + 1];
+    /* 0: kept; 1: deletable; 2: parent of 3; 3: merged block; 4: kept (its
+     * parent is absent). */
+    make_meta_dirs(PM({0, 20}, {20, 40, .deletable = true}, {40, 60}, {40, 80}, {80, 100}), 5, u);
+    pl_err_t err;
+    char p[300];
+    block_meta_t m;
+    snprintf(p, sizeof p, "%s/%s", tmpdir, u[3]);
+    assert_int_equal(block_meta_read(p, &m, &err), 0);
+    m.level = 2;
+    m.parents = calloc(2, sizeof *m.parents);
+    m.nparents = 2;
+    memcpy(m.parents[0].ulid, u[2], sizeof u[2]);
+    memcpy(m.parents[1].ulid, "01H00000000000000000000777", ULID_LEN + 1); /* already gone */
+    assert_int_equal(block_meta_write(p, &m, &err), 0);
+    block_meta_free(&m);
+    mkdir_with_file("01H00000000000000000000AAA.tmp-for-creation");
+    mkdir_with_file("01H00000000000000000000BBB.tmp-for-deletion");
+    mkdir_with_file("notaulid.tmp-for-creation");
+    mkdir_with_file("wal");
+
+    char **removed = NULL;
+    size_t n = 0;
+    assert_int_equal(compact_remove_leftovers(tmpdir, &removed, &n, &err), 0);
+    assert_int_equal(n, 4);
+    int seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(removed[i], "01H00000000000000000000AAA.tmp-for-creation")) seen |= 1;
+        if (!strcmp(removed[i], "01H00000000000000000000BBB.tmp-for-deletion")) seen |= 2;
+        if (!strcmp(removed[i], u[1])) seen |= 4;
+        if (!strcmp(removed[i], u[2])) seen |= 8;
+    }
+    assert_int_equal(seen, 15);
+    compact_free_dirs(removed, n);
+    assert_true(exists(u[0]) && exists(u[3]) && exists(u[4]) && exists("wal") && exists("notaulid.tmp-for-creation"));
+    assert_false(exists(u[1]) || exists(u[2]) || exists("01H00000000000000000000AAA.tmp-for-creation"));
+    assert_int_equal(count_dir_entries(tmpdir, ".tmp-for-deletion"), 0);
+    /* A second pass has nothing to do; NULL lists are fine. */
+    assert_int_equal(compact_remove_leftovers(tmpdir, NULL, NULL, &err), 0);
+    assert_int_equal(count_dir_entries(tmpdir, ""), 5);
+    /* compact_delete_block leaves no trace, and refuses a missing dir. */
+    snprintf(p, sizeof p, "%s/%s/", tmpdir, u[4]);
+    assert_int_equal(compact_delete_block(p, &err), 0);
+    assert_false(exists(u[4]));
+    assert_int_equal(count_dir_entries(tmpdir, ""), 4);
+    assert_int_equal(compact_delete_block(p, &err), -1);
+    assert_int_equal(compact_remove_leftovers("/nonexistent/pl-compact", NULL, NULL, &err), -1);
+}
+
+PL_TEST_MAIN(cmocka_unit_test_setup_teardown(test_remove_leftovers, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_plan_levels, setup, teardown),
              cmocka_unit_test_setup_teardown(test_plan_overlapping, setup, teardown),
              cmocka_unit_test_setup_teardown(test_plan_failed_deletable, setup, teardown),
              cmocka_unit_test_setup_teardown(test_plan_tombstones, setup, teardown),

@@ -199,6 +199,10 @@ typedef struct msample {
     uint32_t src;
 } msample_t;
 
+typedef struct seg {
+    size_t at, end;
+} seg_t;
+
 /* An output chunk: data in the input mapping (copied chunk) or at an
  * offset in the scratch arena (re-encoded). */
 typedef struct out_chunk {
@@ -215,6 +219,10 @@ typedef struct merger {
     size_t npieces, cappieces;
     msample_t *samples;
     size_t nsamples, capsamples;
+    msample_t *merged; /* merge_segments' output buffer */
+    size_t capmerged;
+    seg_t *segs; /* [at, end) of each decoded chunk in samples */
+    size_t nsegs, capsegs;
     out_chunk_t *outs;
     size_t nouts, capouts;
     chunk_meta_t *metas;
@@ -269,8 +277,11 @@ static bool interval_deleted(const tombstones_t *ts, uint32_t id, int64_t mint, 
 /* Decodes pieces [p0, p1) into m->samples (tombstoned samples dropped). */
 static int decode_run(merger_t *m, size_t p0, size_t p1, pl_err_t *err) {
     m->nsamples = 0;
+    m->nsegs = 0;
     for (size_t i = p0; i < p1; i++) {
         const piece_t *p = &m->pieces[i];
+        GROW(m->segs, m->nsegs, m->capsegs, 16);
+        m->segs[m->nsegs].at = m->nsamples;
         const tombstones_t *ts = &m->cur[p->src].b->tombstones;
         xor_iter_t it;
         xor_iter_init(&it, p->data, p->len);
@@ -281,8 +292,33 @@ static int decode_run(merger_t *m, size_t p0, size_t p1, pl_err_t *err) {
             GROW(m->samples, m->nsamples, m->capsamples, 256);
             m->samples[m->nsamples++] = s;
         }
+        m->segs[m->nsegs++].end = m->nsamples;
         if (xor_iter_err(&it)) return pl_err_set(err, "block %s: series %u: malformed chunk", m->cur[p->src].b->dir, p->series);
     }
+    return 0;
+}
+
+/* Merges the sorted segments of m->samples (one per decoded chunk) by
+ * (t, src) into one sorted run: a k-way merge over a handful of heads
+ * (the chunks of a series that overlap), swapped back into m->samples. */
+static int merge_segments(merger_t *m, pl_err_t *err) {
+    if (m->nsegs <= 1 || m->nsamples <= 1) return 0;
+    GROW(m->merged, m->nsamples, m->capmerged, 256);
+    for (size_t o = 0; o < m->nsamples; o++) {
+        size_t best = SIZE_MAX;
+        for (size_t k = 0; k < m->nsegs; k++) {
+            const seg_t *s = &m->segs[k];
+            if (s->at == s->end) continue;
+            if (best == SIZE_MAX || cmp_msample(&m->samples[s->at], &m->samples[m->segs[best].at]) < 0) best = k;
+        }
+        m->merged[o] = m->samples[m->segs[best].at++];
+    }
+    msample_t *t = m->samples;
+    m->samples = m->merged;
+    m->merged = t;
+    size_t c = m->capsamples;
+    m->capsamples = m->capmerged;
+    m->capmerged = c;
     return 0;
 }
 
@@ -371,7 +407,12 @@ static int merge_series(merger_t *m, const size_t *sel, size_t nsel, pl_err_t *e
                                                 m->pieces[i].len};
         } else {
             if (decode_run(m, i, j, err) != 0) return -1;
-            if (m->nsamples > 1) qsort(m->samples, m->nsamples, sizeof *m->samples, cmp_msample);
+            if (merge_segments(m, err) != 0) return -1;
+            for (size_t k = 1; k < m->nsamples; k++) /* a chunk out of order inside (malformed): sort it all */
+                if (cmp_msample(&m->samples[k - 1], &m->samples[k]) > 0) {
+                    qsort(m->samples, m->nsamples, sizeof *m->samples, cmp_msample);
+                    break;
+                }
             if (encode_samples(m, err) != 0) return -1;
         }
         i = j;
@@ -563,6 +604,8 @@ out:
     free(m.cur);
     free(m.pieces);
     free(m.samples);
+    free(m.merged);
+    free(m.segs);
     free(m.outs);
     free(m.metas);
     strbuf_free(&m.arena);

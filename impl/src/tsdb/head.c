@@ -1014,6 +1014,38 @@ static int label_values_unlocked(head_t *h, const char *name, head_string_fn fn,
     return emit_sorted(&sl, postings_foreach_value(h->postings, id, push_value, &sl), fn, ctx);
 }
 
+/* For /api/v1/status/tsdb: one pass over the postings, no series touched. */
+typedef struct pair_walk {
+    head_t *h;
+    const char *name;
+    head_pair_fn fn;
+    void *ctx;
+} pair_walk_t;
+
+static int walk_value(void *ctx, uint32_t value, const uint32_t *ids, size_t n) {
+    (void)ids;
+    pair_walk_t *pw = ctx;
+    return pw->fn(pw->ctx, pw->name, symtab_str(pw->h->syms, value), n);
+}
+
+int head_label_pairs(head_t *h, head_pair_fn fn, void *ctx) {
+    str_list_t names = {h, NULL, 0, 0};
+    int rc = postings_foreach_name(h->postings, push_name, &names);
+    if (rc != 0) {
+        free(names.v);
+        return -1;
+    }
+    pair_walk_t pw = {h, NULL, fn, ctx};
+    for (size_t i = 0; i < names.n && rc == 0; i++) {
+        pw.name = names.v[i];
+        uint32_t id;
+        if (!symtab_find(h->syms, pw.name, strlen(pw.name), &id)) continue;
+        rc = postings_foreach_value(h->postings, id, walk_value, &pw);
+    }
+    free(names.v);
+    return rc;
+}
+
 /* ---- stats ------------------------------------------------------------ */
 
 static void get_stats_unlocked(head_t *h, head_stats_t *out) {

@@ -72,6 +72,15 @@ typedef int (*head_string_fn)(void *ctx, const char *s);
 int head_label_names(head_t *h, head_string_fn fn, void *ctx);
 int head_label_values(head_t *h, const char *name, head_string_fn fn, void *ctx);
 
+/* Every label pair of the head with the number of series carrying it: fn
+ * gets (name, value, nseries) for each, names and values in no particular
+ * order. One pass over the postings index (no series is read), so it is
+ * cheap enough for /api/v1/status/tsdb at millions of series. fn runs under
+ * a postings lock and must not call into the head; it returns 0 to go on.
+ * Returns 0, fn's non-zero value, or -1 on allocation failure. */
+typedef int (*head_pair_fn)(void *ctx, const char *name, const char *value, size_t nseries);
+int head_label_pairs(head_t *h, head_pair_fn fn, void *ctx);
+
 /* The chunks of a series, oldest first, the open one last: fn gets each
  * chunk's first and last timestamp and its bytes exactly as a block stores
  * them (XOR encoding, chunkenc.h). fn runs with the series locked and must
