@@ -176,6 +176,7 @@ typedef struct scrape_interval_summary {
 /* Counters, under mu. */
 typedef struct scrape_counters {
     uint64_t pools_total;
+    uint64_t pool_reloads; /* a config reload found the pool already running */
     uint64_t exceeded_sample_limit;
     uint64_t exceeded_body_size_limit;
     uint64_t exceeded_label_limits;
