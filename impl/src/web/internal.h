@@ -63,8 +63,15 @@ void web_handle_query_range(web_t *w, const http_request_t *req, http_response_t
 void web_handle_config(web_t *w, const http_request_t *req, http_response_t *r);
 void web_handle_flags(web_t *w, const http_request_t *req, http_response_t *r);
 void web_handle_buildinfo(web_t *w, const http_request_t *req, http_response_t *r);
+/* ui.c: the single-page UI under each UI route, and /assets/<file> */
+void web_handle_ui_page(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_ui_asset(web_t *w, const http_request_t *req, http_response_t *r);
 /* api_targets.c */
 void web_handle_targets(web_t *w, const http_request_t *req, http_response_t *r);
+/* api_admin.c (behind --web.enable-admin-api) */
+void web_handle_admin_snapshot(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_admin_delete_series(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_admin_clean_tombstones(web_t *w, const http_request_t *req, http_response_t *r);
 void web_handle_targets_metadata(web_t *w, const http_request_t *req, http_response_t *r);
 /* api_tsdb_status.c */
 void web_handle_tsdb_status(web_t *w, const http_request_t *req, http_response_t *r);
@@ -90,5 +97,9 @@ int web_heap_profile(const web_mem_component_t *comps, size_t n, int64_t now_ms,
 void web_handle_pprof_index(web_t *w, const http_request_t *req, http_response_t *r);
 void web_handle_pprof_heap(web_t *w, const http_request_t *req, http_response_t *r);
 void web_handle_pprof_cmdline(web_t *w, const http_request_t *req, http_response_t *r);
+/* api_rules.c */
+void web_handle_rules(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_alerts(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_alertmanagers(web_t *w, const http_request_t *req, http_response_t *r);
 
 #endif
