@@ -104,10 +104,14 @@ check "bad rule file: exit status 1" [ $? -eq 1 ]
 check "bad rule file: error names file:line:col and the reason" \
   grep -q "badrules.yml: 4:17: group \"x\", rule 1, \"bad name\": invalid recording rule name: bad name" "$TMP/bad.log"
 
-start_bg "$TMP/server.log" "$PROMLAB" server --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/data" \
-  --web.listen-address=127.0.0.1:$P_PORT --web.enable-lifecycle --rules.alert.resend-delay=1s \
-  --web.external-url=http://promlab.example:9090/
-SERVER_PID=$LAST_PID
+# for-grace-period 1s: TargetDown's `for` (2s) is long enough for its state to be restored on restart.
+start_server() {
+  start_bg "$TMP/server$1.log" "$PROMLAB" server --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/data" \
+    --web.listen-address=127.0.0.1:$P_PORT --web.enable-lifecycle --rules.alert.resend-delay=1s \
+    --rules.alert.for-grace-period=1s --web.external-url=http://promlab.example:9090/
+  SERVER_PID=$LAST_PID
+}
+start_server ""
 check "server becomes ready" wait_for 20 http_ok $URL/-/ready
 
 rec_node() { [ "$(query $URL 'job:up:sum{job="node"}' '.data.result[0].value[1]')" = "1" ]; }
@@ -196,6 +200,18 @@ check "reload with a bad rule file: HTTP 500 naming the file" [ "$code" = "500" 
 rm -f "$TMP/rules2.yml"
 check "the alert is still firing after the refused reload" firing
 
+# A restart while the alert fires: `for` state comes back from ALERTS_FOR_STATE
+# (activeAt to the second, as Prometheus stores it), so the alert is firing again at once.
+active_s=$(td | jq -r '.[0].activeAt' | cut -c1-19)
+kill "$SERVER_PID"
+for _ in $(seq 1 40); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.25; done
+start_server 2
+check "server restarts" wait_for 20 http_ok $URL/-/ready
+check "after the restart the alert is firing again" wait_for 10 firing
+check "after the restart activeAt is the one before ($active_s)" \
+  [ "$(td | jq -r '.[0].activeAt' | cut -c1-19)" = "$active_s" ]
+check "the restore is logged" wait_for 5 grep -q "'for' state restored.*alertname=TargetDown" "$TMP/server2.log"
+
 # The target comes back: the alert resolves, and Alertmanager hears it.
 start_ne
 inactive() { [ "$(td | jq 'length')" = "0" ]; }
@@ -247,4 +263,4 @@ check "failing unit test: same messages as promtool" diff "$TMP/p_bad.out" "$TMP
 kill "$SERVER_PID" 2>/dev/null
 for _ in $(seq 1 40); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.25; done
 check "server exits on SIGTERM" sh -c "! kill -0 $SERVER_PID 2>/dev/null"
-check "no sanitizer reports in the server log" sh -c "! grep -qE 'Sanitizer|runtime error' '$TMP/server.log'"
+check "no sanitizer reports in the server logs" sh -c "! grep -qE 'Sanitizer|runtime error' '$TMP/server.log' '$TMP/server2.log'"
