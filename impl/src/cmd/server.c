@@ -152,6 +152,41 @@ static void request_quit(void *ctx) {
     else kill(getpid(), SIGTERM);
 }
 
+static void reload_status(void *ctx, bool *ok, int64_t *last_success_ms, uint64_t *wal_corruptions) {
+    server_t *s = ctx;
+    db_stats_t ds;
+    db_get_stats(s->db, &ds);
+    *wal_corruptions = ds.wal_corruptions;
+    *ok = atomic_load(&s->last_reload_ok) != 0;
+    *last_success_ms = atomic_load(&s->last_reload_success_ms);
+}
+
+/* A copy of global.external_labels (for /federate). */
+static int external_labels(void *ctx, label_t **out, size_t *n) {
+    server_t *s = ctx;
+    pthread_mutex_lock(&s->config_mu);
+    const config_labels_t *el = &s->config->global.external_labels;
+    label_t *v = calloc(el->n ? el->n : 1, sizeof *v);
+    size_t k = 0;
+    for (; v && k < el->n; k++) {
+        v[k].name = strdup(el->v[k].name);
+        v[k].value = strdup(el->v[k].value);
+        if (!v[k].name || !v[k].value) break;
+    }
+    pthread_mutex_unlock(&s->config_mu);
+    if (!v || k < el->n) {
+        for (size_t i = 0; v && i <= k && i < el->n; i++) {
+            free((char *)v[i].name);
+            free((char *)v[i].value);
+        }
+        free(v);
+        return -1;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
 static void write_server_metrics(void *ctx, strbuf_t *sb) {
     server_t *s = ctx;
     strbuf_puts(sb, "# HELP prometheus_config_last_reload_successful Whether the last configuration reload attempt was successful.\n"
@@ -194,6 +229,26 @@ static int mkdir_p(const char *path) {
         *p = '/';
     }
     if (mkdir(tmp, 0755) < 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+/* Block range and retention from the storage flags, with Prometheus's
+ * defaults: 15d of time retention when neither limit is given. */
+static int storage_flags(db_opts_t *o, pl_err_t *err) {
+    int64_t v = 0;
+    if (flags_duration(server_flags, N_SERVER_FLAGS, "storage.tsdb.min-block-duration", &v, err) < 0) return -1;
+    if (v <= 0) return pl_err_set(err, "--storage.tsdb.min-block-duration: must be positive");
+    o->block_range_ms = v;
+    const char *s = flags_str(server_flags, N_SERVER_FLAGS, "storage.tsdb.max-block-duration");
+    if (s && *s) {
+        if (flags_duration(server_flags, N_SERVER_FLAGS, "storage.tsdb.max-block-duration", &v, err) < 0) return -1;
+        o->max_block_duration_ms = v < o->block_range_ms ? o->block_range_ms : v;
+    }
+    s = flags_str(server_flags, N_SERVER_FLAGS, "storage.tsdb.retention.time");
+    if (s && *s && flags_duration(server_flags, N_SERVER_FLAGS, "storage.tsdb.retention.time", &o->retention_ms, err) < 0)
+        return -1;
+    if (flags_size(server_flags, N_SERVER_FLAGS, "storage.tsdb.retention.size", &o->retention_bytes, err) < 0) return -1;
+    if (o->retention_ms == 0 && o->retention_bytes == 0) o->retention_ms = 15LL * 24 * 3600 * 1000;
     return 0;
 }
 
@@ -301,6 +356,11 @@ int cmd_server(int argc, char **argv) {
         }
         dbo.wal_segment_size = (size_t)(v / WAL_PAGE_SIZE) * WAL_PAGE_SIZE;
     }
+    if (storage_flags(&dbo, &err) < 0) {
+        fprintf(stderr, "promlab server: error: %s\n", err.msg);
+        exit_code = 2;
+        goto out;
+    }
     if (db_open(data_dir, &dbo, &s.db, &err) < 0) {
         log_error("main", "Opening storage failed", "err=\"%s\"", err.msg);
         fprintf(stderr, "promlab server: error: opening storage failed: %s\n", err.msg);
@@ -308,6 +368,9 @@ int cmd_server(int argc, char **argv) {
         goto out;
     }
     s.head = db_head(s.db);
+    if (db_start_background(s.db, 60 * 1000, &err) < 0) log_error("tsdb", "No background compaction", "err=\"%s\"", err.msg);
+    queryable_t dbq;
+    db_queryable(s.db, &dbq);
     appendable_t storage;
     db_appendable(s.db, &storage);
     s.scrape = scrape_manager_new(&storage);
@@ -360,6 +423,8 @@ int cmd_server(int argc, char **argv) {
     web_opts_t wo = {
         .listen_address = listen->value,
         .head = s.head,
+        .queryable = dbq,
+        .tsdb = s.db,
         .scrape = s.scrape,
         .rules = s.rules,
         .notifier = s.notifier,
@@ -373,6 +438,8 @@ int cmd_server(int argc, char **argv) {
         .config_yaml = config_yaml,
         .quit = request_quit,
         .write_metrics = write_server_metrics,
+        .reload_status = reload_status,
+        .external_labels = external_labels,
     };
     web = web_start(&wo, &err);
     if (!web) {
