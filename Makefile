@@ -33,6 +33,22 @@ REL_OBJ   := $(LIB_SRC:%.c=$(BUILD)/rel/%.o)
 ASAN_OBJ  := $(LIB_SRC:%.c=$(BUILD)/asan/%.o)
 REL_LIB   := $(BUILD)/rel/libpromlab.a
 ASAN_LIB  := $(BUILD)/asan/libpromlab.a
+.DEFAULT_GOAL := all
+# The web UI's files, embedded into libpromlab as a generated C file.
+UI_ASSETS := $(sort $(wildcard impl/src/web/ui/*))
+UI_GEN    := $(BUILD)/gen/web_ui_assets.c
+$(UI_GEN): $(UI_ASSETS) scripts/embed-assets.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-assets.sh $@ $(UI_ASSETS)
+REL_OBJ   += $(BUILD)/rel/gen/web_ui_assets.o
+ASAN_OBJ  += $(BUILD)/asan/gen/web_ui_assets.o
+$(BUILD)/rel/gen/web_ui_assets.o: $(UI_GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) -c $< -o $@
+$(BUILD)/asan/gen/web_ui_assets.o: $(UI_GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -c $< -o $@
+
 TESTS     := $(TEST_SRC:impl/tests/%.c=$(BUILD)/asan/tests/%)
 BENCHES   := $(BENCH_SRC:impl/bench/%.c=$(BUILD)/bin/%)
 
