@@ -39,4 +39,9 @@ scripts/bench-summary.sh
 if [ "${BENCH_LOADGEN:-1}" != 0 ] && [ -x "$BUILD/bin/promlab-loadgen" ]; then
   echo "== loadgen: cardinality explosion against promlab"
   "$BUILD/bin/promlab-loadgen" run --reports=reports loadgen/scenarios/cardinality-explosion.yaml
+  # judged against the committed baseline (the run of 2026-11-27); BENCH_GATE_TOLERANCE, default 25%:
+  # on a shared machine query latency alone moves more than 10%
+  "$BUILD/bin/promlab-loadgen" gate --baseline=reports/cardinality-explosion/baseline.json \
+    --current=reports/cardinality-explosion/report.json --tolerance="${BENCH_GATE_TOLERANCE:-25%}" ||
+    echo "loadgen gate: a figure regressed beyond the tolerance (table above)"
 fi
