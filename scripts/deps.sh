@@ -4,7 +4,8 @@ set -euo pipefail
 PKGS=(gcc make pkg-config clang curl
       libcurl4-openssl-dev libzstd-dev libmicrohttpd-dev libpcre2-dev libxxhash-dev
       libjansson-dev libyaml-dev zlib1g-dev libcmocka-dev libsnappy-dev
-      jq prometheus-node-exporter prometheus)
+      jq prometheus-node-exporter prometheus
+      nodejs npm)  # node + npm: s3rver, the S3 server of tests/integration/sidecar_s3.sh (npm, MIT)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
