@@ -5,12 +5,13 @@
 // (node's crypto, independent of promlab's SHA-256/HMAC), checks the body
 // against x-amz-content-sha256, and answers 403 SignatureDoesNotMatch /
 // XAmzContentSHA256Mismatch as S3 does. It logs no secrets.
-//   node s3_sigv4_proxy.js LISTEN_PORT UPSTREAM_PORT ACCESS_KEY SECRET_KEY
+//   node s3_sigv4_proxy.js LISTEN_PORT UPSTREAM_PORT ACCESS_KEY SECRET_KEY [DELAY_MS]
 'use strict';
 const http = require('http');
 const crypto = require('crypto');
 
-const [listenPort, upstreamPort, accessKey, secretKey] = process.argv.slice(2);
+const [listenPort, upstreamPort, accessKey, secretKey, delayArg] = process.argv.slice(2);
+const delayMs = Number(delayArg || 0); // optional: hold each request this long (to kill a client mid-upload)
 let verified = 0, rejected = 0;
 
 const enc = (s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
@@ -75,11 +76,15 @@ http.createServer((req, res) => {
     const bad = verify(req, body);
     if (bad) return fail(res, bad[0], bad[1]);
     verified++;
+    setTimeout(() => forward(req, res, body), delayMs);
+  });
+}).listen(listenPort, '127.0.0.1', () => console.log(`sigv4 proxy on 127.0.0.1:${listenPort} -> ${upstreamPort}`));
+
+function forward(req, res, body) {
     const up = http.request({ host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers }, (ur) => {
       res.writeHead(ur.statusCode, ur.headers);
       ur.pipe(res);
     });
     up.on('error', () => { res.writeHead(502); res.end(); });
     up.end(body);
-  });
-}).listen(listenPort, '127.0.0.1', () => console.log(`sigv4 proxy on 127.0.0.1:${listenPort} -> ${upstreamPort}`));
+}
