@@ -571,7 +571,7 @@ static int s3_iter(void *impl, const char *dir_key, bool recursive, objstore_ite
     }
     free(token);
     if (rc == 0) {
-        qsort(names, n, sizeof *names, cmp_str);
+        if (n) qsort(names, n, sizeof *names, cmp_str);
         for (size_t i = 0; i < n && rc == 0; i++) rc = fn(ctx, names[i]);
     }
     for (size_t i = 0; i < n; i++) free(names[i]);
