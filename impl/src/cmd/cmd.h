@@ -6,5 +6,7 @@
 int cmd_server(int argc, char **argv);
 int cmd_tool(int argc, char **argv);
 int cmd_sidecar(int argc, char **argv);
+/* promlab tool bucket ls|inspect|verify (tool_bucket.c). */
+int cmd_tool_bucket(int argc, char **argv);
 
 #endif
