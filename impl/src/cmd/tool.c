@@ -943,9 +943,10 @@ int cmd_tool(int argc, char **argv) {
         int rc = promql_conformance_run((const char **)argv + 1, (size_t)(argc - 1), stdout, &counts);
         return rc == 0 ? 0 : 1;
     }
+    if (strcmp(argv[0], "bucket") == 0) return cmd_tool_bucket(argc - 1, argv + 1);
     if (!strcmp(argv[0], "check") || !strcmp(argv[0], "test")) return cmd_tool_rules(argc, argv);
     if (strcmp(argv[0], "tsdb") != 0) {
-        fprintf(stderr, "promlab tool: command %s is not built yet (tsdb, check, test and promqltest are)\n", argv[0]);
+        fprintf(stderr, "promlab tool: command %s is not built yet (tsdb, bucket, check, test and promqltest are)\n", argv[0]);
         return 2;
     }
     if (argc < 2) {
