@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS=(gcc make pkg-config clang curl
       libcurl4-openssl-dev libzstd-dev libmicrohttpd-dev libpcre2-dev libxxhash-dev
-      libjansson-dev libyaml-dev zlib1g-dev libcmocka-dev libsnappy-dev
+      libjansson-dev libyaml-dev zlib1g-dev libcmocka-dev libsnappy-dev libprotobuf-c-dev protobuf-c-compiler
       jq prometheus-node-exporter prometheus prometheus-alertmanager
       chromium chromium-driver   # tests/integration/web_ui.sh drives the UI in headless Chromium
       golang-go  # go tool pprof reads promlab's heap profile (tests/integration/cardinality_cure.sh)
