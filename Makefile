@@ -128,7 +128,7 @@ test: deps
 	@BUILD=$(BUILD) scripts/run-tests.sh $(TESTS)
 
 demo: deps
-	@$(MAKE) --no-print-directory -s $(BUILD)/bin/promlab
+	@$(MAKE) --no-print-directory -s $(PROGRAMS)
 	@scripts/demo.sh
 
 bench: deps

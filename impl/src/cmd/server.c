@@ -409,7 +409,7 @@ int cmd_server(int argc, char **argv) {
             .outage_tolerance_ms = outage,
             .for_grace_period_ms = grace,
         };
-        head_queryable(s.head, &ro.queryable);
+        ro.queryable = dbq; /* rules read blocks + head, as queries do */
         s.rules = s.notifier && s.rule_engine ? rules_manager_new(&ro) : NULL;
     }
     free(ext_url);
