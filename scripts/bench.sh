@@ -21,6 +21,10 @@ echo "== head compaction at 1M series: block write time, RSS before/after trunca
 "$BUILD/bin/bench_compact_head" 1000000 2>/dev/null | tee reports/bench/compact_head.txt
 echo "== relabeling (bench_relabel)"
 "$BUILD/bin/bench_relabel" | tee reports/bench/relabel.txt
+echo "== dashboard query: raw series vs recording rule (bench_rules)"
+"$BUILD/bin/bench_rules" 100000 5 | tee reports/bench/rules.txt
+echo "== fan-out overhead of promlab query, 2 replica leaves vs direct (bench_query_fanout)"
+"$BUILD/bin/bench_query_fanout" 100000 20 5 | tee reports/bench/query_fanout.txt
 echo "== metric relabeling in the scrape path, cache misses vs hits (bench_scrape_relabel)"
 { "$BUILD/bin/bench_scrape_relabel" 100000 10; "$BUILD/bin/bench_scrape_relabel" 1000000 3; } | tee reports/bench/scrape_relabel.txt
 echo "== /api/v1/status/tsdb on a 1M-series head (bench_tsdb_status)"
