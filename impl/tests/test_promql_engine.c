@@ -254,7 +254,7 @@ static void test_cancel(void **state) {
     f->eng = e;
     /* a long range query polls the hook */
     expect(f, "sum(rate(http_requests_total[1m]))", 0, 600000, 1000,
-           "error:canceled:query was canceled in query execution");
+           "error:canceled:query was canceled in expression evaluation");
     f->eng = saved;
     promql_engine_free(e);
 }

@@ -94,6 +94,7 @@ typedef struct server {
     _Atomic int last_reload_ok;
     _Atomic int64_t last_reload_success_ms;
     _Atomic uint64_t reloads_total, reload_failures_total;
+    _Atomic(web_t *) web; /* set once the web listener runs (query log on reload) */
 } server_t;
 
 static int reload_config(void *ctx, pl_err_t *err) {
@@ -102,6 +103,8 @@ static int reload_config(void *ctx, pl_err_t *err) {
     config_t *nc = NULL;
     atomic_fetch_add(&s->reloads_total, 1);
     int rc = config_load_file(s->config_path, &nc, err);
+    web_t *web = atomic_load(&s->web);
+    if (rc == 0 && web) rc = web_set_query_log(web, nc->global.query_log_file, err);
     if (rc == 0) rc = scrape_manager_apply_config(s->scrape, nc, err);
     if (rc == 0) {
         config_free(s->config);
@@ -307,6 +310,7 @@ int cmd_server(int argc, char **argv) {
         .enable_lifecycle = flags_bool(server_flags, N_SERVER_FLAGS, "web.enable-lifecycle"),
         .enable_admin_api = flags_bool(server_flags, N_SERVER_FLAGS, "web.enable-admin-api"),
         .lookback_delta_ms = lookback_ms,
+        .query_log_file = s.config->global.query_log_file,
         .flags = server_flags,
         .nflags = N_SERVER_FLAGS,
         .cb_ctx = &s,
@@ -315,6 +319,11 @@ int cmd_server(int argc, char **argv) {
         .quit = request_quit,
         .write_metrics = write_server_metrics,
     };
+    (void)flags_duration(server_flags, N_SERVER_FLAGS, "query.timeout", &wo.query_timeout_ms, &err);
+    (void)flags_int(server_flags, N_SERVER_FLAGS, "query.max-samples", &wo.query_max_samples, &err);
+    int64_t max_conc = 0;
+    (void)flags_int(server_flags, N_SERVER_FLAGS, "query.max-concurrency", &max_conc, &err);
+    wo.query_max_concurrency = max_conc > 0 && max_conc < INT32_MAX ? (int)max_conc : 0;
     web = web_start(&wo, &err);
     if (!web) {
         log_error("web", "Unable to start web listener", "err=\"%s\"", err.msg);
@@ -322,6 +331,7 @@ int cmd_server(int argc, char **argv) {
         exit_code = 1;
         goto out;
     }
+    atomic_store(&s.web, web);
     log_info("web", "Listening", "address=%s", listen->value);
     web_set_ready(web, true);
     log_info("main", "Server is ready to receive web requests.", NULL);

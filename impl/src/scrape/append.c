@@ -379,6 +379,9 @@ static int parse_body(scrape_target_t *t, scrape_batch_t *b, const char *body, s
             rc = -1;
             break;
         }
+        if (ent == TEXTPARSE_TYPE || ent == TEXTPARSE_HELP || ent == TEXTPARSE_UNIT)
+            scrape_metadata_note(t->metadata, ent, textparse_meta_name(p), textparse_meta_type(p),
+                                 textparse_meta_text(p));
         if (ent != TEXTPARSE_SAMPLE) continue;
         st->total++;
 
@@ -472,6 +475,7 @@ static int parse_body(scrape_target_t *t, scrape_batch_t *b, const char *body, s
         }
     }
     textparse_free(p);
+    if (rc == 0) scrape_metadata_scrape_done(t->metadata);
     if (rc == 0 && st->sample_limit_hit) {
         snprintf(err, errsz, "sample limit exceeded");
         rc = -1;

@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 
 #include "scrape/cache.h"
+#include "scrape/metadata.h"
 #include "scrape/scrape.h"
 
 /* fallback_scrape_protocol values besides the text formats. */
@@ -86,6 +87,7 @@ typedef struct scrape_target {
 
     /* Storage state. */
     scrape_cache_t cache;
+    scrape_metadata_t *metadata; /* TYPE/HELP/UNIT seen (metadata.h); created with the target */
     series_ref_t report_refs[SCRAPE_REPORT_N];
     bool ever_scraped; /* a scrape result was processed (there is something to mark stale) */
 

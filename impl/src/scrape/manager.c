@@ -321,6 +321,7 @@ static void target_free(scrape_target_t *t) {
     opts_free(&t->opts);
     strbuf_free(&t->body);
     scrape_cache_free(&t->cache);
+    scrape_metadata_free(t->metadata);
     free(t->last_error);
     free(t);
 }
@@ -380,6 +381,8 @@ static scrape_target_t *target_from_config(const scrape_config_t *sc, const conf
     t = calloc(1, sizeof *t);
     if (!t) goto oom;
     scrape_cache_init(&t->cache);
+    t->metadata = scrape_metadata_new();
+    if (!t->metadata) goto oom;
     if (lb_export(&lb, false, &t->discovered, &t->ndiscovered) != 0) goto oom;
 
     if (!apply_target_relabel(sc, &lb)) goto dropped;
@@ -1426,4 +1429,13 @@ void scrape_manager_write_metrics(scrape_manager_t *m, strbuf_t *sb) {
     for (size_t i = 0; i < nsum; i++)
         free(sums[i]);
     free(sums);
+}
+
+int scrape_manager_metadata(scrape_manager_t *m, scrape_metadata_fn fn, void *ctx) {
+    pthread_mutex_lock(&m->mu);
+    int rc = 0;
+    for (size_t i = 0; i < m->ntargets && !rc; i++)
+        if (!m->targets[i]->retiring) rc = scrape_metadata_each(m->targets[i]->metadata, fn, ctx);
+    pthread_mutex_unlock(&m->mu);
+    return rc;
 }

@@ -75,6 +75,12 @@ typedef struct target_info {
     size_t ndiscovered;
 } target_info_t;
 
+/* Every (target, metric family) metadata entry of the current targets, as
+ * scrape/metadata.h's scrape_metadata_each (duplicates across targets are
+ * the caller's to merge). */
+#include "scrape/metadata.h"
+int scrape_manager_metadata(scrape_manager_t *m, scrape_metadata_fn fn, void *ctx);
+
 /* Fills a malloc'd array of snapshots (free with scrape_targets_free). */
 size_t scrape_manager_targets(scrape_manager_t *m, target_info_t **out);
 void scrape_targets_free(target_info_t *ts, size_t n);
