@@ -23,7 +23,7 @@ SIZES=${*:-100000 1000000}
 OUT=reports/bench; mkdir -p "$OUT"
 TMP=$(mktemp -d /tmp/promlab-bench-promql.XXXXXX)
 SPID=""
-cleanup() { [ -n "$SPID" ] && kill "$SPID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$TMP"; }
+cleanup() { [ -n "$SPID" ] && kill "$SPID" 2>/dev/null; wait 2>/dev/null || true; [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"; }
 trap cleanup EXIT
 
 names=(sum_rate topk_count_by_name histogram_quantile regex_matchers range_24h_1m count_all)
@@ -47,11 +47,13 @@ run_server() {
   case "$1" in
     promlab)
       "$BUILD/bin/promlab" server --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$2" \
-        --web.listen-address=127.0.0.1:$PORT --query.max-samples=200000000 --log.level=warn 2>"$TMP/$1.log" & ;;
+        --web.listen-address=127.0.0.1:$PORT --query.max-samples=200000000 --query.timeout=10m \
+        --log.level=warn 2>"$TMP/$1.log" & ;;
     prometheus)
       prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$2" \
         --web.listen-address=127.0.0.1:$PORT --storage.tsdb.min-block-duration=48h \
-        --storage.tsdb.max-block-duration=48h --query.max-samples=200000000 --log.level=warn 2>"$TMP/$1.log" & ;;
+        --storage.tsdb.max-block-duration=48h --query.max-samples=200000000 --query.timeout=10m \
+        --log.level=warn 2>"$TMP/$1.log" & ;;
   esac
   SPID=$!
   local t0=$SECONDS
@@ -74,12 +76,19 @@ time_query() {
   fi
   for _ in $(seq 1 "$RUNS"); do
     t=$(curl -sS -o "$TMP/answer.json" -w '%{time_total}' -X POST "${args[@]}" "$url")
-    grep -q '"status":"success"' "$TMP/answer.json" || { echo "query ${names[$i]} failed: $(head -c 400 "$TMP/answer.json")" >&2; exit 1; }
+    if ! grep -q '"status":"success"' "$TMP/answer.json"; then
+      echo "  query ${names[$i]} failed after $t s: $(head -c 300 "$TMP/answer.json")" >&2
+      echo "failed failed"; return
+    fi
     ts+=("$t")
   done
+  # the answer's values, for comparing the servers
+  jq -c '[.data.result[] | [.metric, ((.value // .values[-1])[1] | tonumber | . * 1000 | round / 1000)]] | sort' \
+    "$TMP/answer.json" >"$TMP/$srv.$i.json" 2>/dev/null || true
   printf '%s\n' "${ts[@]}" | sort -g | awk '{a[NR]=$1} END{printf "%s %s\n", a[int((NR+1)/2)], a[1]}'
 }
 
+num() { [[ ${1:-} =~ ^[0-9.]+$ ]] && echo "$1" || echo null; }
 servers=(promlab)
 command -v prometheus >/dev/null && servers+=(prometheus)
 json="$OUT/promql.json"
@@ -92,12 +101,16 @@ for n in $SIZES; do
   rm -rf "$TMP/data"
   gen=$("$BUILD/bin/bench_promql" "$TMP/data" "$n" 2>/dev/null | tail -1)
   echo "  generated: $gen"
-  end=$(( $(echo "$gen" | sed 's/.*end_ms=\([0-9]*\).*/\1/') / 1000 ))
+  # Evaluated 30 s off the minute grid of the samples: there Prometheus 2.42's
+  # left-closed windows and promlab's left-open (3.x) ones hold the same
+  # samples, so the answers can be compared.
+  end=$(( $(echo "$gen" | sed 's/.*end_ms=\([0-9]*\).*/\1/') / 1000 - 30 ))
   declare -A med=() mn=()
   for s in "${servers[@]}"; do
     rm -rf "$TMP/run"; cp -r "$TMP/data" "$TMP/run"
     run_server "$s" "$TMP/run"
     for i in "${!names[@]}"; do
+      srv=$s
       read -r m lo < <(time_query "$i" "$end")
       med[$s,$i]=$m; mn[$s,$i]=$lo
       printf '  %-10s %-20s median %8.3f s  min %8.3f s\n' "$s" "${names[$i]}" "$m" "$lo"
@@ -105,12 +118,16 @@ for n in $SIZES; do
     kill "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=""
   done
   for i in "${!names[@]}"; do
+    if [ -s "$TMP/prometheus.$i.json" ]; then
+      if cmp -s "$TMP/promlab.$i.json" "$TMP/prometheus.$i.json"; then echo "  ${names[$i]}: same answer";
+      else echo "  ${names[$i]}: answers differ (promlab $(head -c 150 "$TMP/promlab.$i.json") / prometheus $(head -c 150 "$TMP/prometheus.$i.json"))"; fi
+    fi
     p=${med[prometheus,$i]:-}
-    ratio=""; [ -n "$p" ] && ratio=$(awk -v a="${med[promlab,$i]}" -v b="$p" 'BEGIN{printf "%.1f", b/a}')
-    rows+=("| $n | \`${queries[$i]}\`$([ "${names[$i]}" = range_24h_1m ] && echo ' (24h, step 1m)') | ${med[promlab,$i]} | ${p:-n/a} | ${ratio:-n/a} |")
+    ratio=""; [[ $p =~ ^[0-9.]+$ ]] && ratio=$(awk -v a="${med[promlab,$i]}" -v b="$p" 'BEGIN{printf "%.1f", b/a}')
+    rows+=("| $n | \`${queries[$i]}\`$([ "${names[$i]}" = range_24h_1m ] && echo ' (24h, step 1m)' || true) | ${med[promlab,$i]} | ${p:-n/a} | ${ratio:-n/a} |")
     [ $first -eq 1 ] || echo "," >>"$json"; first=0
     printf '  {"series": %s, "query": "%s", "promlab_s": %s, "promlab_min_s": %s, "prometheus_2_42_s": %s, "prometheus_2_42_min_s": %s}' \
-      "$n" "${names[$i]}" "${med[promlab,$i]}" "${mn[promlab,$i]}" "${p:-null}" "${mn[prometheus,$i]:-null}" >>"$json"
+      "$n" "${names[$i]}" "$(num "${med[promlab,$i]}")" "$(num "${mn[promlab,$i]}")" "$(num "$p")" "$(num "${mn[prometheus,$i]:-}")" >>"$json"
   done
   unset med mn
 done

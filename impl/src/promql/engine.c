@@ -4,6 +4,7 @@
 #include "promql/engine.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,14 +16,61 @@
 
 /* ---- arena -------------------------------------------------------------- */
 
+/* Freed blocks of the standard sizes (64 KiB << k, k < POOL_CLASSES) are kept
+ * for the next queries, up to POOL_MAX_BYTES in all: big blocks are mmap'd
+ * fresh by malloc, and touching new pages costs more at a million series
+ * than the evaluation itself. Shared by all engines, under a mutex. */
+#define POOL_CLASSES 9
+#define POOL_MAX_BYTES ((size_t)256 << 20)
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static arena_block_t *pool[POOL_CLASSES];
+static size_t pool_bytes;
+
+static int pool_class(size_t cap) {
+    for (int k = 0; k < POOL_CLASSES; k++)
+        if (cap == ((size_t)65536 << k)) return k;
+    return -1;
+}
+
+static arena_block_t *block_new(size_t cap) {
+    int k = pool_class(cap);
+    if (k >= 0) {
+        pthread_mutex_lock(&pool_mu);
+        arena_block_t *b = pool[k];
+        if (b) {
+            pool[k] = b->next;
+            pool_bytes -= cap;
+        }
+        pthread_mutex_unlock(&pool_mu);
+        if (b) return b;
+    }
+    arena_block_t *b = malloc(sizeof *b + cap);
+    if (!b) abort();
+    return b;
+}
+
+static void block_free(arena_block_t *b) {
+    int k = pool_class(b->cap);
+    if (k >= 0) {
+        pthread_mutex_lock(&pool_mu);
+        if (pool_bytes + b->cap <= POOL_MAX_BYTES) {
+            b->next = pool[k];
+            pool[k] = b;
+            pool_bytes += b->cap;
+            b = NULL;
+        }
+        pthread_mutex_unlock(&pool_mu);
+    }
+    free(b);
+}
+
 void *arena_alloc(arena_t *a, size_t n) {
     n = (n + 15) & ~(size_t)15;
     arena_block_t *b = a->head;
     if (!b || b->cap - b->used < n) {
         size_t cap = n > 65536 ? n : 65536;
         if (b && b->cap * 2 > cap && b->cap < (1u << 24)) cap = b->cap * 2 > n ? b->cap * 2 : cap;
-        b = malloc(sizeof *b + cap);
-        if (!b) abort();
+        b = block_new(cap);
         b->cap = cap;
         b->used = 0;
         b->next = a->head;
@@ -50,7 +98,7 @@ void arena_free(arena_t *a) {
     arena_block_t *b = a->head;
     while (b) {
         arena_block_t *n = b->next;
-        free(b);
+        block_free(b);
         b = n;
     }
     a->head = NULL;
@@ -289,6 +337,9 @@ typedef struct vsel_ctx {
     bool ts_mode;     /* values are the samples' timestamps in seconds */
     vseries_t *out;
     size_t n, cap;
+    bool proj; /* keep only the labels named in proj_names (query_t.proj_sel) */
+    char *const *proj_names;
+    size_t proj_n;
 } vsel_ctx_t;
 
 static int vsel_series(void *ctx, const label_t *ls, size_t nls, const sample_t *s, size_t ns) {
@@ -325,19 +376,34 @@ static int vsel_series(void *ctx, const label_t *ls, size_t nls, const sample_t 
         c->cap = nc;
     }
     vseries_t *o = &c->out[c->n++];
-    o->ls = labels_copy_arena(q, ls, nls);
-    o->nls = (uint32_t)nls;
+    if (c->proj) {
+        label_t kept[64];
+        size_t k = 0;
+        for (size_t i = 0; i < nls && k < 64; i++)
+            for (size_t p = 0; p < c->proj_n; p++)
+                if (strcmp(ls[i].name, c->proj_names[p]) == 0) {
+                    kept[k++] = ls[i];
+                    break;
+                }
+        o->ls = labels_copy_arena(q, kept, k);
+        o->nls = (uint32_t)k;
+    } else {
+        o->ls = labels_copy_arena(q, ls, nls);
+        o->nls = (uint32_t)nls;
+    }
     o->drop_name = false;
     o->v = v;
     o->has = has;
     return 0;
 }
 
-static void select_or_fail(query_t *q, const promql_expr_t *sel, int64_t mint, int64_t maxt, storage_series_fn fn,
-                           void *ctx) {
+static void select_or_fail(query_t *q, const promql_expr_t *sel, int64_t mint, int64_t maxt,
+                           const storage_select_hints_t *hints, storage_series_fn fn, void *ctx) {
     pl_err_t err = {{0}};
     int64_t t0 = pl_monotonic_ns();
-    int rc = q->qb->select(q->qb->impl, sel->matchers, sel->nmatchers, mint, maxt, fn, ctx, &err);
+    int rc = hints && q->qb->select_hinted
+                 ? q->qb->select_hinted(q->qb->impl, sel->matchers, sel->nmatchers, mint, maxt, hints, fn, ctx, &err)
+                 : q->qb->select(q->qb->impl, sel->matchers, sel->nmatchers, mint, maxt, fn, ctx, &err);
     q->select_ns += pl_monotonic_ns() - t0;
     if (rc != 0) {
         if (q->err->type != PROMQL_ERR_NONE) longjmp(q->jb, 1);
@@ -364,7 +430,17 @@ static value_t eval_vector_selector(query_t *q, const promql_expr_t *e, const gr
     value_t r = {.type = PROMQL_TYPE_VECTOR};
     if (g->n == 0) return r;
     c.T = eval_times(q, e, g, &tmin, &tmax);
-    select_or_fail(q, e, tmin - q->lookback_ms + 1, tmax, vsel_series, &c);
+    /* One evaluation time: only each series' newest sample in the lookback
+     * window matters. */
+    storage_select_hints_t hints = {.last_only = tmin == tmax};
+    if (q->proj_sel == e) {
+        c.proj = true;
+        c.proj_names = q->proj_names;
+        c.proj_n = q->proj_n;
+        hints.unsorted = q->proj_unsorted;
+    }
+    select_or_fail(q, e, tmin - q->lookback_ms + 1, tmax, hints.last_only || hints.unsorted ? &hints : NULL,
+                   vsel_series, &c);
     r.vs = c.out;
     r.nvs = c.n;
     return r;
@@ -372,6 +448,14 @@ static value_t eval_vector_selector(query_t *q, const promql_expr_t *e, const gr
 
 typedef struct msel_ctx {
     query_t *q;
+    /* Streaming (eval_matrix_hooked): each series goes to hook, samples in
+     * buf (reused), labels as storage passed them; nothing is kept. */
+    matrix_hook_fn hook;
+    void *hook_ctx;
+    const matrix_t *m;
+    sample_t *buf;
+    size_t bufcap;
+    bool oom;
     const int64_t *T; /* window ends per step, non-decreasing */
     size_t nT;
     int64_t range_ms;
@@ -382,7 +466,21 @@ typedef struct msel_ctx {
 static int msel_series(void *ctx, const label_t *ls, size_t nls, const sample_t *s, size_t ns) {
     msel_ctx_t *c = ctx;
     query_t *q = c->q;
-    sample_t *copy = arena_alloc(&q->arena, (ns ? ns : 1) * sizeof *copy);
+    sample_t *copy;
+    if (c->hook) {
+        if (ns > c->bufcap) {
+            sample_t *nb = realloc(c->buf, ns * sizeof *nb);
+            if (!nb) {
+                c->oom = true;
+                return -1;
+            }
+            c->buf = nb;
+            c->bufcap = ns;
+        }
+        copy = c->buf;
+    } else {
+        copy = arena_alloc(&q->arena, (ns ? ns : 1) * sizeof *copy);
+    }
     size_t k = 0;
     for (size_t i = 0; i < ns; i++)
         if (!pl_is_stale_nan(s[i].v)) copy[k++] = s[i];
@@ -397,6 +495,10 @@ static int msel_series(void *ctx, const label_t *ls, size_t nls, const sample_t 
         q->queryable_samples += hi - lo;
     }
     if (q_add_samples_cb(q, k) < 0) return -1;
+    if (c->hook) {
+        mseries_t tmp = {.ls = (label_t *)ls, .nls = (uint32_t)nls, .drop_name = false, .s = copy, .ns = k};
+        return c->hook(c->hook_ctx, c->m, &tmp);
+    }
     if (c->n == c->cap) {
         size_t nc = c->cap ? c->cap * 2 : 64;
         mseries_t *no = arena_alloc(&q->arena, nc * sizeof *no);
@@ -416,7 +518,9 @@ static int msel_series(void *ctx, const label_t *ls, size_t nls, const sample_t 
 /* Go's integer division truncates toward zero; subquery alignment relies on it. */
 static int64_t div_trunc(int64_t a, int64_t b) { return a / b; }
 
-matrix_t eval_matrix(query_t *q, const promql_expr_t *e, const grid_t *g) {
+matrix_t eval_matrix(query_t *q, const promql_expr_t *e, const grid_t *g) { return eval_matrix_hooked(q, e, g, NULL, NULL); }
+
+matrix_t eval_matrix_hooked(query_t *q, const promql_expr_t *e, const grid_t *g, matrix_hook_fn hook, void *hook_ctx) {
     while (e->kind == PROMQL_PAREN)
         e = e->inner;
     matrix_t m = {0};
@@ -426,12 +530,23 @@ matrix_t eval_matrix(query_t *q, const promql_expr_t *e, const grid_t *g) {
         m.range_ms = e->range_ms;
         m.t_end = eval_times(q, sel, g, &tmin, &tmax);
         if (g->n == 0) return m;
-        msel_ctx_t c = {.q = q, .T = m.t_end, .nT = g->n, .range_ms = e->range_ms};
-        select_or_fail(q, sel, tmin - e->range_ms + 1, tmax, msel_series, &c);
+        msel_ctx_t c = {.q = q, .T = m.t_end, .nT = g->n, .range_ms = e->range_ms, .hook = hook,
+                        .hook_ctx = hook_ctx, .m = &m};
+        pl_err_t err = {{0}};
+        int64_t t0 = pl_monotonic_ns();
+        int rc = q->qb->select(q->qb->impl, sel->matchers, sel->nmatchers, tmin - e->range_ms + 1, tmax, msel_series,
+                               &c, &err);
+        q->select_ns += pl_monotonic_ns() - t0;
+        free(c.buf);
+        if (rc != 0) {
+            if (q->err->type != PROMQL_ERR_NONE) longjmp(q->jb, 1);
+            q_fail(q, PROMQL_ERR_EXECUTION, "%s", c.oom ? "out of memory" : err.msg[0] ? err.msg : "select failed");
+        }
         m.ms = c.out;
         m.nms = c.n;
         return m;
     }
+    if (hook) q_fail(q, PROMQL_ERR_EXECUTION, "internal error: streaming over a subquery");
     if (e->kind != PROMQL_SUBQUERY) q_fail(q, PROMQL_ERR_EXECUTION, "expected range vector");
     m.range_ms = e->range_ms;
     m.t_end = eval_times(q, e, g, &tmin, &tmax);

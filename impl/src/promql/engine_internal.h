@@ -91,6 +91,14 @@ typedef struct query {
     size_t cur_samples;
     uint64_t queryable_samples; /* samples read from storage, counted per step as Prometheus */
     int64_t select_ns;          /* time spent in storage selects (the prepare time) */
+    /* Set by eval_aggregate while it evaluates a vector selector that is its
+     * direct operand and it needs no more than the grouping labels: the
+     * selector keeps only those labels (proj_names; none for count(x)) and,
+     * when proj_unsorted, lets storage pass series in any order. */
+    const promql_expr_t *proj_sel;
+    char *const *proj_names;
+    size_t proj_n;
+    bool proj_unsorted;
     int64_t deadline_ns; /* 0: none */
     unsigned poll;
     annots_t warnings, infos;
@@ -152,6 +160,12 @@ const char *labels_metric_name(const label_t *ls, size_t n);
 
 value_t eval_expr(query_t *q, const promql_expr_t *e, const grid_t *g);
 matrix_t eval_matrix(query_t *q, const promql_expr_t *e, const grid_t *g);
+/* For a matrix selector only: each series is passed to hook as it comes from
+ * storage (its labels and samples valid during the call only) instead of
+ * being kept; the returned matrix has no series. hook returns non-zero to
+ * stop, and must not longjmp (q_fail): it runs inside storage's select. */
+typedef int (*matrix_hook_fn)(void *ctx, const matrix_t *m, const mseries_t *s);
+matrix_t eval_matrix_hooked(query_t *q, const promql_expr_t *e, const grid_t *g, matrix_hook_fn hook, void *hook_ctx);
 value_t eval_call(query_t *q, const promql_expr_t *e, const grid_t *g);
 value_t eval_aggregate(query_t *q, const promql_expr_t *e, const grid_t *g);
 value_t eval_binary(query_t *q, const promql_expr_t *e, const grid_t *g);
