@@ -25,6 +25,21 @@
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static arena_block_t *pool[POOL_CLASSES];
 static size_t pool_bytes;
+static int pool_engines; /* engines alive: the pool is emptied when the last goes */
+
+static void pool_engine_ref(int delta) {
+    pthread_mutex_lock(&pool_mu);
+    pool_engines += delta;
+    if (pool_engines == 0)
+        for (int k = 0; k < POOL_CLASSES; k++)
+            while (pool[k]) {
+                arena_block_t *b = pool[k];
+                pool[k] = b->next;
+                free(b);
+            }
+    if (pool_engines == 0) pool_bytes = 0;
+    pthread_mutex_unlock(&pool_mu);
+}
 
 static int pool_class(size_t cap) {
     for (int k = 0; k < POOL_CLASSES; k++)
@@ -53,7 +68,7 @@ static void block_free(arena_block_t *b) {
     int k = pool_class(b->cap);
     if (k >= 0) {
         pthread_mutex_lock(&pool_mu);
-        if (pool_bytes + b->cap <= POOL_MAX_BYTES) {
+        if (pool_engines > 0 && pool_bytes + b->cap <= POOL_MAX_BYTES) {
             b->next = pool[k];
             pool[k] = b;
             pool_bytes += b->cap;
@@ -656,6 +671,7 @@ promql_engine_t *promql_engine_new(const promql_engine_opts_t *opts) {
         free(e);
         return NULL;
     }
+    pool_engine_ref(1);
     return e;
 }
 
@@ -663,6 +679,7 @@ void promql_engine_free(promql_engine_t *e) {
     if (!e) return;
     monitor_free(e->mon);
     free(e);
+    pool_engine_ref(-1);
 }
 
 void promql_engine_write_metrics(promql_engine_t *eng, strbuf_t *sb) { monitor_write_metrics(eng->mon, sb); }
