@@ -657,6 +657,7 @@ value_t eval_aggregate(query_t *q, const promql_expr_t *e, const grid_t *g) {
         }
         for (size_t k = 0; k < ngroups; k++)
             for (size_t j = 0; j < nst; j++) {
+                q_check(q);
                 size_t x = k * nst + j;
                 if (!N[x]) continue;
                 double v;
