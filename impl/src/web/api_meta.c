@@ -467,7 +467,7 @@ void web_handle_metadata(web_t *w, const http_request_t *req, http_response_t *r
         api_error(r, 500, "internal", "out of memory");
     } else {
         /* by metric, then arrival order */
-        qsort(c.items, c.n, sizeof *c.items, cmp_md);
+        if (c.n > 1) qsort(c.items, c.n, sizeof *c.items, cmp_md);
         jsonw_t jw;
         api_begin(r, &jw);
         jw_obj_begin(&jw);
