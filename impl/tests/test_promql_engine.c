@@ -185,6 +185,22 @@ static void test_aggregations(void **state) {
            "{\"resultType\":\"vector\",\"result\":[{\"metric\":{\"__name__\":\"http_requests_total\",\"job\":\"web\"},"
            "\"value\":[60,\"120\"]},{\"metric\":{\"__name__\":\"http_requests_total\",\"job\":\"api\"},\"value\":[60,"
            "\"60\"]}]}");
+    /* The storage fast paths of the head (select hints): groups of an
+     * unsorted selection come out sorted by label set; at the head's last
+     * sample (600s) the newest sample is read without decoding; before it
+     * (60s, 600s+30s lookback) from the chunk; flappy is stale by then. */
+    expect(f, "count by (job) ({__name__=~\".+\"})", 600000, 0, 0,
+           "{\"resultType\":\"vector\",\"result\":[{\"metric\":{\"job\":\"api\"},\"value\":[600,\"2\"]},{\"metric\":"
+           "{\"job\":\"web\"},\"value\":[600,\"1\"]}]}");
+    expect(f, "count by (__name__) ({__name__=~\".+\"})", 45000, 0, 0,
+           "{\"resultType\":\"vector\",\"result\":[{\"metric\":{\"__name__\":\"flappy\"},\"value\":[45,\"1\"]},{"
+           "\"metric\":{\"__name__\":\"gauge\"},\"value\":[45,\"1\"]},{\"metric\":{\"__name__\":\"http_requests_total\"},"
+           "\"value\":[45,\"2\"]}]}");
+    expect(f, "sum by (job) (http_requests_total)", 630000, 0, 0,
+           "{\"resultType\":\"vector\",\"result\":[{\"metric\":{\"job\":\"api\"},\"value\":[630,\"600\"]},{\"metric\":{"
+           "\"job\":\"web\"},\"value\":[630,\"1200\"]}]}");
+    expect(f, "max(http_requests_total)", 52000, 0, 0,
+           "{\"resultType\":\"vector\",\"result\":[{\"metric\":{},\"value\":[52,\"90\"]}]}");
 }
 
 static void test_functions_and_annotations(void **state) {
