@@ -17,6 +17,8 @@ echo "== blocks: write, size, scan (bench_block)"
 "$BUILD/bin/bench_block" | tee reports/bench/block.txt
 echo "== relabeling (bench_relabel)"
 "$BUILD/bin/bench_relabel" | tee reports/bench/relabel.txt
+echo "== PromQL dashboard queries vs Prometheus 2.42 (bench-promql.sh)"
+scripts/bench-promql.sh ${BENCH_PROMQL_SERIES:-100000 1000000}
 echo "== end-to-end scrape memory"
 for n in ${BENCH_SERIES:-100000 1000000}; do
   for s in promlab ${BENCH_PEERS:-}; do
