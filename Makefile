@@ -25,12 +25,30 @@ TEST_SRC  := $(sort $(wildcard impl/tests/test_*.c))
 BENCH_SRC := $(sort $(wildcard impl/bench/*.c))
 LAB_SRC   := $(sort $(wildcard labs/runner/*.c))
 LOADGEN_SRC := $(sort $(wildcard loadgen/*.c))
+# loadgen's objects without its main, for the unit tests (impl/tests/test_loadgen_*.c)
+LOADGEN_LIB_ASAN_OBJ := $(patsubst %.c,$(BUILD)/asan/%.o,$(filter-out loadgen/main.c,$(LOADGEN_SRC)))
 PROGRAMS  := $(BUILD)/bin/promlab $(if $(LAB_SRC),$(BUILD)/bin/promlab-lab) $(if $(LOADGEN_SRC),$(BUILD)/bin/promlab-loadgen)
 
 REL_OBJ   := $(LIB_SRC:%.c=$(BUILD)/rel/%.o)
 ASAN_OBJ  := $(LIB_SRC:%.c=$(BUILD)/asan/%.o)
 REL_LIB   := $(BUILD)/rel/libpromlab.a
 ASAN_LIB  := $(BUILD)/asan/libpromlab.a
+.DEFAULT_GOAL := all
+# The web UI's files, embedded into libpromlab as a generated C file.
+UI_ASSETS := $(sort $(wildcard impl/src/web/ui/*))
+UI_GEN    := $(BUILD)/gen/web_ui_assets.c
+$(UI_GEN): $(UI_ASSETS) scripts/embed-assets.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-assets.sh $@ $(UI_ASSETS)
+REL_OBJ   += $(BUILD)/rel/gen/web_ui_assets.o
+ASAN_OBJ  += $(BUILD)/asan/gen/web_ui_assets.o
+$(BUILD)/rel/gen/web_ui_assets.o: $(UI_GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) -c $< -o $@
+$(BUILD)/asan/gen/web_ui_assets.o: $(UI_GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -c $< -o $@
+
 TESTS     := $(TEST_SRC:impl/tests/%.c=$(BUILD)/asan/tests/%)
 BENCHES   := $(BENCH_SRC:impl/bench/%.c=$(BUILD)/bin/%)
 
@@ -67,6 +85,10 @@ $(BUILD)/asan/bin/promlab: $(CMD_SRC:%.c=$(BUILD)/asan/%.o) $(ASAN_LIB)
 $(BUILD)/asan/tests/%: impl/tests/%.c $(ASAN_LIB) impl/tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_CFLAGS) -Iimpl/tests -MMD -MP -MF $@.d -o $@ $< $(ASAN_LIB) $(PKG_LIBS) -lcmocka
+# test_loadgen_*: also linked with loadgen's objects (the more specific pattern wins)
+$(BUILD)/asan/tests/test_loadgen_%: impl/tests/test_loadgen_%.c $(LOADGEN_LIB_ASAN_OBJ) $(ASAN_LIB) impl/tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -Iimpl/tests -Iloadgen -MMD -MP -MF $@.d -o $@ $< $(LOADGEN_LIB_ASAN_OBJ) $(ASAN_LIB) $(PKG_LIBS) -lcmocka
 
 # promlab-lab and promlab-loadgen: every .c in their directory, linked with libpromlab.
 $(BUILD)/bin/promlab-lab: $(LAB_SRC:%.c=$(BUILD)/rel/%.o) $(REL_LIB)
@@ -75,13 +97,16 @@ $(BUILD)/bin/promlab-lab: $(LAB_SRC:%.c=$(BUILD)/rel/%.o) $(REL_LIB)
 $(BUILD)/bin/promlab-loadgen: $(LOADGEN_SRC:%.c=$(BUILD)/rel/%.o) $(REL_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(REL_CFLAGS) -o $@ $^ $(PKG_LIBS)
+$(BUILD)/asan/bin/promlab-loadgen: $(LOADGEN_SRC:%.c=$(BUILD)/asan/%.o) $(ASAN_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/bin/%: impl/bench/%.c $(REL_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(REL_CFLAGS) -MMD -MP -MF $@.d -o $@ $< $(REL_LIB) $(PKG_LIBS)
 
 test: deps
-	@$(MAKE) --no-print-directory -s $(TESTS) $(BUILD)/asan/bin/promlab $(PROGRAMS)
+	@$(MAKE) --no-print-directory -s $(TESTS) $(BUILD)/asan/bin/promlab $(PROGRAMS) $(if $(LOADGEN_SRC),$(BUILD)/asan/bin/promlab-loadgen)
 	@BUILD=$(BUILD) scripts/run-tests.sh $(TESTS)
 
 demo: deps
@@ -89,7 +114,7 @@ demo: deps
 	@scripts/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory -s $(BENCHES) $(BUILD)/bin/promlab
+	@$(MAKE) --no-print-directory -s $(BENCHES) $(BUILD)/bin/promlab $(if $(LOADGEN_SRC),$(BUILD)/bin/promlab-loadgen)
 	@scripts/bench.sh
 
 # make lab PHASE=1 runs one lab natively; make labs runs every lab that exists.
@@ -117,4 +142,4 @@ clean:
 # Header dependencies of every object and test binary (gcc -MMD), so a changed
 # header rebuilds what includes it.
 -include $(REL_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(CMD_SRC:%.c=$(BUILD)/rel/%.d) $(CMD_SRC:%.c=$(BUILD)/asan/%.d) \
-         $(LAB_SRC:%.c=$(BUILD)/rel/%.d) $(LOADGEN_SRC:%.c=$(BUILD)/rel/%.d) $(TESTS:=.d) $(BENCHES:=.d)
+         $(LAB_SRC:%.c=$(BUILD)/rel/%.d) $(LOADGEN_SRC:%.c=$(BUILD)/rel/%.d) $(LOADGEN_SRC:%.c=$(BUILD)/asan/%.d) $(TESTS:=.d) $(BENCHES:=.d)

@@ -15,8 +15,16 @@ echo "== WAL bytes per sample by compression, and replay time (bench_wal)"
 "$BUILD/bin/bench_wal" | tee reports/bench/wal.txt
 echo "== blocks: write, size, scan (bench_block)"
 "$BUILD/bin/bench_block" | tee reports/bench/block.txt
+echo "== block compaction: chunk copy vs re-encode, 3 blocks of 100k and 1M series (bench_compact)"
+"$BUILD/bin/bench_compact" | tee reports/bench/compact.txt
+echo "== head compaction at 1M series: block write time, RSS before/after truncation (bench_compact_head)"
+"$BUILD/bin/bench_compact_head" 1000000 2>/dev/null | tee reports/bench/compact_head.txt
 echo "== relabeling (bench_relabel)"
 "$BUILD/bin/bench_relabel" | tee reports/bench/relabel.txt
+echo "== metric relabeling in the scrape path, cache misses vs hits (bench_scrape_relabel)"
+{ "$BUILD/bin/bench_scrape_relabel" 100000 10; "$BUILD/bin/bench_scrape_relabel" 1000000 3; } | tee reports/bench/scrape_relabel.txt
+echo "== /api/v1/status/tsdb on a 1M-series head (bench_tsdb_status)"
+"$BUILD/bin/bench_tsdb_status" 1000000 | tee reports/bench/tsdb_status.txt
 echo "== PromQL dashboard queries vs Prometheus 2.42 (bench-promql.sh)"
 scripts/bench-promql.sh ${BENCH_PROMQL_SERIES:-100000 1000000}
 echo "== end-to-end scrape memory"
@@ -26,3 +34,9 @@ for n in ${BENCH_SERIES:-100000 1000000}; do
   done
 done
 scripts/bench-summary.sh
+# promlab-loadgen: the cardinality-explosion scenario (10k -> 100k -> 500k -> 1M series)
+# against promlab; report in reports/cardinality-explosion/. BENCH_LOADGEN=0 skips it.
+if [ "${BENCH_LOADGEN:-1}" != 0 ] && [ -x "$BUILD/bin/promlab-loadgen" ]; then
+  echo "== loadgen: cardinality explosion against promlab"
+  "$BUILD/bin/promlab-loadgen" run --reports=reports loadgen/scenarios/cardinality-explosion.yaml
+fi

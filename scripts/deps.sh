@@ -4,7 +4,7 @@ set -euo pipefail
 PKGS=(gcc make pkg-config clang curl
       libcurl4-openssl-dev libzstd-dev libmicrohttpd-dev libpcre2-dev libxxhash-dev
       libjansson-dev libyaml-dev zlib1g-dev libcmocka-dev libsnappy-dev
-      jq prometheus-node-exporter prometheus)
+      jq prometheus-node-exporter prometheus prometheus-alertmanager)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,5 +17,5 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The package starts node_exporter as a system service on :9100; tests start their own.
 if command -v systemctl >/dev/null 2>&1; then
-  $SUDO systemctl disable --now prometheus-node-exporter prometheus >/dev/null 2>&1 || true
+  $SUDO systemctl disable --now prometheus-node-exporter prometheus prometheus-alertmanager >/dev/null 2>&1 || true
 fi

@@ -11,6 +11,8 @@ SECS=${FUZZ_SECONDS:-120}
 PKGS="libcurl libzstd libmicrohttpd libpcre2-8 libxxhash jansson yaml-0.1 zlib"
 out=$BUILD/fuzz; mkdir -p "$out"
 lib_src=$(find impl/src -name '*.c' -not -path 'impl/src/cmd/*')
+scripts/embed-assets.sh "$out/web_ui_assets.c" impl/src/web/ui/*   # the UI files ui.c serves
+lib_src="$lib_src $out/web_ui_assets.c"
 status=0
 for h in impl/fuzz/fuzz_*.c; do
   name=$(basename "$h" .c); short=${name#fuzz_}

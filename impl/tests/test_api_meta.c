@@ -13,7 +13,6 @@
 #include "config/config.h"
 #include "promql/engine.h"
 #include "promql/parser.h"
-#include "scrape/metadata.h"
 #include "tsdb/db.h"
 #include "tsdb/head.h"
 #include "util/strbuf.h"
@@ -336,39 +335,6 @@ static void test_engine_metrics(void **state) {
     strbuf_free(&b);
 }
 
-/* The per-target store on its own: TYPE/HELP/UNIT merge per family; a family
- * no scrape mentions for 10 scrapes goes. */
-typedef struct {
-    strbuf_t sb;
-} md_out_t;
-static int md_print(void *ctx, const char *m, const char *t, const char *h, const char *u) {
-    strbuf_printf(&((md_out_t *)ctx)->sb, "%s|%s|%s|%s;", m, t, h, u);
-    return 0;
-}
-
-static void test_metadata_store(void **state) {
-    (void)state;
-    scrape_metadata_t *md = scrape_metadata_new();
-    scrape_metadata_note(md, TEXTPARSE_HELP, "a_total", METRIC_TYPE_UNKNOWN, "Requests.");
-    scrape_metadata_note(md, TEXTPARSE_TYPE, "a_total", METRIC_TYPE_COUNTER, "counter");
-    scrape_metadata_note(md, TEXTPARSE_TYPE, "b", METRIC_TYPE_UNTYPED, "untyped");
-    scrape_metadata_note(md, TEXTPARSE_UNIT, "c", METRIC_TYPE_UNKNOWN, "seconds");
-    scrape_metadata_scrape_done(md);
-    md_out_t o = {STRBUF_INIT};
-    scrape_metadata_each(md, md_print, &o);
-    assert_string_equal(o.sb.data, "a_total|counter|Requests.|;b|unknown||;c|unknown||seconds;");
-    /* a_total keeps being scraped, the others not */
-    for (int i = 0; i < 10; i++) {
-        scrape_metadata_note(md, TEXTPARSE_TYPE, "a_total", METRIC_TYPE_COUNTER, "counter");
-        scrape_metadata_scrape_done(md);
-    }
-    strbuf_reset(&o.sb);
-    scrape_metadata_each(md, md_print, &o);
-    assert_string_equal(o.sb.data, "a_total|counter|Requests.|;");
-    strbuf_free(&o.sb);
-    scrape_metadata_free(md);
-}
-
 /* /api/v1/metadata from a real scrape of the server's own /metrics. */
 static void test_metadata_endpoint(void **state) {
     fixture_t *f = *state;
@@ -452,7 +418,7 @@ int main(void) {
         cmocka_unit_test(test_format_query),    cmocka_unit_test(test_pretty_printer),
         cmocka_unit_test(test_stats),           cmocka_unit_test(test_limits_and_errors),
         cmocka_unit_test(test_query_log),       cmocka_unit_test(test_engine_metrics),
-        cmocka_unit_test(test_metadata_store),  cmocka_unit_test(test_metadata_endpoint),
+        cmocka_unit_test(test_metadata_endpoint),
         cmocka_unit_test(test_concurrency_gate),
     };
     int rc = cmocka_run_group_tests_name("test_api_meta", tests, setup, teardown);

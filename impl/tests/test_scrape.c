@@ -1289,10 +1289,495 @@ static void test_apply_before_start_and_restart(void **state) {
     server_stop(&f.srv);
 }
 
+
+/* ---- relabeling, discovery, metadata (issue 5) ------------------------------------------------- */
+
+/* The labels of the one dropped target of job, braces-formatted, or "" (and the count). */
+static int dropped_of(scrape_manager_t *m, const char *job, char *out, size_t outsz, size_t *count) {
+    dropped_target_info_t *d = NULL;
+    scrape_pool_count_t *pools = NULL;
+    size_t np = 0;
+    size_t n = scrape_manager_dropped(m, &d, &pools, &np);
+    int found = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(d[i].scrape_pool, job) != 0) continue;
+        if (found++ == 0) {
+            strbuf_t sb = STRBUF_INIT;
+            labels_format_braces(&sb, d[i].discovered_labels, d[i].ndiscovered);
+            snprintf(out, outsz, "%s", sb.data ? sb.data : "");
+            strbuf_free(&sb);
+        }
+    }
+    *count = 0;
+    for (size_t i = 0; i < np; i++)
+        if (strcmp(pools[i].scrape_pool, job) == 0) *count = pools[i].ndropped;
+    scrape_dropped_free(d, n, pools, np);
+    return found;
+}
+
+static void test_target_relabel(void **state) {
+    (void)state;
+    fx_t f;
+    memset(&f, 0, sizeof f);
+    server_start(&f.srv);
+    server_text(&f.srv, "/probe", "probe_ok 1\n");
+    server_text(&f.srv, "/metrics", "plain 1\n");
+    char yaml[4096];
+    snprintf(yaml, sizeof yaml,
+             "%sscrape_configs:\n"
+             /* blackbox style: the listed address becomes a param, the scrape goes elsewhere */
+             "  - job_name: bb\n"
+             "    metrics_path: /probe\n"
+             "    params: {module: [http_2xx]}\n"
+             "    static_configs: [{targets: ['example.org:80'], labels: {team: a}}]\n"
+             "    relabel_configs:\n"
+             "      - source_labels: [__address__]\n"
+             "        target_label: __param_target\n"
+             "      - source_labels: [__param_target]\n"
+             "        target_label: instance\n"
+             "      - target_label: __address__\n"
+             "        replacement: 127.0.0.1:%d\n"
+             "      - source_labels: [__scrape_interval__]\n"
+             "        target_label: interval\n"
+             "      - target_label: __param_module\n"
+             "        replacement: tcp\n"
+             "      - source_labels: [team]\n"
+             "        regex: (.*)\n"
+             "        target_label: __tmp_team\n"
+             "      - regex: team\n"
+             "        action: labeldrop\n"
+             "      - regex: __tmp_(.*)\n"
+             "        action: labelmap\n"
+             "        replacement: owner_$1\n"
+             /* keep/drop: only the target labeled keep=yes survives */
+             "  - job_name: filt\n"
+             "    static_configs:\n"
+             "      - targets: ['127.0.0.1:%d']\n"
+             "        labels: {keep: 'yes'}\n"
+             "      - targets: ['localhost:%d', 'localhost:1']\n"
+             "        labels: {keep: 'no'}\n"
+             "    relabel_configs:\n"
+             "      - source_labels: [keep]\n"
+             "        regex: 'yes'\n"
+             "        action: keep\n"
+             /* interval and timeout through the meta labels; keep_dropped_targets bounds the list */
+             "  - job_name: meta\n"
+             "    keep_dropped_targets: 1\n"
+             "    static_configs: [{targets: ['127.0.0.1:%d', 'a:1', 'b:1', 'c:1']}]\n"
+             "    relabel_configs:\n"
+             "      - source_labels: [__address__]\n"
+             "        regex: '127.*'\n"
+             "        action: keep\n"
+             "      - target_label: __scrape_interval__\n"
+             "        replacement: 600ms\n"
+             "      - target_label: __scrape_timeout__\n"
+             "        replacement: 200ms\n"
+             "      - target_label: __scheme__\n"
+             "        replacement: http\n"
+             "      - source_labels: [__metrics_path__]\n"
+             "        target_label: path\n",
+             GLOBAL_300MS, f.srv.port, f.srv.port, f.srv.port, f.srv.port);
+    fx_open(&f);
+    config_t *c = load_config(yaml);
+    pl_err_t err;
+    assert_int_equal(scrape_manager_apply_config(f.m, c, &err), 0);
+    config_free(c);
+
+    tstatus_t st = target_status(f.m, "bb");
+    assert_int_equal(st.found, 1);
+    char want[512];
+    /* __param_module replaced the config's module; __param_target became a new param. */
+    snprintf(want, sizeof want, "http://127.0.0.1:%d/probe?module=tcp&target=example.org%%3A80", f.srv.port);
+    assert_string_equal(st.url, want);
+    /* __-prefixed labels are gone; instance is the relabeled one, not __address__. */
+    assert_string_equal(st.labels,
+                        "{instance=\"example.org:80\", interval=\"300ms\", job=\"bb\", owner_team=\"a\"}");
+
+    /* Discovered labels: before relabeling, with the meta labels. */
+    target_info_t *ts = NULL;
+    size_t n = scrape_manager_targets(f.m, &ts);
+    bool seen = false;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(ts[i].scrape_pool, "bb") != 0) continue;
+        seen = true;
+        strbuf_t sb = STRBUF_INIT;
+        labels_format_braces(&sb, ts[i].discovered_labels, ts[i].ndiscovered);
+        assert_string_equal(sb.data, "{__address__=\"example.org:80\", __metrics_path__=\"/probe\", "
+                                     "__param_module=\"http_2xx\", __scheme__=\"http\", __scrape_interval__=\"300ms\", "
+                                     "__scrape_timeout__=\"300ms\", job=\"bb\", team=\"a\"}");
+        strbuf_free(&sb);
+    }
+    scrape_targets_free(ts, n);
+    assert_true(seen);
+
+    st = target_status(f.m, "filt");
+    assert_int_equal(st.found, 1);
+    snprintf(want, sizeof want, "{instance=\"127.0.0.1:%d\", job=\"filt\", keep=\"yes\"}", f.srv.port);
+    assert_string_equal(st.labels, want);
+    char dl[512];
+    size_t ndropped = 0;
+    assert_int_equal(dropped_of(f.m, "filt", dl, sizeof dl, &ndropped), 2);
+    assert_int_equal(ndropped, 2);
+    snprintf(want, sizeof want,
+             "{__address__=\"localhost:%d\", __metrics_path__=\"/metrics\", __scheme__=\"http\", "
+             "__scrape_interval__=\"300ms\", __scrape_timeout__=\"300ms\", job=\"filt\", keep=\"no\"}",
+             f.srv.port);
+    assert_string_equal(dl, want);
+
+    st = target_status(f.m, "meta");
+    assert_int_equal(st.interval_ms, 600);
+    assert_int_equal(st.timeout_ms, 200);
+    snprintf(want, sizeof want, "{instance=\"127.0.0.1:%d\", job=\"meta\", path=\"/metrics\"}", f.srv.port);
+    assert_string_equal(st.labels, want);
+    /* Three dropped, one kept in the list (keep_dropped_targets: 1), all three counted. */
+    assert_int_equal(dropped_of(f.m, "meta", dl, sizeof dl, &ndropped), 1);
+    assert_int_equal(ndropped, 3);
+
+    /* The scrape goes where relabeling sent it and carries the target labels. */
+    assert_int_equal(scrape_manager_start(f.m, &err), 0);
+    assert_true(WAIT_FOR(last_is(f.head, "probe_ok{instance=\"example.org:80\",owner_team=\"a\"}", 1), 5000));
+    char req[8192];
+    assert_true(WAIT_FOR((server_last_request(&f.srv, req, sizeof req), strstr(req, "GET /probe?") != NULL), 5000));
+    assert_non_null(strstr(req, "GET /probe?module=tcp&target=example.org%3A80 HTTP/1.1"));
+    assert_true(WAIT_FOR(last_is(f.head, "up{job=\"filt\"}", 1), 5000));
+    assert_int_equal(nseries(f.head, "up{job=\"filt\"}"), 1);
+    fx_stop(&f);
+}
+
+static size_t cache_flag_count(scrape_manager_t *m, const char *job, uint32_t flag) {
+    size_t n = 0;
+    for (size_t i = 0; i < m->ntargets; i++) {
+        const scrape_target_t *t = m->targets[i];
+        if (strcmp(t->job, job) != 0) continue;
+        for (size_t k = 0; k < t->cache.cap; k++)
+            if ((t->cache.slots[k].flags & SCRAPE_CACHE_USED) && (t->cache.slots[k].flags & flag)) n++;
+    }
+    return n;
+}
+
+static void test_metric_relabel(void **state) {
+    (void)state;
+    fx_t f;
+    memset(&f, 0, sizeof f);
+    server_start(&f.srv);
+    /* 30 user ids over 3 endpoints, plus a metric to drop and one to rename. */
+    strbuf_t body = STRBUF_INIT;
+    strbuf_puts(&body, "# TYPE http_requests_total counter\n");
+    for (int u = 0; u < 30; u++)
+        strbuf_printf(&body, "http_requests_total{user_id=\"u%d\",endpoint=\"/e%d\"} %d\n", u, u % 3, u);
+    strbuf_puts(&body, "debug_noise{x=\"1\"} 1\ndebug_noise{x=\"2\"} 2\nold_name{a=\"b\"} 5\n");
+    server_text(&f.srv, "/m", body.data);
+    strbuf_free(&body);
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml,
+             "%sscrape_configs:\n"
+             "  - job_name: mr\n"
+             "    metrics_path: /m\n"
+             "    sample_limit: 32\n" /* 30 + 2 would be 35 before relabeling */
+             "    static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "    metric_relabel_configs:\n"
+             "      - source_labels: [__name__]\n"
+             "        regex: debug_.*\n"
+             "        action: drop\n"
+             "      - source_labels: [__name__]\n"
+             "        regex: old_name\n"
+             "        target_label: __name__\n"
+             "        replacement: new_name\n"
+             "      - regex: user_id\n"
+             "        action: labeldrop\n",
+             GLOBAL_300MS, f.srv.port);
+    fx_open(&f);
+    config_t *c = load_config(yaml);
+    pl_err_t err;
+    assert_int_equal(scrape_manager_apply_config(f.m, c, &err), 0);
+    config_free(c);
+    assert_int_equal(scrape_manager_start(f.m, &err), 0);
+    assert_true(WAIT_FOR(nsamples(f.head, "up") >= 3, 5000));
+
+    assert_true(last_is(f.head, "up", 1));
+    /* 30 series collapse onto 3 (the first of each endpoint is kept; the
+     * rest are duplicates of it within the scrape). */
+    assert_int_equal(nseries(f.head, "http_requests_total"), 3);
+    assert_int_equal(nseries(f.head, "{user_id!=\"\"}"), 0);
+    assert_true(last_is(f.head, "http_requests_total{endpoint=\"/e1\"}", 1));
+    assert_int_equal(nseries(f.head, "{__name__=~\"debug_.*\"}"), 0);
+    assert_int_equal(nseries(f.head, "old_name"), 0);
+    assert_true(last_is(f.head, "new_name{a=\"b\",job=\"mr\"}", 5));
+    /* Scraped 33; 31 left after relabeling (the 2 debug_noise dropped). */
+    assert_true(last_is(f.head, "scrape_samples_scraped", 33));
+    assert_true(last_is(f.head, "scrape_samples_post_metric_relabeling", 31));
+    assert_true(metric_value(f.m, "prometheus_target_scrapes_sample_duplicate_timestamp_total") >= 27);
+
+    /* The decisions are cached: the dropped series stay in the cache as
+     * dropped, the kept ones with their refs; a steady scrape adds nothing. */
+    scrape_manager_stop(f.m);
+    assert_int_equal(cache_flag_count(f.m, "mr", SCRAPE_CACHE_DROPPED), 2);
+    assert_true(last_is(f.head, "scrape_series_added", 0));
+    /* The type of the family is known per target. */
+    target_metadata_t *rows = NULL;
+    size_t nr = scrape_manager_metadata(f.m, "http_requests_total", &rows);
+    assert_int_equal(nr, 1);
+    assert_string_equal(rows[0].type, "counter");
+    assert_string_equal(rows[0].scrape_pool, "mr");
+    scrape_metadata_free(rows, nr);
+    fx_stop(&f);
+}
+
+static void test_metric_relabel_errors_and_limits(void **state) {
+    (void)state;
+    fx_t f;
+    memset(&f, 0, sizeof f);
+    server_start(&f.srv);
+    server_text(&f.srv, "/a", "a 1\nb 2\n");
+    server_text(&f.srv, "/n", "m{a_rather_long_label_name=\"1\"} 1\n");
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml,
+             "%s"
+             "  sample_limit: 1\n" /* global, inherited by the jobs */
+             "scrape_configs:\n"
+             "  - job_name: noname\n"
+             "    metrics_path: /a\n"
+             "    sample_limit: 0\n"
+             "    static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "    metric_relabel_configs:\n"
+             "      - regex: __name__\n"
+             "        action: labeldrop\n"
+             "  - job_name: global_limit\n"
+             "    metrics_path: /a\n"
+             "    static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "  - job_name: namelen\n"
+             "    metrics_path: /n\n"
+             "    label_name_length_limit: 10\n"
+             "    static_configs: [{targets: ['127.0.0.1:%d']}]\n",
+             GLOBAL_300MS, f.srv.port, f.srv.port, f.srv.port);
+    fx_open(&f);
+    config_t *c = load_config(yaml);
+    pl_err_t err;
+    assert_int_equal(scrape_manager_apply_config(f.m, c, &err), 0);
+    config_free(c);
+    assert_int_equal(scrape_manager_start(f.m, &err), 0);
+    assert_true(WAIT_FOR(nseries(f.head, "up") == 3 && target_status(f.m, "namelen").last_scrape_ms > 0 &&
+                             target_status(f.m, "noname").last_scrape_ms > 0 &&
+                             target_status(f.m, "global_limit").last_scrape_ms > 0,
+                         5000));
+    assert_true(last_is(f.head, "up{job=\"noname\"}", 0));
+    assert_string_equal(target_status(f.m, "noname").last_error, "missing metric name (__name__ label)");
+    assert_true(last_is(f.head, "up{job=\"global_limit\"}", 0));
+    assert_string_equal(target_status(f.m, "global_limit").last_error, "sample limit exceeded");
+    assert_true(last_is(f.head, "up{job=\"namelen\"}", 0));
+    assert_string_equal(target_status(f.m, "namelen").last_error,
+                        "label_name_length_limit exceeded (metric: m, label name: a_rather_long_label_name, length: "
+                        "24, limit: 10)");
+    assert_int_equal(nseries(f.head, "{__name__=~\"a|b|m\"}"), 0);
+    fx_stop(&f);
+}
+
+/* ---- file_sd ------------------------------------------------------------------------------------ */
+
+static void test_file_sd_parse(void **state) {
+    (void)state;
+    sd_groups_t g = {0};
+    pl_err_t err;
+    const char *json = "[{\"targets\": [\"a:1\", \"b:2\"], \"labels\": {\"env\": \"prod\", \"z\": \"\"}},"
+                       " {\"targets\": [\"c:3\"]}, {\"labels\": {\"only\": \"labels\"}}]";
+    assert_int_equal(file_sd_parse(json, strlen(json), false, "/x/t.json", &g, &err), 0);
+    assert_int_equal(g.n, 3);
+    assert_int_equal(g.v[0].ntargets, 2);
+    assert_string_equal(g.v[0].targets[1], "b:2");
+    strbuf_t sb = STRBUF_INIT;
+    labels_format_braces(&sb, g.v[0].labels, g.v[0].nlabels);
+    assert_string_equal(sb.data, "{__meta_filepath=\"/x/t.json\", env=\"prod\", z=\"\"}");
+    strbuf_reset(&sb);
+    labels_format_braces(&sb, g.v[1].labels, g.v[1].nlabels);
+    assert_string_equal(sb.data, "{__meta_filepath=\"/x/t.json\"}");
+    assert_int_equal(g.v[2].ntargets, 0);
+    sd_groups_free(&g);
+
+    const char *yaml = "- targets: ['h:9100', \"i:9100\"]\n"
+                       "  labels:\n"
+                       "    env: dev\n"
+                       "    n: 5\n"
+                       "- targets: []\n";
+    assert_int_equal(file_sd_parse(yaml, strlen(yaml), true, "t.yml", &g, &err), 0);
+    assert_int_equal(g.n, 2);
+    assert_int_equal(g.v[0].ntargets, 2);
+    assert_string_equal(g.v[0].targets[1], "i:9100");
+    strbuf_reset(&sb);
+    labels_format_braces(&sb, g.v[0].labels, g.v[0].nlabels);
+    assert_string_equal(sb.data, "{__meta_filepath=\"t.yml\", env=\"dev\", n=\"5\"}");
+    sd_groups_free(&g);
+
+    /* An empty YAML file has no groups; an empty JSON file is an error. */
+    assert_int_equal(file_sd_parse("", 0, true, "e.yml", &g, &err), 0);
+    assert_int_equal(g.n, 0);
+    assert_int_equal(file_sd_parse("", 0, false, "e.json", &g, &err), -1);
+
+    /* Bad files: nothing appended, the reason given. */
+    static const struct {
+        const char *text;
+        bool yaml;
+        const char *want;
+    } bad[] = {
+        {"{\"targets\": []}", false, "list of target groups"},
+        {"[{\"targets\": \"a:1\"}]", false, "targets must be a list"},
+        {"[{\"targets\": [1]}]", false, "targets must be a list"},
+        {"[{\"labels\": {\"1x\": \"v\"}}]", false, "\"1x\" is not a valid label name"},
+        {"[{\"labels\": {\"a\": 1}}]", false, "is not a string"},
+        {"[{\"target\": [\"a:1\"]}]", false, "unknown field \"target\""},
+        {"[{\"targets\": [\"a:1\"]", false, "t.json:"},
+        {"targets: [a]\n", true, "list of target groups"},
+        {"- targets: [a]\n  lables: {a: b}\n", true, "field lables not found"},
+        {"- labels: {bad-name: x}\n", true, "\"bad-name\" is not a valid label name"},
+        {"- targets: [[a]]\n", true, "targets must be a list of strings"},
+        {"- targets: [a\n", true, "t.json:"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memset(&err, 0, sizeof err);
+        int rc = file_sd_parse(bad[i].text, strlen(bad[i].text), bad[i].yaml, "t.json", &g, &err);
+        if (rc != -1 || !strstr(err.msg, bad[i].want))
+            fail_msg("bad file %zu: rc %d, err \"%s\", want \"%s\"", i, rc, err.msg, bad[i].want);
+        assert_int_equal(g.n, 0);
+    }
+    strbuf_free(&sb);
+}
+
+static int count_groups(void *ctx, const sd_group_t *g) {
+    *(size_t *)ctx += g->ntargets;
+    return 0;
+}
+
+static size_t sd_targets(const file_sd_t *sd) {
+    size_t n = 0;
+    file_sd_foreach(sd, count_groups, &n);
+    return n;
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static void test_file_sd_refresh(void **state) {
+    (void)state;
+    char dir[] = "/tmp/pl-filesd-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char glob_json[256], glob_yml[256], p1[256], p2[256], p3[256];
+    snprintf(glob_json, sizeof glob_json, "%s/*.json", dir);
+    snprintf(glob_yml, sizeof glob_yml, "%s/*.yml", dir);
+    snprintf(p1, sizeof p1, "%s/a.json", dir);
+    snprintf(p2, sizeof p2, "%s/b.yml", dir);
+    snprintf(p3, sizeof p3, "%s/c.txt", dir);
+    write_file(p1, "[{\"targets\": [\"a:1\"]}]");
+    write_file(p2, "- targets: ['b:1', 'b:2']\n");
+    write_file(p3, "not a target file"); /* not matched */
+    char *globs[2] = {glob_json, glob_yml};
+    file_sd_config_t cfg = {.files = globs, .nfiles = 2, .refresh_interval_ms = 60000};
+    file_sd_t *sd = file_sd_new(&cfg);
+    assert_non_null(sd);
+    assert_true(file_sd_refresh(sd, 1000, true));
+    assert_int_equal(sd_targets(sd), 3);
+    /* Nothing changed: no change reported. */
+    assert_false(file_sd_refresh(sd, 2000, false));
+
+    /* An edit (another size) is seen without waiting for refresh_interval. */
+    write_file(p1, "[{\"targets\": [\"a:1\", \"a:2\", \"a:3\"]}]");
+    assert_true(file_sd_refresh(sd, 3000, false));
+    assert_int_equal(sd_targets(sd), 5);
+
+    /* A broken file keeps its last good groups and counts a read error. */
+    uint64_t errors = file_sd_read_errors_total();
+    write_file(p1, "[{\"targets\": [");
+    assert_false(file_sd_refresh(sd, 4000, false));
+    assert_int_equal(sd_targets(sd), 5);
+    assert_int_equal(file_sd_read_errors_total(), errors + 1);
+    /* Not re-read (and not logged again) while it stays the same. */
+    assert_false(file_sd_refresh(sd, 5000, false));
+    assert_int_equal(file_sd_read_errors_total(), errors + 1);
+
+    /* A file that disappears takes its targets with it. */
+    assert_int_equal(unlink(p2), 0);
+    assert_true(file_sd_refresh(sd, 6000, false));
+    assert_int_equal(sd_targets(sd), 3);
+    write_file(p1, "[{\"targets\": [\"a:1\", \"a:2\", \"a:3\"]}]");
+    /* Fixed to the last good bytes: the groups are what they were. */
+    assert_false(file_sd_refresh(sd, 7000, false));
+    /* The full re-read at refresh_interval finds the same bytes: no change. */
+    assert_false(file_sd_refresh(sd, 70000, false));
+    file_sd_free(sd);
+    unlink(p1);
+    unlink(p3);
+    rmdir(dir);
+}
+
+static void test_file_sd_targets(void **state) {
+    (void)state;
+    fx_t f;
+    memset(&f, 0, sizeof f);
+    server_start(&f.srv);
+    server_text(&f.srv, "/metrics", "# HELP fsd_value A value.\n# TYPE fsd_value gauge\nfsd_value 1\n");
+    char dir[] = "/tmp/pl-filesd-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], body[512], yaml[1024];
+    snprintf(path, sizeof path, "%s/targets.json", dir);
+    snprintf(body, sizeof body, "[{\"targets\": [\"127.0.0.1:%d\"], \"labels\": {\"env\": \"one\"}}]", f.srv.port);
+    write_file(path, body);
+    snprintf(yaml, sizeof yaml,
+             "%sscrape_configs:\n"
+             "  - job_name: fsd\n"
+             "    file_sd_configs: [{files: ['%s/*.json'], refresh_interval: 1h}]\n"
+             "    relabel_configs:\n"
+             "      - source_labels: [__meta_filepath]\n"
+             "        regex: '.*/(.*)'\n"
+             "        target_label: file\n",
+             GLOBAL_300MS, dir);
+    fx_open(&f);
+    config_t *c = load_config(yaml);
+    pl_err_t err;
+    assert_int_equal(scrape_manager_apply_config(f.m, c, &err), 0);
+    config_free(c);
+    char want[256];
+    snprintf(want, sizeof want, "{env=\"one\", file=\"targets.json\", instance=\"127.0.0.1:%d\", job=\"fsd\"}",
+             f.srv.port);
+    assert_string_equal(target_status(f.m, "fsd").labels, want);
+    assert_true(metric_value(f.m, "prometheus_sd_discovered_targets{config=\"fsd\",name=\"scrape\"}") == 1);
+    assert_int_equal(scrape_manager_start(f.m, &err), 0);
+    assert_true(WAIT_FOR(last_is(f.head, "fsd_value{env=\"one\"}", 1), 5000));
+
+    /* Edited while running: the target's labels change (a new target), the old series go stale. */
+    snprintf(body, sizeof body,
+             "[{\"targets\": [\"127.0.0.1:%d\"], \"labels\": {\"env\": \"two\"}},"
+             " {\"targets\": [\"localhost:%d\"], \"labels\": {\"env\": \"three\"}}]",
+             f.srv.port, f.srv.port);
+    write_file(path, body);
+    assert_true(WAIT_FOR(last_is(f.head, "fsd_value{env=\"two\"}", 1) && last_is(f.head, "fsd_value{env=\"three\"}", 1),
+                         8000));
+    assert_true(WAIT_FOR(last_is_stale(f.head, "fsd_value{env=\"one\"}"), 8000));
+    assert_int_equal(target_status(f.m, "fsd").found, 2);
+    assert_true(metric_value(f.m, "prometheus_target_scrape_pool_sync_total{scrape_job=\"fsd\"}") >= 2);
+
+    /* Metadata per target, as /api/v1/targets/metadata shows it. */
+    target_metadata_t *rows = NULL;
+    size_t nr = scrape_manager_metadata(f.m, NULL, &rows);
+    assert_int_equal(nr, 2);
+    assert_string_equal(rows[0].metric, "fsd_value");
+    assert_string_equal(rows[0].type, "gauge");
+    assert_string_equal(rows[0].help, "A value.");
+    assert_string_equal(rows[0].unit, "");
+    scrape_metadata_free(rows, nr);
+    fx_stop(&f);
+    unlink(path);
+    rmdir(dir);
+}
 PL_TEST_MAIN(cmocka_unit_test(test_cache_table), cmocka_unit_test(test_helpers), cmocka_unit_test(test_basic_scrape),
              cmocka_unit_test(test_honor_labels), cmocka_unit_test(test_honor_timestamps),
              cmocka_unit_test(test_stale_marker_for_vanished_series), cmocka_unit_test(test_malformed_body),
              cmocka_unit_test(test_sample_limit), cmocka_unit_test(test_http_errors), cmocka_unit_test(test_reload),
              cmocka_unit_test(test_gzip_and_openmetrics), cmocka_unit_test(test_content_type_rules),
              cmocka_unit_test(test_duplicates_and_limits), cmocka_unit_test(test_target_limit_and_metrics),
-             cmocka_unit_test(test_apply_before_start_and_restart))
+             cmocka_unit_test(test_apply_before_start_and_restart), cmocka_unit_test(test_target_relabel),
+             cmocka_unit_test(test_metric_relabel), cmocka_unit_test(test_metric_relabel_errors_and_limits),
+             cmocka_unit_test(test_file_sd_parse), cmocka_unit_test(test_file_sd_refresh),
+             cmocka_unit_test(test_file_sd_targets))

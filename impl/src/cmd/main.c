@@ -11,7 +11,7 @@ static const struct {
     int (*run)(int, char **);
 } subcommands[] = {
     {"server", "Prometheus server: scrape, store, rules, HTTP API (flags as prometheus)", cmd_server},
-    {"sidecar", "Thanos-style sidecar shipping TSDB blocks to object storage (not yet built)", NULL},
+    {"sidecar", "Thanos-style sidecar shipping TSDB blocks to object storage (FILESYSTEM, S3)", cmd_sidecar},
     {"query", "Thanos-style global query view with replica deduplication (not yet built)", NULL},
     {"store", "Thanos-style store serving blocks from a bucket (not yet built)", NULL},
     {"compact", "Thanos-style compactor and downsampler (not yet built)", NULL},

@@ -20,6 +20,7 @@
 
 #include "cmd/cmd.h"
 #include "config/config.h"
+#include "rules/rules.h"
 #include "scrape/scrape.h"
 #include "tsdb/db.h"
 #include "tsdb/head.h"
@@ -91,6 +92,9 @@ typedef struct server {
     db_t *db;
     head_t *head; /* the db's */
     scrape_manager_t *scrape;
+    rules_manager_t *rules;
+    notifier_t *notifier;
+    promql_engine_t *rule_engine;
     _Atomic int last_reload_ok;
     _Atomic int64_t last_reload_success_ms;
     _Atomic uint64_t reloads_total, reload_failures_total;
@@ -103,6 +107,10 @@ static int reload_config(void *ctx, pl_err_t *err) {
     config_t *nc = NULL;
     atomic_fetch_add(&s->reloads_total, 1);
     int rc = config_load_file(s->config_path, &nc, err);
+    /* Rules first: an error in a rule file refuses the whole reload. */
+    if (rc == 0 && s->rules && (rc = rules_manager_update(s->rules, nc, err)) < 0)
+        pl_err_prefix(err, "error loading rules, previous rule set restored");
+    if (rc == 0 && s->notifier) rc = notifier_apply_config(s->notifier, nc, err);
     web_t *web = atomic_load(&s->web);
     if (rc == 0 && web) rc = web_set_query_log(web, nc->global.query_log_file, err);
     if (rc == 0) rc = scrape_manager_apply_config(s->scrape, nc, err);
@@ -147,6 +155,41 @@ static void request_quit(void *ctx) {
     else kill(getpid(), SIGTERM);
 }
 
+static void reload_status(void *ctx, bool *ok, int64_t *last_success_ms, uint64_t *wal_corruptions) {
+    server_t *s = ctx;
+    db_stats_t ds;
+    db_get_stats(s->db, &ds);
+    *wal_corruptions = ds.wal_corruptions;
+    *ok = atomic_load(&s->last_reload_ok) != 0;
+    *last_success_ms = atomic_load(&s->last_reload_success_ms);
+}
+
+/* A copy of global.external_labels (for /federate). */
+static int external_labels(void *ctx, label_t **out, size_t *n) {
+    server_t *s = ctx;
+    pthread_mutex_lock(&s->config_mu);
+    const config_labels_t *el = &s->config->global.external_labels;
+    label_t *v = calloc(el->n ? el->n : 1, sizeof *v);
+    size_t k = 0;
+    for (; v && k < el->n; k++) {
+        v[k].name = strdup(el->v[k].name);
+        v[k].value = strdup(el->v[k].value);
+        if (!v[k].name || !v[k].value) break;
+    }
+    pthread_mutex_unlock(&s->config_mu);
+    if (!v || k < el->n) {
+        for (size_t i = 0; v && i <= k && i < el->n; i++) {
+            free((char *)v[i].name);
+            free((char *)v[i].value);
+        }
+        free(v);
+        return -1;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
 static void write_server_metrics(void *ctx, strbuf_t *sb) {
     server_t *s = ctx;
     strbuf_puts(sb, "# HELP prometheus_config_last_reload_successful Whether the last configuration reload attempt was successful.\n"
@@ -163,6 +206,20 @@ static void write_server_metrics(void *ctx, strbuf_t *sb) {
                     "# TYPE promlab_config_reload_failures_total counter\n");
     strbuf_printf(sb, "promlab_config_reload_failures_total %" PRIu64 "\n", atomic_load(&s->reload_failures_total));
     db_write_metrics(s->db, sb);
+    if (s->rules) rules_manager_write_metrics(s->rules, sb);
+    if (s->notifier) notifier_write_metrics(s->notifier, sb);
+}
+
+/* --web.external-url, or Prometheus's default http://<hostname>:<port>/. */
+static char *external_url(const char *listen) {
+    const char *flag = flags_str(server_flags, N_SERVER_FLAGS, "web.external-url");
+    if (flag && *flag) return strdup(flag);
+    char host[256] = "localhost";
+    gethostname(host, sizeof host - 1);
+    const char *colon = listen ? strrchr(listen, ':') : NULL;
+    strbuf_t sb = STRBUF_INIT;
+    strbuf_printf(&sb, "http://%s:%s/", host, colon ? colon + 1 : "9090");
+    return strbuf_detach(&sb);
 }
 
 static int mkdir_p(const char *path) {
@@ -175,6 +232,26 @@ static int mkdir_p(const char *path) {
         *p = '/';
     }
     if (mkdir(tmp, 0755) < 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+/* Block range and retention from the storage flags, with Prometheus's
+ * defaults: 15d of time retention when neither limit is given. */
+static int storage_flags(db_opts_t *o, pl_err_t *err) {
+    int64_t v = 0;
+    if (flags_duration(server_flags, N_SERVER_FLAGS, "storage.tsdb.min-block-duration", &v, err) < 0) return -1;
+    if (v <= 0) return pl_err_set(err, "--storage.tsdb.min-block-duration: must be positive");
+    o->block_range_ms = v;
+    const char *s = flags_str(server_flags, N_SERVER_FLAGS, "storage.tsdb.max-block-duration");
+    if (s && *s) {
+        if (flags_duration(server_flags, N_SERVER_FLAGS, "storage.tsdb.max-block-duration", &v, err) < 0) return -1;
+        o->max_block_duration_ms = v < o->block_range_ms ? o->block_range_ms : v;
+    }
+    s = flags_str(server_flags, N_SERVER_FLAGS, "storage.tsdb.retention.time");
+    if (s && *s && flags_duration(server_flags, N_SERVER_FLAGS, "storage.tsdb.retention.time", &o->retention_ms, err) < 0)
+        return -1;
+    if (flags_size(server_flags, N_SERVER_FLAGS, "storage.tsdb.retention.size", &o->retention_bytes, err) < 0) return -1;
+    if (o->retention_ms == 0 && o->retention_bytes == 0) o->retention_ms = 15LL * 24 * 3600 * 1000;
     return 0;
 }
 
@@ -282,6 +359,11 @@ int cmd_server(int argc, char **argv) {
         }
         dbo.wal_segment_size = (size_t)(v / WAL_PAGE_SIZE) * WAL_PAGE_SIZE;
     }
+    if (storage_flags(&dbo, &err) < 0) {
+        fprintf(stderr, "promlab server: error: %s\n", err.msg);
+        exit_code = 2;
+        goto out;
+    }
     if (db_open(data_dir, &dbo, &s.db, &err) < 0) {
         log_error("main", "Opening storage failed", "err=\"%s\"", err.msg);
         fprintf(stderr, "promlab server: error: opening storage failed: %s\n", err.msg);
@@ -289,6 +371,9 @@ int cmd_server(int argc, char **argv) {
         goto out;
     }
     s.head = db_head(s.db);
+    if (db_start_background(s.db, 60 * 1000, &err) < 0) log_error("tsdb", "No background compaction", "err=\"%s\"", err.msg);
+    queryable_t dbq;
+    db_queryable(s.db, &dbq);
     appendable_t storage;
     db_appendable(s.db, &storage);
     s.scrape = scrape_manager_new(&storage);
@@ -303,10 +388,49 @@ int cmd_server(int argc, char **argv) {
         goto out;
     }
     flag_def_t *listen = flags_find(server_flags, N_SERVER_FLAGS, "web.listen-address");
+    /* Rules and notifications (Prometheus's rule manager and notifier). */
+    char *ext_url = external_url(listen->value);
+    {
+        int64_t resend = 60000, outage = 3600000, grace = 600000, cap = 10000;
+        (void)flags_duration(server_flags, N_SERVER_FLAGS, "rules.alert.resend-delay", &resend, &err);
+        (void)flags_duration(server_flags, N_SERVER_FLAGS, "rules.alert.for-outage-tolerance", &outage, &err);
+        (void)flags_duration(server_flags, N_SERVER_FLAGS, "rules.alert.for-grace-period", &grace, &err);
+        (void)flags_int(server_flags, N_SERVER_FLAGS, "alertmanager.notification-queue-capacity", &cap, &err);
+        notifier_opts_t no = {
+            .queue_capacity = cap > 0 ? (size_t)cap : 10000,
+            .drain_on_shutdown = flags_bool(server_flags, N_SERVER_FLAGS, "alertmanager.drain-notification-queue-on-shutdown"),
+        };
+        s.notifier = notifier_new(&no);
+        promql_engine_opts_t eo = {.lookback_ms = lookback_ms, .max_samples = 50000000};
+        s.rule_engine = promql_engine_new(&eo);
+        rules_manager_opts_t ro = {
+            .engine = s.rule_engine,
+            .appendable = storage,
+            .notifier = s.notifier,
+            .external_url = ext_url,
+            .resend_delay_ms = resend,
+            .outage_tolerance_ms = outage,
+            .for_grace_period_ms = grace,
+        };
+        head_queryable(s.head, &ro.queryable);
+        s.rules = s.notifier && s.rule_engine ? rules_manager_new(&ro) : NULL;
+    }
+    free(ext_url);
+    if (!s.rules || notifier_apply_config(s.notifier, s.config, &err) < 0 ||
+        notifier_start(s.notifier, &err) < 0 || rules_manager_update(s.rules, s.config, &err) < 0) {
+        log_error("main", "Error loading rules or starting the notifier", "err=\"%s\"", s.rules ? err.msg : "out of memory");
+        fprintf(stderr, "promlab server: error loading rules: %s\n", s.rules ? err.msg : "out of memory");
+        exit_code = 1;
+        goto out;
+    }
     web_opts_t wo = {
         .listen_address = listen->value,
         .head = s.head,
+        .queryable = dbq,
+        .tsdb = s.db,
         .scrape = s.scrape,
+        .rules = s.rules,
+        .notifier = s.notifier,
         .enable_lifecycle = flags_bool(server_flags, N_SERVER_FLAGS, "web.enable-lifecycle"),
         .enable_admin_api = flags_bool(server_flags, N_SERVER_FLAGS, "web.enable-admin-api"),
         .lookback_delta_ms = lookback_ms,
@@ -318,6 +442,8 @@ int cmd_server(int argc, char **argv) {
         .config_yaml = config_yaml,
         .quit = request_quit,
         .write_metrics = write_server_metrics,
+        .reload_status = reload_status,
+        .external_labels = external_labels,
     };
     (void)flags_duration(server_flags, N_SERVER_FLAGS, "query.timeout", &wo.query_timeout_ms, &err);
     (void)flags_int(server_flags, N_SERVER_FLAGS, "query.max-samples", &wo.query_max_samples, &err);
@@ -333,6 +459,7 @@ int cmd_server(int argc, char **argv) {
     }
     atomic_store(&s.web, web);
     log_info("web", "Listening", "address=%s", listen->value);
+    rules_manager_start(s.rules);
     web_set_ready(web, true);
     log_info("main", "Server is ready to receive web requests.", NULL);
 
@@ -353,10 +480,14 @@ out:
         web_set_ready(web, false);
         web_stop(web);
     }
+    if (s.rules) rules_manager_stop(s.rules);
     if (s.scrape) {
         scrape_manager_stop(s.scrape);
         scrape_manager_free(s.scrape);
     }
+    rules_manager_free(s.rules);
+    notifier_free(s.notifier); /* drains the queue when asked to */
+    if (s.rule_engine) promql_engine_free(s.rule_engine);
     pl_err_t cerr = {{0}};
     if (db_close(s.db, &cerr) != 0) log_error("main", "Error closing storage", "err=\"%s\"", cerr.msg);
     config_free(s.config);

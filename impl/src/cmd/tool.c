@@ -5,6 +5,7 @@
  *   promlab tool tsdb analyze [--limit=N] DIR [ULID]
  *   promlab tool tsdb dump [--min-time=T] [--max-time=T] [--match=SELECTOR] DIR
  *   promlab tool tsdb create-blocks-from openmetrics [-r] [-q] [--max-block-duration=D] INPUT [OUTDIR]
+ *   promlab tool tsdb compact [--max-block-duration=D] DIR      (not in promtool)
  *
  * Output follows promtool 2.42 line for line (tables laid out as Go's
  * tabwriter with padding 2, durations as Go prints them, samples as
@@ -26,6 +27,7 @@
 #include "textparse/textparse.h"
 #include "promql/conformance.h"
 #include "tsdb/block.h"
+#include "tsdb/compact.h"
 #include "tsdb/querier.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
@@ -801,6 +803,96 @@ static int create_blocks_openmetrics(const char *input, const char *outdir, int6
     return rc != 0;
 }
 
+/* ---- compact (not in promtool) ------------------------------------------------------ */
+
+/* promlab tool tsdb compact DIR: what Prometheus does to its blocks in the
+ * background, run to completion: remove leftovers (torn writes, deletable
+ * blocks, parents of merged blocks), then plan and compact until the
+ * planner has nothing more, deleting the inputs of each merge. ranges:
+ * "2h,6h,18h" (hidden --ranges), else 2h x3 up to max_block_duration. */
+static int tsdb_compact(const char *dir, const char *ranges_arg, int64_t max_block_duration) {
+    pl_err_t err = {{0}};
+    int64_t ranges[16];
+    size_t nr = 0;
+    if (ranges_arg) {
+        char *copy = strdup(ranges_arg), *save = NULL;
+        for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
+            if (nr == 16 || pl_parse_duration(t, &ranges[nr], NULL) != 0 || ranges[nr] <= 0 ||
+                (nr > 0 && ranges[nr] <= ranges[nr - 1])) {
+                fprintf(stderr, "promlab tool tsdb compact: bad --ranges %s (ascending durations)\n", ranges_arg);
+                free(copy);
+                return 2;
+            }
+            nr++;
+        }
+        free(copy);
+    } else {
+        for (int64_t r = BLOCK_DEFAULT_RANGE_MS; nr < 10 && r <= max_block_duration; r *= 3)
+            ranges[nr++] = r;
+    }
+    if (nr == 0) {
+        fprintf(stderr, "promlab tool tsdb compact: no block ranges\n");
+        return 2;
+    }
+    char **removed = NULL;
+    size_t nremoved = 0;
+    int rc = compact_remove_leftovers(dir, &removed, &nremoved, &err);
+    for (size_t i = 0; i < nremoved; i++)
+        printf("removed %s\n", removed[i]);
+    compact_free_dirs(removed, nremoved);
+    if (rc != 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    int merges = 0;
+    for (;;) {
+        char **dirs;
+        size_t nd;
+        if (compact_plan(dir, ranges, nr, &dirs, &nd, &err) != 0) break;
+        if (nd == 0) {
+            printf("nothing left to compact (%d compaction%s)\n", merges, merges == 1 ? "" : "s");
+            fflush(stdout);
+            return 0;
+        }
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        char ulid[ULID_LEN + 1];
+        rc = compact_blocks(dir, dirs, nd, ulid, &err);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (rc == 0) {
+            printf("compacted");
+            for (size_t i = 0; i < nd; i++) {
+                const char *b = strrchr(dirs[i], '/');
+                printf("%s %s", i ? "," : "", b ? b + 1 : dirs[i]);
+            }
+            double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+            if (ulid[0]) {
+                char path[4200];
+                snprintf(path, sizeof path, "%s/%s", dir, ulid);
+                block_meta_t m;
+                if (block_meta_read(path, &m, &err) == 0) {
+                    printf(" -> %s (level %d, %" PRId64 "-%" PRId64 ", %" PRIu64 " series, %" PRIu64
+                           " samples, %" PRIu64 " chunks) in %.3fs\n",
+                           ulid, m.level, m.min_time, m.max_time, m.num_series, m.num_samples, m.num_chunks, secs);
+                    block_meta_free(&m);
+                } else {
+                    printf(" -> %s\n", ulid);
+                }
+            } else {
+                printf(" -> nothing left (every sample deleted); inputs marked deletable\n");
+            }
+            fflush(stdout);
+            for (size_t i = 0; i < nd && rc == 0; i++)
+                rc = compact_delete_block(dirs[i], &err);
+        }
+        compact_free_dirs(dirs, nd);
+        if (rc != 0) break;
+        merges++;
+    }
+    fprintf(stderr, "compaction failed: %s\n", err.msg);
+    return 1;
+}
+
 /* ---- argument handling ------------------------------------------------------------ */
 
 static void usage(FILE *out) {
@@ -810,6 +902,8 @@ static void usage(FILE *out) {
                  "  analyze [--limit=20] [DIR] [ULID]\n"
                  "  dump [--min-time=MS] [--max-time=MS] [--match=SELECTOR] [DIR]\n"
                  "  create-blocks-from openmetrics [-r] [-q] [--max-block-duration=2h] INPUT [OUTDIR]\n"
+                 "Not in promtool:\n"
+                 "  compact [--max-block-duration=31d] [DIR]   plan and compact blocks until nothing is left\n"
                  "DIR defaults to data/.\n");
 }
 
@@ -854,6 +948,7 @@ int cmd_tool(int argc, char **argv) {
         int rc = promql_conformance_run_flags((const char **)argv + 1, (size_t)(argc - 1), pflags, stdout, &counts);
         return rc == 0 ? 0 : 1;
     }
+    if (!strcmp(argv[0], "check") || !strcmp(argv[0], "test")) return cmd_tool_rules(argc, argv);
     if (strcmp(argv[0], "tsdb") != 0) {
         fprintf(stderr, "promlab tool: command %s is not built yet (tsdb and promqltest are)\n", argv[0]);
         return 2;
@@ -867,7 +962,8 @@ int cmd_tool(int argc, char **argv) {
     int npos = 0;
     bool human = false, quiet = false;
     int64_t mint = INT64_MIN, maxt = INT64_MAX, limit = 20, max_block_duration = BLOCK_DEFAULT_RANGE_MS;
-    const char *match = NULL;
+    const char *match = NULL, *ranges = NULL;
+    bool max_block_duration_set = false;
     int start = 2;
     if (!strcmp(sub, "create-blocks-from")) {
         if (argc < 3 || strcmp(argv[2], "openmetrics") != 0) {
@@ -892,6 +988,9 @@ int cmd_tool(int argc, char **argv) {
             match = v;
         } else if ((v = flag_value(a, "--max-block-duration", &i, argc, argv))) {
             if (pl_parse_duration(v, &max_block_duration, NULL) != 0 || max_block_duration <= 0) goto bad;
+            max_block_duration_set = true;
+        } else if ((v = flag_value(a, "--ranges", &i, argc, argv))) { /* hidden: compact's block ranges */
+            ranges = v;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "promlab tool tsdb %s: unknown flag %s\n", sub, a);
             return 2;
@@ -905,6 +1004,8 @@ int cmd_tool(int argc, char **argv) {
     if (!strcmp(sub, "list")) return tsdb_list(dir, human);
     if (!strcmp(sub, "analyze")) return tsdb_analyze(dir, npos > 1 ? pos[1] : NULL, (size_t)limit);
     if (!strcmp(sub, "dump")) return tsdb_dump(dir, mint, maxt, match);
+    if (!strcmp(sub, "compact"))
+        return tsdb_compact(dir, ranges, max_block_duration_set ? max_block_duration : 31 * 24 * 3600 * 1000LL);
     if (!strcmp(sub, "create-blocks-from")) {
         if (npos < 1) goto bad;
         return create_blocks_openmetrics(pos[0], npos > 1 ? pos[1] : "data/", max_block_duration, human, quiet);

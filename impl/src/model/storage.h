@@ -72,6 +72,7 @@ enum storage_append_result {
     STORAGE_ERR_DUPLICATE = -2,    /* same timestamp, another value */
     STORAGE_ERR_NOT_FOUND = -3,    /* add_ref with a ref storage does not know */
     STORAGE_ERR_INVALID = -4,      /* bad label set */
+    STORAGE_ERR_OUT_OF_BOUNDS = -5, /* older than what the storage still accepts (in a block already) */
 };
 
 typedef struct storage_append_status {

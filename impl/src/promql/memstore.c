@@ -205,3 +205,89 @@ void memstore_queryable(memstore_t *m, queryable_t *q) {
     q->label_names = q_label_names;
     q->label_values = q_label_values;
 }
+
+/* ---- the appendable: stages samples, appends them to the store on commit ---- */
+typedef struct mem_app {
+    memstore_t *store;
+    label_t **ls;
+    size_t *n;
+    sample_t *s;
+    storage_append_status_t *st;
+    size_t count, cap;
+} mem_app_t;
+
+static int mem_add(void *impl, const label_t *ls, size_t n, int64_t t, double v) {
+    mem_app_t *a = impl;
+    if (a->count == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 16;
+        a->ls = realloc(a->ls, a->cap * sizeof *a->ls);
+        a->n = realloc(a->n, a->cap * sizeof *a->n);
+        a->s = realloc(a->s, a->cap * sizeof *a->s);
+        a->st = realloc(a->st, a->cap * sizeof *a->st);
+        if (!a->ls || !a->n || !a->s || !a->st) abort();
+    }
+    label_t *c = calloc(n + 1, sizeof *c);
+    if (!c) abort();
+    for (size_t i = 0; i < n; i++) {
+        c[i].name = strdup(ls[i].name);
+        c[i].value = strdup(ls[i].value);
+    }
+    a->ls[a->count] = c;
+    a->n[a->count] = n;
+    a->s[a->count] = (sample_t){t, v};
+    a->count++;
+    return 0;
+}
+
+static int mem_add_ref(void *impl, series_ref_t ref, int64_t t, double v) {
+    (void)impl, (void)ref, (void)t, (void)v;
+    return -1;
+}
+
+static void mem_rollback(void *impl) {
+    mem_app_t *a = impl;
+    for (size_t i = 0; i < a->count; i++) {
+        for (size_t j = 0; j < a->n[i]; j++) {
+            free((char *)a->ls[i][j].name);
+            free((char *)a->ls[i][j].value);
+        }
+        free(a->ls[i]);
+    }
+    a->count = 0;
+}
+
+static int mem_commit(void *impl, const storage_append_status_t **status, pl_err_t *err) {
+    mem_app_t *a = impl;
+    for (size_t i = 0; i < a->count; i++) {
+        pl_err_t e;
+        int rc = memstore_append(a->store, a->ls[i], a->n[i], &a->s[i], 1, &e);
+        a->st[i] = (storage_append_status_t){1, rc == 0 ? STORAGE_OK : STORAGE_ERR_OUT_OF_ORDER};
+    }
+    if (status) *status = a->st;
+    (void)err;
+    mem_rollback(a);
+    return 0;
+}
+
+static void mem_free(void *impl) {
+    mem_app_t *a = impl;
+    mem_rollback(a);
+    free(a->ls);
+    free(a->n);
+    free(a->s);
+    free(a->st);
+    free(a);
+}
+
+static int mem_appender(void *impl, appender_t *out) {
+    mem_app_t *a = calloc(1, sizeof *a);
+    if (!a) return -1;
+    a->store = impl;
+    *out = (appender_t){a, mem_add, mem_add_ref, mem_commit, mem_rollback, mem_free};
+    return 0;
+}
+
+void memstore_appendable(memstore_t *m, appendable_t *out) {
+    out->impl = m;
+    out->appender = mem_appender;
+}

@@ -18,6 +18,10 @@ void memstore_reset(memstore_t *m);
 /* Appends samples (later than any already held) to the series ls (any label order). */
 int memstore_append(memstore_t *m, const label_t *ls, size_t n, const sample_t *s, size_t ns, pl_err_t *err);
 void memstore_queryable(memstore_t *m, queryable_t *q);
+/* An appendable_t over the store (for rule evaluation in tests and tools).
+ * A commit appends every staged sample; a sample not later than its
+ * series' last one is dropped (same time: replaced). */
+void memstore_appendable(memstore_t *m, appendable_t *out);
 
 /* Records that the series ls has native histogram samples at the times ts.
  * Their values are not kept and select never passes them on, but a select

@@ -105,22 +105,12 @@ void scrape_batch_free(scrape_batch_t *b) {
     free(b->scratch);
     strbuf_free(&b->bytes);
     strbuf_free(&b->names);
+    relabel_labels_free(&b->rb);
     memset(b, 0, sizeof *b);
 }
 
 /* ---- label sets of new series --------------------------------------------- */
 
-/* Hook for metric_relabel_configs (a later issue): gets the label set of a
- * new series (target labels attached, unsorted) to rewrite, and returns false
- * to drop the sample; rewritten strings will need a home in the batch arena.
- * A dropped series is cached as dropped, so the rules run once per series,
- * not once per scrape. */
-static bool apply_metric_relabel(const scrape_target_t *t, label_t *ls, size_t *n) {
-    (void)t;
-    (void)ls;
-    (void)n;
-    return true;
-}
 
 static bool has_name(const label_t *ls, size_t n, const char *name) {
     for (size_t i = 0; i < n; i++)
@@ -129,6 +119,28 @@ static bool has_name(const label_t *ls, size_t n, const char *name) {
 }
 
 enum { BUILD_ERROR = -1, BUILD_DROPPED = 0, BUILD_OK = 1 };
+/* metric_relabel_configs on the label set of a new series (target labels
+ * attached, unsorted, strings borrowed from the parser and the target).
+ * Returns BUILD_OK with *ls / *n replaced by the result (in b->scratch;
+ * strings borrowed from the input, the rules or b->rb's arena, all valid
+ * until the next series), BUILD_DROPPED, or BUILD_ERROR when out of memory.
+ * Only cache misses get here: a series' decision is cached (a ref, or the
+ * DROPPED flag), so the rules run once per series, not once per scrape. */
+static int apply_metric_relabel(const scrape_target_t *t, scrape_batch_t *b, label_t **ls, size_t *n) {
+    if (!t->metric_rules) return BUILD_OK;
+    const label_t *out = NULL;
+    size_t nout = 0;
+    int rc = relabel_apply(t->metric_rules->rules, &b->rb, *ls, *n, &out, &nout);
+    if (rc < 0) return BUILD_ERROR;
+    if (rc == RELABEL_DROPPED || nout == 0) return BUILD_DROPPED; /* an empty set is dropped too */
+    /* The input lives in scratch; the builder holds its own copy of the
+     * result, so scratch may be regrown and overwritten. */
+    if (grow((void **)&b->scratch, &b->cap_scratch, nout, sizeof(label_t)) != 0) return BUILD_ERROR;
+    memcpy(b->scratch, out, nout * sizeof *out);
+    *ls = b->scratch;
+    *n = nout;
+    return BUILD_OK;
+}
 
 /* Builds the stored label set of a new series into the batch: the scraped
  * labels (empty values dropped), the target labels, and with honor_labels
@@ -206,7 +218,17 @@ static int build_labels(const scrape_target_t *t, scrape_batch_t *b, const textp
         }
     }
 
-    if (!apply_metric_relabel(t, ls, &n)) return BUILD_DROPPED;
+    int mr = apply_metric_relabel(t, b, &ls, &n);
+    if (mr == BUILD_ERROR) {
+        snprintf(err, errsz, "out of memory");
+        return BUILD_ERROR;
+    }
+    if (mr == BUILD_DROPPED) return BUILD_DROPPED;
+    if (!has_name(ls, n, LABEL_METRIC_NAME)) {
+        /* As Prometheus: a relabeling that removes the name fails the scrape. */
+        snprintf(err, errsz, "missing metric name (__name__ label)");
+        return BUILD_ERROR;
+    }
 
     labels_sort(ls, n);
     const char *dup = NULL;
@@ -349,7 +371,7 @@ static int choose_format(const scrape_target_t *t, const char *content_type, enu
 
 /* Parses the whole body into the batch. Returns 0, or -1 with err filled when
  * the scrape must fail (malformed body, a limit, out of memory). */
-static int parse_body(scrape_target_t *t, scrape_batch_t *b, const char *body, size_t len, const char *content_type,
+static int parse_body(scrape_manager_t *m, scrape_target_t *t, scrape_batch_t *b, const char *body, size_t len, const char *content_type,
                       scrape_stats_t *st, char *err, size_t errsz) {
     scrape_cache_t *c = &t->cache;
     const uint32_t cur = c->iter;
@@ -379,9 +401,16 @@ static int parse_body(scrape_target_t *t, scrape_batch_t *b, const char *body, s
             rc = -1;
             break;
         }
-        if (ent == TEXTPARSE_TYPE || ent == TEXTPARSE_HELP || ent == TEXTPARSE_UNIT)
-            scrape_metadata_note(t->metadata, ent, textparse_meta_name(p), textparse_meta_type(p),
-                                 textparse_meta_text(p));
+        if (ent == TEXTPARSE_TYPE || ent == TEXTPARSE_HELP || ent == TEXTPARSE_UNIT) {
+            const char *mn = textparse_meta_name(p);
+            if (mn && scrape_meta_note(&t->meta, &m->mu, (int)ent, mn, textparse_meta_type(p), textparse_meta_text(p),
+                                       cur) != 0) {
+                snprintf(err, errsz, "out of memory");
+                rc = -1;
+                break;
+            }
+            continue;
+        }
         if (ent != TEXTPARSE_SAMPLE) continue;
         st->total++;
 
@@ -475,7 +504,6 @@ static int parse_body(scrape_target_t *t, scrape_batch_t *b, const char *body, s
         }
     }
     textparse_free(p);
-    if (rc == 0) scrape_metadata_scrape_done(t->metadata);
     if (rc == 0 && st->sample_limit_hit) {
         snprintf(err, errsz, "sample limit exceeded");
         rc = -1;
@@ -586,8 +614,13 @@ static void finish_batch(scrape_target_t *t, scrape_batch_t *b, const staged_lay
         const scrape_miss_t *ms = &b->misses[i];
         const storage_append_status_t *s = &status[l->nhits + i];
         scrape_cache_entry_t *e = scrape_cache_get(c, ms->hash);
-        if (s->result == STORAGE_OK && s->ref != 0) {
+        if (s->ref != 0 && (s->result == STORAGE_OK || s->result == STORAGE_ERR_DUPLICATE ||
+                            s->result == STORAGE_ERR_OUT_OF_ORDER)) {
+            /* A sample the head refused of a series it has (two raw series that
+             * relabeling made one, say) still gives the ref: cached, so the
+             * series is not built and relabeled again every scrape. */
             if (e && e->ref == 0) e->ref = s->ref;
+            if (s->result != STORAGE_OK) count_append_error(s->result, st);
             continue;
         }
         count_append_error(s->result, st);
@@ -706,12 +739,13 @@ void scrape_process(scrape_manager_t *m, scrape_target_t *t, const char *err, co
 
     if (!fail) {
         errbuf[0] = '\0';
-        if (parse_body(t, b, body, len, content_type, &st, errbuf, sizeof errbuf) != 0) fail = errbuf;
+        if (parse_body(m, t, b, body, len, content_type, &st, errbuf, sizeof errbuf) != 0) fail = errbuf;
     }
     /* One transaction for the scrape: its samples (or, when it failed, the
      * stale markers of the last good one) and the synthetic series. */
     if (!fail) {
         stage_batch(m, t, b, &l);
+        scrape_meta_expire(&t->meta, &m->mu, c->iter);
     } else {
         drop_uncommitted(c);
         stage_all_stale(m, c, t->scrape_ts_ms, &l);
@@ -754,6 +788,12 @@ void scrape_process(scrape_manager_t *m, scrape_target_t *t, const char *err, co
     t->last_scrape_ms = ts;
     t->last_duration_s = duration;
     t->last_samples = st.total;
+    t->mem_cache = scrape_cache_bytes(c);
+    t->mem_cache_entries = c->live;
+    t->mem_body = t->body.cap > (1u << 20) ? 0 : t->body.cap; /* a bigger one is freed after the scrape */
+    m->mem_batch = b->cap_hits * sizeof *b->hits + b->cap_misses * sizeof *b->misses +
+                   b->cap_label_offs * sizeof *b->label_offs + b->bytes.cap + b->cap_scratch * sizeof *b->scratch +
+                   b->names.cap + b->rb.arena_total;
     m->counters.sample_duplicate += st.duplicate;
     m->counters.sample_out_of_order += st.out_of_order;
     m->counters.sample_out_of_bounds += st.out_of_bounds;

@@ -14,17 +14,29 @@
 #define PL_SCRAPE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include <curl/curl.h>
 
+#include "relabel/relabel.h"
 #include "scrape/cache.h"
+#include "scrape/file_sd.h"
 #include "scrape/metadata.h"
 #include "scrape/scrape.h"
 
 /* fallback_scrape_protocol values besides the text formats. */
 enum { SCRAPE_FALLBACK_NONE = -1, SCRAPE_FALLBACK_PROTOBUF = -2 };
+
+/* Compiled metric_relabel_configs of a pool, shared by its targets. */
+typedef struct scrape_rules {
+    _Atomic int refs;
+    relabel_rules_t *rules;
+} scrape_rules_t;
+
+scrape_rules_t *scrape_rules_ref(scrape_rules_t *r); /* NULL-safe */
+void scrape_rules_unref(scrape_rules_t *r);          /* NULL-safe */
 
 /* Options of a target that a reload may change without restarting it. */
 typedef struct scrape_opts {
@@ -58,6 +70,7 @@ typedef struct scrape_target {
     char *job, *url, *address;
     uint64_t key;         /* hash of everything that, when changed, makes it another target */
     uint64_t offset_hash; /* hash of URL and job: the phase of its scrapes within the interval */
+    scrape_rules_t *metric_rules; /* metric_relabel_configs (a reference), NULL when none */
     label_t *labels;      /* public target labels (job, instance, static labels), sorted, owned strings */
     size_t nlabels;
     label_t *discovered; /* labels before relabeling (__address__, __scheme__, ...), sorted, owned */
@@ -87,7 +100,7 @@ typedef struct scrape_target {
 
     /* Storage state. */
     scrape_cache_t cache;
-    scrape_metadata_t *metadata; /* TYPE/HELP/UNIT seen (metadata.h); created with the target */
+    scrape_meta_t meta; /* TYPE/HELP/UNIT seen; written by the scrape thread, read under mu */
     series_ref_t report_refs[SCRAPE_REPORT_N];
     bool ever_scraped; /* a scrape result was processed (there is something to mark stale) */
 
@@ -97,14 +110,35 @@ typedef struct scrape_target {
     int64_t last_scrape_ms;
     double last_duration_s;
     uint64_t last_samples;
+    size_t mem_cache, mem_cache_entries, mem_body; /* memory snapshot after the last scrape, under mu */
 } scrape_target_t;
+
+/* A target that relabeling dropped: kept for /api/v1/targets (droppedTargets). */
+typedef struct scrape_dropped {
+    char *pool;      /* owned (NULL while being built) */
+    label_t *labels; /* discovered labels, sorted, owned strings */
+    size_t nlabels;
+} scrape_dropped_t;
+
+/* What building one pool's targets needs: the config and its compiled
+ * relabel_configs with a builder for them (target construction only). */
+typedef struct scrape_pool_build {
+    const scrape_config_t *sc;
+    const relabel_rules_t *rules; /* NULL: no relabel_configs */
+    relabel_labels_t *rb;
+    scrape_rules_t *metric_rules; /* NULL: no metric_relabel_configs */
+} scrape_pool_build_t;
 
 /* A scrape pool (job) as the last applied config describes it. */
 typedef struct scrape_pool_info {
     char *name;
-    size_t ndiscovered; /* targets listed in its static configs */
+    size_t ndiscovered; /* targets listed in its static configs and found by its file_sd_configs */
     size_t ntargets;    /* distinct targets kept */
+    size_t ndropped;    /* targets relabeling dropped (all of them, also those not kept) */
     bool over_target_limit;
+    double sync_seconds; /* how long building its targets took (this sync) */
+    double sync_sum;     /* over every sync since the pool appeared (prometheus_target_sync_length_seconds) */
+    uint64_t sync_count;
 } scrape_pool_info_t;
 
 /* What apply_config hands to the scrape thread: candidate targets (not yet
@@ -114,9 +148,21 @@ typedef struct scrape_target_set {
     size_t ntargets;
     scrape_pool_info_t *pools;
     size_t npools;
+    scrape_dropped_t *dropped; /* in pool order, at most keep_dropped_targets per pool (0 = all) */
+    size_t ndropped;
+    /* Set by apply_config only (a reload): the manager's own copy of the
+     * config and the file discoveries of its pools, adopted by apply_locked.
+     * NULL for a rebuild after file_sd found a change. */
+    bool adopt_discovery; /* from apply_config: cfg and sds replace the manager's */
+    config_t *cfg;
+    file_sd_t **sds;
+    size_t nsds;
 } scrape_target_set_t;
 
 /* Observations of prometheus_target_interval_length_seconds for one interval. */
+/* How often the scrape thread looks at file_sd target files for changes. */
+#define SCRAPE_SD_POLL_MS 1000
+
 #define SCRAPE_SUMMARY_WINDOW 1024
 typedef struct scrape_interval_summary {
     char interval[32]; /* Go duration string, e.g. "15s", "1m0s" */
@@ -168,6 +214,7 @@ typedef struct scrape_batch {
     label_t *scratch; /* label building */
     size_t cap_scratch;
     strbuf_t names; /* "exported_..." names being built */
+    relabel_labels_t rb; /* metric_relabel_configs builder */
 } scrape_batch_t;
 
 struct scrape_manager {
@@ -180,6 +227,15 @@ struct scrape_manager {
     size_t ntargets, cap_targets;
     scrape_pool_info_t *pools; /* under mu */
     size_t npools;
+    scrape_dropped_t *dropped; /* under mu: targets relabeling dropped */
+    size_t ndropped;
+
+    /* Discovery: the applied config (the manager's own copy) and its file
+     * discoveries; scrape thread only (or apply_config with no thread running). */
+    config_t *cfg;
+    file_sd_t **sds;
+    size_t nsds;
+    int64_t sd_next_poll_ms;
 
     scrape_target_set_t *pending; /* config waiting for the scrape thread, under mu */
     uint64_t pending_gen, applied_gen;
@@ -190,6 +246,7 @@ struct scrape_manager {
     bool stopping; /* asked to stop, under mu */
 
     scrape_batch_t batch; /* scrape thread only */
+    size_t mem_batch; /* the batch's capacity after the last scrape, under mu */
 
     scrape_counters_t counters;            /* under mu */
     scrape_interval_summary_t **summaries; /* under mu */

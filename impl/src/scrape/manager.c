@@ -299,6 +299,17 @@ static void labels_free_owned(label_t *ls, size_t n) {
 
 /* ---- targets ---------------------------------------------------------------------- */
 
+scrape_rules_t *scrape_rules_ref(scrape_rules_t *r) {
+    if (r) atomic_fetch_add(&r->refs, 1);
+    return r;
+}
+
+void scrape_rules_unref(scrape_rules_t *r) {
+    if (!r || atomic_fetch_sub(&r->refs, 1) != 1) return;
+    relabel_rules_free(r->rules);
+    free(r);
+}
+
 static void opts_free(scrape_opts_t *o) {
     free(o->basic_auth_username);
     free(o->basic_auth_password);
@@ -321,9 +332,18 @@ static void target_free(scrape_target_t *t) {
     opts_free(&t->opts);
     strbuf_free(&t->body);
     scrape_cache_free(&t->cache);
-    scrape_metadata_free(t->metadata);
+    scrape_meta_free(&t->meta);
+    scrape_rules_unref(t->metric_rules);
     free(t->last_error);
     free(t);
+}
+
+static void dropped_free(scrape_dropped_t *d, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free(d[i].pool);
+        labels_free_owned(d[i].labels, d[i].nlabels);
+    }
+    free(d);
 }
 
 static void target_set_free(scrape_target_set_t *s) {
@@ -334,24 +354,46 @@ static void target_set_free(scrape_target_set_t *s) {
     for (size_t i = 0; i < s->npools; i++)
         free(s->pools[i].name);
     free(s->pools);
+    dropped_free(s->dropped, s->ndropped);
+    config_free(s->cfg);
+    for (size_t i = 0; i < s->nsds; i++)
+        file_sd_free(s->sds[i]);
+    free(s->sds);
     free(s);
 }
 
-/* Hook for relabel_configs (a later issue): runs on the target's labels
- * before __-prefixed labels are removed; return false to drop the target. */
-static bool apply_target_relabel(const scrape_config_t *sc, lbuild_t *lb) {
-    (void)sc;
-    (void)lb;
-    return true;
+/* Target relabeling: runs relabel_configs over the target's labels (the
+ * discovered ones plus the scrape config's defaults) before __-prefixed
+ * labels are removed. Returns 1 to keep (lb now holds the result), 0 when a
+ * rule dropped the target, -1 when out of memory. */
+static int apply_target_relabel(const relabel_rules_t *rules, relabel_labels_t *rb, lbuild_t *lb) {
+    if (!rules || relabel_rules_count(rules) == 0) return 1;
+    const label_t *out = NULL;
+    size_t nout = 0;
+    int rc = relabel_apply(rules, rb, lb->v, lb->n, &out, &nout);
+    if (rc != RELABEL_KEPT) return rc;
+    /* out borrows from lb's strings: build the new set aside, then swap. */
+    lbuild_t nb = {0};
+    for (size_t i = 0; i < nout; i++)
+        if (lb_set(&nb, out[i].name, out[i].value) != 0) {
+            lb_free(&nb);
+            return -1;
+        }
+    lb_free(lb);
+    *lb = nb;
+    return 1;
 }
 
 static char *xstrdup_opt(const char *s) { return s ? strdup(s) : NULL; }
 
-/* Builds a candidate target for one address of a static config. Returns
- * NULL with why filled when the target cannot be created (or was dropped:
- * why is then ""). */
-static scrape_target_t *target_from_config(const scrape_config_t *sc, const config_labels_t *group, const char *address,
-                                           char *why, size_t whysz) {
+/* Builds a candidate target for one address of a target group (a static
+ * config or a file_sd group: glabels are the group's labels). Returns NULL
+ * with why filled when the target cannot be created, or with why "" when
+ * relabeling dropped it: then *dropped gets its discovered labels (owned by
+ * the caller, sorted) unless dropped is NULL. */
+static scrape_target_t *target_from_config(const scrape_pool_build_t *pb, const label_t *glabels, size_t nglabels,
+                                           const char *address, scrape_dropped_t *dropped, char *why, size_t whysz) {
+    const scrape_config_t *sc = pb->sc;
     lbuild_t lb = {0};
     scrape_target_t *t = NULL;
     label_t *query = NULL;
@@ -359,8 +401,8 @@ static scrape_target_t *target_from_config(const scrape_config_t *sc, const conf
     why[0] = '\0';
     int rc = 0;
 
-    for (size_t i = 0; i < group->n && rc == 0; i++)
-        rc = lb_set(&lb, group->v[i].name, group->v[i].value);
+    for (size_t i = 0; i < nglabels && rc == 0; i++)
+        rc = lb_set(&lb, glabels[i].name, glabels[i].value);
     if (rc == 0) rc = lb_set(&lb, "__address__", address);
     if (rc == 0) rc = lb_default(&lb, "job", sc->job_name);
     pl_format_duration(buf, sizeof buf, sc->scrape_interval_ms);
@@ -381,11 +423,19 @@ static scrape_target_t *target_from_config(const scrape_config_t *sc, const conf
     t = calloc(1, sizeof *t);
     if (!t) goto oom;
     scrape_cache_init(&t->cache);
-    t->metadata = scrape_metadata_new();
-    if (!t->metadata) goto oom;
     if (lb_export(&lb, false, &t->discovered, &t->ndiscovered) != 0) goto oom;
 
-    if (!apply_target_relabel(sc, &lb)) goto dropped;
+    int kept = apply_target_relabel(pb->rules, pb->rb, &lb);
+    if (kept < 0) goto oom;
+    if (kept == 0) {
+        if (dropped) {
+            dropped->labels = t->discovered;
+            dropped->nlabels = t->ndiscovered;
+            t->discovered = NULL;
+            t->ndiscovered = 0;
+        }
+        goto dropped;
+    }
 
     const char *addr = lb_get(&lb, "__address__");
     if (!addr || !addr[0]) {
@@ -503,12 +553,25 @@ static scrape_target_t *target_from_config(const scrape_config_t *sc, const conf
     const unsigned char flags[4] = {sc->honor_labels, sc->honor_timestamps, sc->track_timestamps_staleness,
                                     (unsigned char)(sc->nmetric_relabel_configs != 0)};
     XXH3_64bits_update(&st, flags, sizeof flags);
+    /* metric_relabel_configs shape the stored label sets too: a change makes
+     * a new target (with a fresh cache), as Prometheus restarts the pool. */
+    for (size_t i = 0; i < sc->nmetric_relabel_configs; i++) {
+        const relabel_config_t *mrc = &sc->metric_relabel_configs[i];
+        for (size_t k = 0; k < mrc->nsource_labels; k++)
+            XXH3_64bits_update(&st, mrc->source_labels[k], strlen(mrc->source_labels[k]) + 1);
+        const char *strs[4] = {mrc->separator, mrc->regex, mrc->target_label, mrc->replacement};
+        for (int k = 0; k < 4; k++)
+            XXH3_64bits_update(&st, strs[k] ? strs[k] : "\x01", strs[k] ? strlen(strs[k]) + 1 : 1);
+        const uint64_t nums[3] = {mrc->modulus, (uint64_t)mrc->action, (uint64_t)mrc->nsource_labels};
+        XXH3_64bits_update(&st, nums, sizeof nums);
+    }
     t->key = XXH3_64bits_digest(&st);
     XXH3_64bits_reset(&st);
     XXH3_64bits_update(&st, t->url, strlen(t->url));
     XXH3_64bits_update(&st, t->job, strlen(t->job));
     t->offset_hash = XXH3_64bits_digest(&st);
 
+    t->metric_rules = scrape_rules_ref(pb->metric_rules);
     t->last_error = strdup("");
     if (!t->last_error) goto oom;
     free(query);
@@ -532,76 +595,170 @@ static int cmp_target_key(const void *a, const void *b) {
     return x->key < y->key ? -1 : x->key > y->key ? 1 : 0;
 }
 
-/* The candidate targets and pools of a config. */
-static int target_set_from_config(const config_t *c, scrape_target_set_t **out, pl_err_t *err) {
+/* Adds one target (or dropped target) of a group to the set being built. */
+typedef struct set_builder {
+    scrape_target_set_t *s;
+    size_t cap, cap_dropped;
+    scrape_pool_build_t pb;
+    scrape_pool_info_t *pool;
+    size_t first;       /* the pool's first target in s->targets */
+    uint64_t keep_dropped; /* keep_dropped_targets of the pool, 0 = all */
+    bool oom;
+} set_builder_t;
+
+static void add_group_target(set_builder_t *b, const label_t *glabels, size_t nglabels, const char *address) {
+    scrape_target_set_t *s = b->s;
+    const scrape_config_t *sc = b->pb.sc;
+    b->pool->ndiscovered++;
+    char why[PL_ERR_MAX];
+    scrape_dropped_t d = {0};
+    scrape_target_t *t = target_from_config(&b->pb, glabels, nglabels, address, &d, why, sizeof why);
+    if (!t) {
+        if (strcmp(why, "out of memory") == 0) {
+            b->oom = true;
+            return;
+        }
+        if (why[0]) {
+            log_error("scrape", "Creating target failed", "job=%s target=%s err=\"%s\"", sc->job_name, address, why);
+            return;
+        }
+        /* Dropped by relabeling. */
+        b->pool->ndropped++;
+        if (b->keep_dropped && b->pool->ndropped > b->keep_dropped) {
+            labels_free_owned(d.labels, d.nlabels);
+            return;
+        }
+        if (s->ndropped == b->cap_dropped) {
+            size_t ncap = b->cap_dropped ? b->cap_dropped * 2 : 16;
+            scrape_dropped_t *p = realloc(s->dropped, ncap * sizeof *p);
+            if (!p) {
+                labels_free_owned(d.labels, d.nlabels);
+                b->oom = true;
+                return;
+            }
+            s->dropped = p;
+            b->cap_dropped = ncap;
+        }
+        d.pool = strdup(sc->job_name);
+        s->dropped[s->ndropped++] = d;
+        if (!d.pool) b->oom = true;
+        return;
+    }
+    /* The same target listed twice is scraped once. */
+    for (size_t q = b->first; q < s->ntargets; q++)
+        if (s->targets[q]->key == t->key) {
+            target_free(t);
+            return;
+        }
+    if (s->ntargets == b->cap) {
+        size_t ncap = b->cap ? b->cap * 2 : 16;
+        scrape_target_t **p = realloc(s->targets, ncap * sizeof *p);
+        if (!p) {
+            target_free(t);
+            b->oom = true;
+            return;
+        }
+        s->targets = p;
+        b->cap = ncap;
+    }
+    s->targets[s->ntargets++] = t;
+}
+
+static int add_sd_group(void *ctx, const sd_group_t *g) {
+    set_builder_t *b = ctx;
+    for (size_t k = 0; k < g->ntargets && !b->oom; k++)
+        add_group_target(b, g->labels, g->nlabels, g->targets[k]);
+    return b->oom ? -1 : 0;
+}
+
+/* The candidate targets, dropped targets and pools of a config. sds are the
+ * file discoveries of its pools, in the order of the scrape configs and
+ * their file_sd_configs (nsds of them). */
+static int target_set_from_config(const config_t *c, file_sd_t *const *sds, size_t nsds, scrape_target_set_t **out,
+                                  pl_err_t *err) {
     scrape_target_set_t *s = calloc(1, sizeof *s);
     if (!s) {
         pl_err_set(err, "out of memory");
         return -1;
     }
-    size_t cap = 0;
+    relabel_labels_t rb = RELABEL_LABELS_INIT;
+    set_builder_t b = {.s = s, .pb = {.rb = &rb}};
+    size_t sdi = 0;
     s->pools = calloc(c->nscrape_configs ? c->nscrape_configs : 1, sizeof *s->pools);
     if (!s->pools) goto oom;
     for (size_t i = 0; i < c->nscrape_configs; i++) {
         const scrape_config_t *sc = &c->scrape_configs[i];
+        const int64_t t0 = pl_monotonic_ns();
         scrape_pool_info_t *pool = &s->pools[s->npools++];
         pool->name = strdup(sc->job_name);
         if (!pool->name) goto oom;
-        size_t first = s->ntargets;
-        for (size_t j = 0; j < sc->nstatic_configs; j++) {
-            const static_config_t *stc = &sc->static_configs[j];
-            for (size_t k = 0; k < stc->ntargets; k++) {
-                pool->ndiscovered++;
-                char why[PL_ERR_MAX];
-                scrape_target_t *t = target_from_config(sc, &stc->labels, stc->targets[k], why, sizeof why);
-                if (!t) {
-                    if (strcmp(why, "out of memory") == 0) goto oom;
-                    if (why[0])
-                        log_error("scrape", "Creating target failed", "job=%s target=%s err=\"%s\"", sc->job_name,
-                                  stc->targets[k], why);
-                    continue;
-                }
-                /* The same target listed twice is scraped once. */
-                bool dup = false;
-                for (size_t q = first; q < s->ntargets && !dup; q++)
-                    dup = s->targets[q]->key == t->key;
-                if (dup) {
-                    target_free(t);
-                    continue;
-                }
-                if (s->ntargets == cap) {
-                    size_t ncap = cap ? cap * 2 : 16;
-                    scrape_target_t **p = realloc(s->targets, ncap * sizeof *p);
-                    if (!p) {
-                        target_free(t);
-                        goto oom;
-                    }
-                    s->targets = p;
-                    cap = ncap;
-                }
-                s->targets[s->ntargets++] = t;
+        relabel_rules_t *rules = NULL;
+        if (sc->nrelabel_configs) {
+            /* The config loader validated the rules, so only memory can fail here. */
+            rules = relabel_compile(sc->relabel_configs, sc->nrelabel_configs, err);
+            if (!rules) {
+                log_error("scrape", "Cannot compile relabel_configs; the pool gets no targets", "job=%s err=\"%s\"",
+                          sc->job_name, err->msg);
+                sdi += sc->nfile_sd_configs;
+                continue;
             }
         }
-        pool->ntargets = s->ntargets - first;
+        scrape_rules_t *mrules = NULL;
+        if (sc->nmetric_relabel_configs) {
+            mrules = calloc(1, sizeof *mrules);
+            if (!mrules) {
+                relabel_rules_free(rules);
+                goto oom;
+            }
+            atomic_init(&mrules->refs, 1);
+            mrules->rules = relabel_compile(sc->metric_relabel_configs, sc->nmetric_relabel_configs, err);
+            if (!mrules->rules) {
+                log_error("scrape", "Cannot compile metric_relabel_configs; the pool gets no targets",
+                          "job=%s err=\"%s\"", sc->job_name, err->msg);
+                free(mrules);
+                relabel_rules_free(rules);
+                sdi += sc->nfile_sd_configs;
+                continue;
+            }
+        }
+        b.pb.sc = sc;
+        b.pb.rules = rules;
+        b.pb.metric_rules = mrules;
+        b.pool = pool;
+        b.first = s->ntargets;
+        b.keep_dropped = sc->keep_dropped_targets;
+        for (size_t j = 0; j < sc->nstatic_configs && !b.oom; j++) {
+            const static_config_t *stc = &sc->static_configs[j];
+            for (size_t k = 0; k < stc->ntargets && !b.oom; k++)
+                add_group_target(&b, stc->labels.v, stc->labels.n, stc->targets[k]);
+        }
+        for (size_t j = 0; j < sc->nfile_sd_configs && !b.oom; j++, sdi++)
+            if (sdi < nsds && sds[sdi]) file_sd_foreach(sds[sdi], add_sd_group, &b);
+        relabel_rules_free(rules);
+        scrape_rules_unref(mrules); /* the targets hold their own references */
+        if (b.oom) goto oom;
+        pool->ntargets = s->ntargets - b.first;
         if (sc->target_limit && pool->ntargets > sc->target_limit) {
             pool->over_target_limit = true;
             char msg[160];
             snprintf(msg, sizeof msg, "target_limit exceeded (number of targets: %zu, limit: %llu)", pool->ntargets,
                      (unsigned long long)sc->target_limit);
-            for (size_t q = first; q < s->ntargets; q++) {
+            for (size_t q = b.first; q < s->ntargets; q++) {
                 s->targets[q]->opts.forced_error = strdup(msg);
                 if (!s->targets[q]->opts.forced_error) goto oom;
             }
         }
+        pool->sync_seconds = (double)(pl_monotonic_ns() - t0) / 1e9;
     }
+    relabel_labels_free(&rb);
     *out = s;
     return 0;
 oom:
+    relabel_labels_free(&rb);
     target_set_free(s);
     pl_err_set(err, "out of memory");
     return -1;
 }
-
 /* ---- curl ---------------------------------------------------------------------------- */
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg) {
@@ -894,8 +1051,15 @@ static void apply_locked(scrape_manager_t *m, scrape_target_set_t *s) {
 
     for (size_t i = 0; i < s->npools; i++) {
         bool known = false;
-        for (size_t j = 0; j < m->npools && !known; j++)
+        for (size_t j = 0; j < m->npools && !known; j++) {
             known = strcmp(m->pools[j].name, s->pools[i].name) == 0;
+            if (known) {
+                s->pools[i].sync_sum += m->pools[j].sync_sum;
+                s->pools[i].sync_count += m->pools[j].sync_count;
+            }
+        }
+        s->pools[i].sync_sum += s->pools[i].sync_seconds;
+        s->pools[i].sync_count++;
         if (!known) m->counters.pools_total++;
         /* Prometheus counts each sync that finds a pool over its target_limit. */
         if (s->pools[i].over_target_limit) m->counters.exceeded_target_limit++;
@@ -907,6 +1071,24 @@ static void apply_locked(scrape_manager_t *m, scrape_target_set_t *s) {
     m->npools = s->npools;
     s->pools = NULL;
     s->npools = 0;
+    dropped_free(m->dropped, m->ndropped);
+    m->dropped = s->dropped;
+    m->ndropped = s->ndropped;
+    s->dropped = NULL;
+    s->ndropped = 0;
+    if (s->adopt_discovery) {
+        config_free(m->cfg);
+        for (size_t i = 0; i < m->nsds; i++)
+            file_sd_free(m->sds[i]);
+        free(m->sds);
+        m->cfg = s->cfg;
+        m->sds = s->sds;
+        m->nsds = s->nsds;
+        s->cfg = NULL;
+        s->sds = NULL;
+        s->nsds = 0;
+        m->sd_next_poll_ms = now + SCRAPE_SD_POLL_MS;
+    }
     free(old);
     free(kept);
     log_debug("scrape", "Applied scrape config", "targets=%zu added=%zu updated=%zu removed=%zu", m->ntargets, added,
@@ -992,6 +1174,28 @@ static void finish_scrape(scrape_manager_t *m, scrape_target_t *t, CURLcode rc) 
 
 /* ---- the thread ------------------------------------------------------------------------------------ */
 
+/* File discovery: about once a second, looks for changed target files and,
+ * when some changed, rebuilds the targets from the applied config. Scrape
+ * thread only. */
+static void poll_discovery(scrape_manager_t *m, int64_t now) {
+    if (!m->nsds || !m->cfg || now < m->sd_next_poll_ms) return;
+    m->sd_next_poll_ms = now + SCRAPE_SD_POLL_MS;
+    bool changed = false;
+    for (size_t i = 0; i < m->nsds; i++)
+        changed |= file_sd_refresh(m->sds[i], now, false);
+    if (!changed) return;
+    scrape_target_set_t *s = NULL;
+    pl_err_t err = {{0}};
+    if (target_set_from_config(m->cfg, m->sds, m->nsds, &s, &err) != 0) {
+        log_error("scrape", "Cannot rebuild targets after a target file changed", "err=\"%s\"", err.msg);
+        return;
+    }
+    pthread_mutex_lock(&m->mu);
+    apply_locked(m, s);
+    pthread_mutex_unlock(&m->mu);
+    target_set_free(s);
+}
+
 static void *scrape_thread_main(void *arg) {
     scrape_manager_t *m = arg;
     for (;;) {
@@ -1007,6 +1211,7 @@ static void *scrape_thread_main(void *arg) {
         pthread_mutex_unlock(&m->mu);
         if (stop) break;
 
+        poll_discovery(m, pl_now_ms());
         int64_t now = pl_now_ms();
         int64_t wait = 1000;
         bool any_gone = false;
@@ -1105,9 +1310,59 @@ scrape_manager_t *scrape_manager_new(const appendable_t *storage) {
     return m;
 }
 
+/* The file discoveries of c's pools, in scrape config order, each read once. */
+static int sds_from_config(const config_t *c, file_sd_t ***out, size_t *nout, pl_err_t *err) {
+    size_t n = 0;
+    for (size_t i = 0; i < c->nscrape_configs; i++)
+        n += c->scrape_configs[i].nfile_sd_configs;
+    *out = NULL;
+    *nout = 0;
+    if (!n) return 0;
+    file_sd_t **v = calloc(n, sizeof *v);
+    if (!v) return pl_err_set(err, "out of memory");
+    const int64_t now = pl_now_ms();
+    size_t k = 0;
+    for (size_t i = 0; i < c->nscrape_configs; i++)
+        for (size_t j = 0; j < c->scrape_configs[i].nfile_sd_configs; j++) {
+            v[k] = file_sd_new(&c->scrape_configs[i].file_sd_configs[j]);
+            if (!v[k]) {
+                for (size_t q = 0; q < k; q++)
+                    file_sd_free(v[q]);
+                free(v);
+                return pl_err_set(err, "out of memory");
+            }
+            file_sd_refresh(v[k], now, true);
+            k++;
+        }
+    *out = v;
+    *nout = n;
+    return 0;
+}
+
 int scrape_manager_apply_config(scrape_manager_t *m, const config_t *c, pl_err_t *err) {
     scrape_target_set_t *s = NULL;
-    if (target_set_from_config(c, &s, err) != 0) return -1;
+    /* The manager keeps its own copy of the config (for rebuilding targets
+     * when a target file changes): the same bytes parsed again. */
+    config_t *own = NULL;
+    if (c->source && config_load_string(c->source, strlen(c->source), c->filename ? c->filename : "", &own, err) != 0)
+        return -1;
+    file_sd_t **sds = NULL;
+    size_t nsds = 0;
+    if (sds_from_config(own ? own : c, &sds, &nsds, err) != 0) {
+        config_free(own);
+        return -1;
+    }
+    if (target_set_from_config(c, sds, nsds, &s, err) != 0) {
+        config_free(own);
+        for (size_t i = 0; i < nsds; i++)
+            file_sd_free(sds[i]);
+        free(sds);
+        return -1;
+    }
+    s->cfg = own;
+    s->sds = sds;
+    s->nsds = nsds;
+    s->adopt_discovery = true;
     pthread_mutex_lock(&m->mu);
     if (!m->running) {
         apply_locked(m, s);
@@ -1173,6 +1428,11 @@ void scrape_manager_free(scrape_manager_t *m) {
         target_discard(m, m->targets[i]);
     free(m->targets);
     target_set_free(m->pending);
+    dropped_free(m->dropped, m->ndropped);
+    config_free(m->cfg);
+    for (size_t i = 0; i < m->nsds; i++)
+        file_sd_free(m->sds[i]);
+    free(m->sds);
     for (size_t i = 0; i < m->npools; i++)
         free(m->pools[i].name);
     free(m->pools);
@@ -1303,7 +1563,8 @@ void scrape_manager_write_metrics(scrape_manager_t *m, strbuf_t *sb) {
     size_t npools = m->npools;
     scrape_pool_info_t *pools = calloc(npools ? npools : 1, sizeof *pools);
     size_t *active = calloc(npools ? npools : 1, sizeof *active);
-    if (pools && active) {
+    size_t *meta = calloc(npools ? npools : 1, sizeof *meta);
+    if (pools && active && meta) {
         if (npools) memcpy(pools, m->pools, npools * sizeof *pools);
         for (size_t i = 0; i < m->ntargets; i++) {
             const scrape_target_t *t = m->targets[i];
@@ -1311,6 +1572,7 @@ void scrape_manager_write_metrics(scrape_manager_t *m, strbuf_t *sb) {
             for (size_t j = 0; j < npools; j++)
                 if (strcmp(pools[j].name, t->job) == 0) {
                     active[j]++;
+                    meta[j] += t->meta.n;
                     break;
                 }
         }
@@ -1340,12 +1602,12 @@ void scrape_manager_write_metrics(scrape_manager_t *m, strbuf_t *sb) {
     /* Pair active counts with sorted pools. */
     typedef struct {
         scrape_pool_info_t p;
-        size_t active;
+        size_t active, meta;
     } pool_row_t;
     pool_row_t *rows = calloc(npools ? npools : 1, sizeof *rows);
     if (!rows) npools = 0;
     for (size_t i = 0; i < npools; i++)
-        rows[i] = (pool_row_t){pools[i], active[i]};
+        rows[i] = (pool_row_t){pools[i], active[i], meta[i]};
     for (size_t i = 1; i < npools; i++) { /* few pools: insertion sort by name */
         pool_row_t x = rows[i];
         size_t j = i;
@@ -1403,6 +1665,33 @@ void scrape_manager_write_metrics(scrape_manager_t *m, strbuf_t *sb) {
         textparse_write_sample(sb, name, ls, 1, (double)rows[i].active, false, 0);
     }
 
+    name = "prometheus_target_scrape_pool_sync_total";
+    textparse_write_help(sb, name, "Total number of syncs that were executed on a scrape pool.");
+    textparse_write_type(sb, name, METRIC_TYPE_COUNTER);
+    for (size_t i = 0; i < npools; i++) {
+        label_t ls[1] = {{"scrape_job", rows[i].p.name ? rows[i].p.name : ""}};
+        textparse_write_sample(sb, name, ls, 1, (double)rows[i].p.sync_count, false, 0);
+    }
+    /* Prometheus's is a summary with quantiles; promlab keeps sum and count. */
+    name = "prometheus_target_sync_length_seconds";
+    textparse_write_help(sb, name, "Actual interval to sync the scrape pool.");
+    textparse_write_type(sb, name, METRIC_TYPE_SUMMARY);
+    for (size_t i = 0; i < npools; i++) {
+        label_t ls[1] = {{"scrape_job", rows[i].p.name ? rows[i].p.name : ""}};
+        textparse_write_sample(sb, "prometheus_target_sync_length_seconds_sum", ls, 1, rows[i].p.sync_sum, false, 0);
+        textparse_write_sample(sb, "prometheus_target_sync_length_seconds_count", ls, 1, (double)rows[i].p.sync_count,
+                               false, 0);
+    }
+    write_counter(sb, "prometheus_sd_file_read_errors_total", "The number of File-SD read errors.",
+                  file_sd_read_errors_total());
+    name = "prometheus_target_metadata_cache_entries";
+    textparse_write_help(sb, name, "Total number of metric metadata entries in the cache");
+    textparse_write_type(sb, name, METRIC_TYPE_GAUGE);
+    for (size_t i = 0; i < npools; i++) {
+        label_t ls[1] = {{"scrape_job", rows[i].p.name ? rows[i].p.name : ""}};
+        textparse_write_sample(sb, name, ls, 1, (double)rows[i].meta, false, 0);
+    }
+
     write_counter(sb, "prometheus_target_scrape_pools_failed_total",
                   "Total number of scrape pool creations that failed.", 0);
     write_counter(sb, "prometheus_target_scrape_pools_total", "Total number of scrape pool creation attempts.",
@@ -1426,16 +1715,134 @@ void scrape_manager_write_metrics(scrape_manager_t *m, strbuf_t *sb) {
     free(rows);
     free(pools);
     free(active);
+    free(meta);
     for (size_t i = 0; i < nsum; i++)
         free(sums[i]);
     free(sums);
 }
 
-int scrape_manager_metadata(scrape_manager_t *m, scrape_metadata_fn fn, void *ctx) {
+/* ---- dropped targets and metadata --------------------------------------------------------------------------- */
+
+size_t scrape_manager_dropped(scrape_manager_t *m, dropped_target_info_t **out, scrape_pool_count_t **pools,
+                              size_t *npools) {
+    *out = NULL;
+    *pools = NULL;
+    *npools = 0;
     pthread_mutex_lock(&m->mu);
-    int rc = 0;
-    for (size_t i = 0; i < m->ntargets && !rc; i++)
-        if (!m->targets[i]->retiring) rc = scrape_metadata_each(m->targets[i]->metadata, fn, ctx);
+    size_t n = m->ndropped, np = m->npools;
+    dropped_target_info_t *v = calloc(n ? n : 1, sizeof *v);
+    scrape_pool_count_t *pv = calloc(np ? np : 1, sizeof *pv);
+    bool oom = !v || !pv;
+    size_t k = 0, kp = 0;
+    for (; !oom && k < n; k++) {
+        v[k].scrape_pool = strdup(m->dropped[k].pool);
+        v[k].discovered_labels = labels_dup(m->dropped[k].labels, m->dropped[k].nlabels);
+        v[k].ndiscovered = m->dropped[k].nlabels;
+        oom = !v[k].scrape_pool || !v[k].discovered_labels;
+    }
+    for (; !oom && kp < np; kp++) {
+        pv[kp].scrape_pool = strdup(m->pools[kp].name);
+        pv[kp].ndropped = m->pools[kp].ndropped;
+        oom = !pv[kp].scrape_pool;
+    }
     pthread_mutex_unlock(&m->mu);
-    return rc;
+    if (oom) {
+        scrape_dropped_free(v, k, pv, kp);
+        return 0;
+    }
+    *out = v;
+    *pools = pv;
+    *npools = np;
+    return n;
+}
+
+void scrape_dropped_free(dropped_target_info_t *d, size_t n, scrape_pool_count_t *pools, size_t npools) {
+    for (size_t i = 0; d && i < n; i++) {
+        free(d[i].scrape_pool);
+        if (d[i].discovered_labels) labels_free_owned(d[i].discovered_labels, d[i].ndiscovered);
+    }
+    free(d);
+    for (size_t i = 0; pools && i < npools; i++)
+        free(pools[i].scrape_pool);
+    free(pools);
+}
+
+static int cmp_meta_row(const void *a, const void *b) {
+    const target_metadata_t *x = a, *y = b;
+    int c = strcmp(x->scrape_pool, y->scrape_pool);
+    if (!c) c = strcmp(x->scrape_url, y->scrape_url);
+    return c ? c : strcmp(x->metric, y->metric);
+}
+
+size_t scrape_manager_metadata(scrape_manager_t *m, const char *metric, target_metadata_t **out) {
+    *out = NULL;
+    const bool all = !metric || !metric[0];
+    pthread_mutex_lock(&m->mu);
+    size_t n = 0;
+    for (size_t i = 0; i < m->ntargets; i++) {
+        const scrape_target_t *t = m->targets[i];
+        if (t->retiring) continue;
+        n += all ? t->meta.n : scrape_meta_get(&t->meta, metric) != NULL;
+    }
+    target_metadata_t *v = calloc(n ? n : 1, sizeof *v);
+    size_t k = 0;
+    bool oom = !v;
+    for (size_t i = 0; i < m->ntargets && !oom; i++) {
+        const scrape_target_t *t = m->targets[i];
+        if (t->retiring) continue;
+        for (size_t j = 0; j < t->meta.n && !oom; j++) {
+            const scrape_meta_entry_t *e = &t->meta.v[j];
+            if (!all && strcmp(e->name, metric) != 0) continue;
+            target_metadata_t *r = &v[k++];
+            r->scrape_pool = strdup(t->job);
+            r->scrape_url = strdup(t->url);
+            r->target = labels_dup(t->labels, t->nlabels);
+            r->ntarget = t->nlabels;
+            r->metric = strdup(e->name);
+            r->type = strdup(scrape_meta_type_str(e->type));
+            r->help = strdup(e->help ? e->help : "");
+            r->unit = strdup(e->unit ? e->unit : "");
+            oom = !r->scrape_pool || !r->scrape_url || !r->target || !r->metric || !r->type || !r->help || !r->unit;
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    if (oom) {
+        scrape_metadata_free(v, k);
+        return 0;
+    }
+    qsort(v, k, sizeof *v, cmp_meta_row);
+    *out = v;
+    return k;
+}
+
+void scrape_metadata_free(target_metadata_t *rows, size_t n) {
+    for (size_t i = 0; rows && i < n; i++) {
+        free(rows[i].scrape_pool);
+        free(rows[i].scrape_url);
+        if (rows[i].target) labels_free_owned(rows[i].target, rows[i].ntarget);
+        free(rows[i].metric);
+        free(rows[i].type);
+        free(rows[i].help);
+        free(rows[i].unit);
+    }
+    free(rows);
+}
+
+void scrape_manager_memory(scrape_manager_t *m, scrape_memory_t *out) {
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->ntargets; i++) {
+        const scrape_target_t *t = m->targets[i];
+        out->targets++;
+        out->cache_bytes += t->mem_cache;
+        out->cache_entries += t->mem_cache_entries;
+        out->body_bytes += t->mem_body;
+        out->metadata_entries += t->meta.n;
+        out->metadata_bytes += t->meta.cap * sizeof *t->meta.v + t->meta.cap_index * sizeof *t->meta.index;
+        for (size_t j = 0; j < t->meta.n; j++)
+            out->metadata_bytes += strlen(t->meta.v[j].name) + strlen(t->meta.v[j].help) +
+                                   strlen(t->meta.v[j].unit) + 3;
+    }
+    out->batch_bytes = m->mem_batch;
+    pthread_mutex_unlock(&m->mu);
 }

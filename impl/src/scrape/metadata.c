@@ -1,158 +1,140 @@
-/* metadata.c — per-target metric metadata. See metadata.h.
- *
- * Entries live in an array; an open-addressing table of indexes (sized to
- * stay under half full) finds them by name. Dropping entries rebuilds the
- * table, which happens at most once per scrape. */
+/* metadata.c — the per-target metadata table. See metadata.h. */
 #include "scrape/metadata.h"
 
-#include <pthread.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MD_KEEP_SCRAPES 10
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
 
-typedef struct md_entry {
-    char *name, *help, *unit;
-    enum metric_type type;
-    uint64_t last_iter;
-} md_entry_t;
-
-struct scrape_metadata {
-    pthread_mutex_t mu;
-    md_entry_t *e;
-    size_t n, cap;
-    uint32_t *slots; /* index + 1, 0 = empty */
-    size_t nslots;
-    uint64_t iter;
-};
-
-static uint64_t hash_str(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
+const char *scrape_meta_type_str(enum metric_type t) {
+    return t == METRIC_TYPE_UNTYPED ? "unknown" : metric_type_str(t);
 }
 
-scrape_metadata_t *scrape_metadata_new(void) {
-    scrape_metadata_t *md = calloc(1, sizeof *md);
-    if (!md) return NULL;
-    pthread_mutex_init(&md->mu, NULL);
-    return md;
-}
-
-static void entry_free(md_entry_t *e) {
+static void entry_free(scrape_meta_entry_t *e) {
     free(e->name);
     free(e->help);
     free(e->unit);
 }
 
-void scrape_metadata_free(scrape_metadata_t *md) {
-    if (!md) return;
-    for (size_t i = 0; i < md->n; i++)
-        entry_free(&md->e[i]);
-    free(md->e);
-    free(md->slots);
-    pthread_mutex_destroy(&md->mu);
-    free(md);
+void scrape_meta_free(scrape_meta_t *m) {
+    for (size_t i = 0; i < m->n; i++)
+        entry_free(&m->v[i]);
+    free(m->v);
+    free(m->index);
+    memset(m, 0, sizeof *m);
 }
 
-static bool rebuild(scrape_metadata_t *md, size_t nslots) {
-    uint32_t *s = calloc(nslots, sizeof *s);
-    if (!s) return false;
-    for (size_t i = 0; i < md->n; i++) {
-        size_t k = hash_str(md->e[i].name) & (nslots - 1);
-        while (s[k])
-            k = (k + 1) & (nslots - 1);
-        s[k] = (uint32_t)i + 1;
+/* Slot of name in the index: its entry's slot, or the empty slot where it goes. */
+static size_t probe(const scrape_meta_t *m, const char *name, uint64_t h) {
+    size_t mask = m->cap_index - 1, i = (size_t)h & mask;
+    while (m->index[i] && strcmp(m->v[m->index[i] - 1].name, name) != 0)
+        i = (i + 1) & mask;
+    return i;
+}
+
+static int rebuild_index(scrape_meta_t *m, size_t cap) {
+    uint32_t *idx = calloc(cap, sizeof *idx);
+    if (!idx) return -1;
+    free(m->index);
+    m->index = idx;
+    m->cap_index = cap;
+    for (size_t k = 0; k < m->n; k++) {
+        size_t i = probe(m, m->v[k].name, XXH3_64bits(m->v[k].name, strlen(m->v[k].name)));
+        m->index[i] = (uint32_t)(k + 1);
     }
-    free(md->slots);
-    md->slots = s;
-    md->nslots = nslots;
-    return true;
+    return 0;
 }
 
-/* The entry of name, created when new; NULL when out of memory. */
-static md_entry_t *get(scrape_metadata_t *md, const char *name) {
-    if (md->nslots) {
-        size_t k = hash_str(name) & (md->nslots - 1);
-        while (md->slots[k]) {
-            md_entry_t *e = &md->e[md->slots[k] - 1];
-            if (strcmp(e->name, name) == 0) return e;
-            k = (k + 1) & (md->nslots - 1);
-        }
-    }
-    if ((md->n + 1) * 2 > md->nslots && !rebuild(md, md->nslots ? md->nslots * 2 : 64)) return NULL;
-    if (md->n == md->cap) {
-        size_t nc = md->cap ? md->cap * 2 : 32;
-        md_entry_t *ne = realloc(md->e, nc * sizeof *ne);
-        if (!ne) return NULL;
-        md->e = ne;
-        md->cap = nc;
-    }
-    md_entry_t *e = &md->e[md->n];
-    memset(e, 0, sizeof *e);
-    e->name = strdup(name);
-    if (!e->name) return NULL;
-    size_t k = hash_str(name) & (md->nslots - 1);
-    while (md->slots[k])
-        k = (k + 1) & (md->nslots - 1);
-    md->slots[k] = (uint32_t)++md->n;
-    return e;
+const scrape_meta_entry_t *scrape_meta_get(const scrape_meta_t *m, const char *name) {
+    if (!m->cap_index) return NULL;
+    size_t i = probe(m, name, XXH3_64bits(name, strlen(name)));
+    return m->index[i] ? &m->v[m->index[i] - 1] : NULL;
 }
 
-static void set_str(char **dst, const char *s) {
-    if (*dst && strcmp(*dst, s) == 0) return;
-    char *c = strdup(s);
-    if (!c) return;
-    free(*dst);
-    *dst = c;
-}
+static bool str_eq(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : "") == 0; }
 
-void scrape_metadata_note(scrape_metadata_t *md, enum textparse_entry kind, const char *name, enum metric_type type,
-                          const char *text) {
-    if (!md || !name || !*name) return;
-    pthread_mutex_lock(&md->mu);
-    md_entry_t *e = get(md, name);
+int scrape_meta_note(scrape_meta_t *m, pthread_mutex_t *mu, int kind, const char *name, enum metric_type type,
+                     const char *text, uint32_t iter) {
+    scrape_meta_entry_t *e = (scrape_meta_entry_t *)scrape_meta_get(m, name);
     if (e) {
-        e->last_iter = md->iter;
-        if (kind == TEXTPARSE_TYPE) e->type = type;
-        else if (kind == TEXTPARSE_HELP) set_str(&e->help, text ? text : "");
-        else if (kind == TEXTPARSE_UNIT) set_str(&e->unit, text ? text : "");
-    }
-    pthread_mutex_unlock(&md->mu);
-}
-
-void scrape_metadata_scrape_done(scrape_metadata_t *md) {
-    if (!md) return;
-    pthread_mutex_lock(&md->mu);
-    size_t w = 0;
-    for (size_t i = 0; i < md->n; i++) {
-        if (md->iter - md->e[i].last_iter >= MD_KEEP_SCRAPES) {
-            entry_free(&md->e[i]);
-            continue;
+        e->iter = iter; /* read only by this thread */
+        bool same = kind == TEXTPARSE_TYPE   ? e->type == type
+                    : kind == TEXTPARSE_HELP ? str_eq(e->help, text)
+                                             : str_eq(e->unit, text);
+        if (same) return 0;
+        char *dup = NULL;
+        if (kind != TEXTPARSE_TYPE && !(dup = strdup(text ? text : ""))) return -1;
+        pthread_mutex_lock(mu);
+        if (kind == TEXTPARSE_TYPE)
+            e->type = type;
+        else if (kind == TEXTPARSE_HELP) {
+            free(e->help);
+            e->help = dup;
+        } else {
+            free(e->unit);
+            e->unit = dup;
         }
-        md->e[w++] = md->e[i];
+        pthread_mutex_unlock(mu);
+        return 0;
     }
-    if (w != md->n) {
-        md->n = w;
-        rebuild(md, md->nslots ? md->nslots : 64);
+    scrape_meta_entry_t ne = {.type = METRIC_TYPE_UNKNOWN, .iter = iter};
+    ne.name = strdup(name);
+    ne.help = strdup(kind == TEXTPARSE_HELP && text ? text : "");
+    ne.unit = strdup(kind == TEXTPARSE_UNIT && text ? text : "");
+    if (kind == TEXTPARSE_TYPE) ne.type = type;
+    if (!ne.name || !ne.help || !ne.unit) {
+        entry_free(&ne);
+        return -1;
     }
-    md->iter++;
-    pthread_mutex_unlock(&md->mu);
+    pthread_mutex_lock(mu);
+    int rc = 0;
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 16;
+        scrape_meta_entry_t *p = realloc(m->v, cap * sizeof *p);
+        if (!p) {
+            rc = -1;
+            goto out;
+        }
+        m->v = p;
+        m->cap = cap;
+    }
+    m->v[m->n++] = ne;
+    if ((m->n + 1) * 2 > m->cap_index) {
+        if (rebuild_index(m, m->cap_index ? m->cap_index * 2 : 64) != 0) {
+            m->n--;
+            rc = -1;
+        }
+    } else {
+        size_t i = probe(m, name, XXH3_64bits(name, strlen(name)));
+        m->index[i] = (uint32_t)m->n;
+    }
+out:
+    pthread_mutex_unlock(mu);
+    if (rc != 0) entry_free(&ne);
+    return rc;
 }
 
-int scrape_metadata_each(scrape_metadata_t *md, scrape_metadata_fn fn, void *ctx) {
-    if (!md) return 0;
-    pthread_mutex_lock(&md->mu);
-    int rc = 0;
-    for (size_t i = 0; i < md->n && !rc; i++) {
-        const md_entry_t *e = &md->e[i];
-        enum metric_type t = e->type;
-        const char *ts = t == METRIC_TYPE_UNTYPED ? "unknown" : metric_type_str(t);
-        rc = fn(ctx, e->name, ts, e->help ? e->help : "", e->unit ? e->unit : "");
+void scrape_meta_expire(scrape_meta_t *m, pthread_mutex_t *mu, uint32_t iter) {
+    bool any = false;
+    for (size_t i = 0; i < m->n && !any; i++)
+        any = iter - m->v[i].iter > SCRAPE_META_MAX_AGE;
+    if (!any) return;
+    pthread_mutex_lock(mu);
+    size_t w = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        if (iter - m->v[i].iter > SCRAPE_META_MAX_AGE)
+            entry_free(&m->v[i]);
+        else
+            m->v[w++] = m->v[i];
     }
-    pthread_mutex_unlock(&md->mu);
-    return rc;
+    m->n = w;
+    if (rebuild_index(m, m->cap_index ? m->cap_index : 64) != 0) {
+        /* Keep a consistent (empty) table rather than a stale index. */
+        for (size_t i = 0; i < m->n; i++)
+            entry_free(&m->v[i]);
+        m->n = 0;
+        memset(m->index, 0, m->cap_index * sizeof *m->index);
+    }
+    pthread_mutex_unlock(mu);
 }

@@ -1,32 +1,52 @@
-/* metadata.h — the metric metadata (TYPE, HELP, UNIT) of one target's
- * scrapes, for /api/v1/metadata.
+/* metadata.h — per-target metric metadata: the TYPE, HELP and UNIT a target
+ * last exposed for each metric family (private to scrape/; the public view
+ * is scrape_manager_metadata in scrape.h, which /api/v1/targets/metadata and
+ * /api/v1/metadata read).
  *
- * As Prometheus's scrape cache: an entry per metric family named by a
- * metadata line, updated as lines are parsed, dropped when no scrape of the
- * last 10 mentioned it. One mutex per store: the scrape thread writes, API
- * threads read. */
+ * One table per target, written by the scrape thread only while it parses a
+ * body. Readers on other threads hold the manager's mu; so the scrape thread
+ * takes mu for a write, and only when an entry is new or its text changed —
+ * a target whose metadata is steady costs one hash probe per TYPE/HELP/UNIT
+ * line and no lock. An entry not seen for SCRAPE_META_MAX_AGE successful
+ * scrapes is dropped (Prometheus keeps metadata of vanished families a
+ * little while too). */
 #ifndef PL_SCRAPE_METADATA_H
 #define PL_SCRAPE_METADATA_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "textparse/textparse.h"
 
-typedef struct scrape_metadata scrape_metadata_t;
+#define SCRAPE_META_MAX_AGE 10
 
-scrape_metadata_t *scrape_metadata_new(void); /* NULL when out of memory */
-void scrape_metadata_free(scrape_metadata_t *md);
-/* One TYPE / HELP / UNIT entry of the scrape being parsed (kind is the
- * textparse entry; text is the HELP text or the UNIT). */
-void scrape_metadata_note(scrape_metadata_t *md, enum textparse_entry kind, const char *name, enum metric_type type,
-                          const char *text);
-/* A scrape was parsed: entries not mentioned in the last 10 are dropped. */
-void scrape_metadata_scrape_done(scrape_metadata_t *md);
-/* Calls fn for every entry (type as Prometheus reports it: "counter",
- * "gauge", ..., "unknown"; help and unit "" when absent). fn returns
- * non-zero to stop. */
-typedef int (*scrape_metadata_fn)(void *ctx, const char *metric, const char *type, const char *help,
-                                  const char *unit);
-int scrape_metadata_each(scrape_metadata_t *md, scrape_metadata_fn fn, void *ctx);
+typedef struct scrape_meta_entry {
+    char *name;            /* metric family name, owned */
+    enum metric_type type; /* METRIC_TYPE_UNKNOWN until a TYPE line */
+    char *help, *unit;     /* owned, "" when none */
+    uint32_t iter;         /* scrape iteration that last saw a line of it */
+} scrape_meta_entry_t;
+
+typedef struct scrape_meta {
+    scrape_meta_entry_t *v; /* entries, in first-seen order (holes never: deletes compact) */
+    size_t n, cap;
+    uint32_t *index; /* open addressing: entry index + 1, 0 = empty; cap_index a power of two */
+    size_t cap_index;
+} scrape_meta_t;
+
+void scrape_meta_free(scrape_meta_t *m);
+/* Records one TYPE/HELP/UNIT line (kind is TEXTPARSE_TYPE/_HELP/_UNIT; text
+ * is the HELP text or UNIT, ignored for TYPE) seen in scrape iteration iter.
+ * Takes *mu only to change the table. Returns -1 when out of memory. */
+int scrape_meta_note(scrape_meta_t *m, pthread_mutex_t *mu, int kind, const char *name, enum metric_type type,
+                     const char *text, uint32_t iter);
+/* Drops entries older than SCRAPE_META_MAX_AGE iterations (under *mu). */
+void scrape_meta_expire(scrape_meta_t *m, pthread_mutex_t *mu, uint32_t iter);
+/* The entry of name, or NULL (caller holds mu or is the scrape thread). */
+const scrape_meta_entry_t *scrape_meta_get(const scrape_meta_t *m, const char *name);
+/* "counter", "gauge", ... as Prometheus's API writes types (untyped is "unknown"). */
+const char *scrape_meta_type_str(enum metric_type t);
 
 #endif

@@ -30,8 +30,16 @@
  *   per series instead of a copy of the text). Two series of one target whose
  *   hashes collide would be merged; at a million series the odds are about
  *   3 in 10^8 per target (n^2 / 2^65).
- * - relabel_configs and metric_relabel_configs are not applied yet: the hooks
- *   are apply_target_relabel (manager.c) and apply_metric_relabel (append.c). */
+ * - relabel_configs run on each target's discovered labels (with the meta
+ *   labels __address__, __scheme__, __metrics_path__, __param_<name>,
+ *   __scrape_interval__, __scrape_timeout__ and job); __-prefixed labels are
+ *   then removed and instance defaults to __address__. Dropped targets are
+ *   kept for the targets API.
+ * - metric_relabel_configs run once per new series of a target: the
+ *   decision (a ref, or "dropped") is cached with the series, so a steady
+ *   scrape pays nothing for them. Changing them makes new targets (fresh
+ *   caches), as Prometheus restarts the pool.
+ * - file_sd_configs: see scrape/file_sd.h (files polled about once a second). */
 #ifndef PL_SCRAPE_H
 #define PL_SCRAPE_H
 
@@ -75,15 +83,54 @@ typedef struct target_info {
     size_t ndiscovered;
 } target_info_t;
 
-/* Every (target, metric family) metadata entry of the current targets, as
- * scrape/metadata.h's scrape_metadata_each (duplicates across targets are
- * the caller's to merge). */
-#include "scrape/metadata.h"
-int scrape_manager_metadata(scrape_manager_t *m, scrape_metadata_fn fn, void *ctx);
-
 /* Fills a malloc'd array of snapshots (free with scrape_targets_free). */
 size_t scrape_manager_targets(scrape_manager_t *m, target_info_t **out);
 void scrape_targets_free(target_info_t *ts, size_t n);
+
+/* Targets that relabel_configs dropped (at most keep_dropped_targets per
+ * pool when set), for /api/v1/targets's droppedTargets; and per pool the
+ * number dropped (all of them), for droppedTargetCounts. Strings owned by
+ * the snapshot. */
+typedef struct dropped_target_info {
+    char *scrape_pool;
+    label_t *discovered_labels; /* sorted */
+    size_t ndiscovered;
+} dropped_target_info_t;
+typedef struct scrape_pool_count {
+    char *scrape_pool;
+    size_t ndropped;
+} scrape_pool_count_t;
+/* Fills malloc'd arrays (free with scrape_dropped_free); returns the number
+ * of dropped targets, *npools the number of pools (every configured pool). */
+size_t scrape_manager_dropped(scrape_manager_t *m, dropped_target_info_t **out, scrape_pool_count_t **pools,
+                              size_t *npools);
+void scrape_dropped_free(dropped_target_info_t *d, size_t n, scrape_pool_count_t *pools, size_t npools);
+
+/* Metric metadata the targets exposed (TYPE, HELP, UNIT per metric family
+ * per target), for /api/v1/targets/metadata and /api/v1/metadata. metric
+ * NULL or "" means every metric. Rows are sorted by target (pool, URL) and
+ * then metric name. type is Prometheus's word ("counter", "gauge",
+ * "histogram", "summary", "unknown", ...); help and unit are "" when the
+ * target gave none. Free with scrape_metadata_free. */
+typedef struct target_metadata {
+    char *scrape_pool, *scrape_url;
+    label_t *target; /* the target's labels, sorted */
+    size_t ntarget;
+    char *metric, *type, *help, *unit;
+} target_metadata_t;
+size_t scrape_manager_metadata(scrape_manager_t *m, const char *metric, target_metadata_t **out);
+void scrape_metadata_free(target_metadata_t *rows, size_t n);
+
+/* Memory the scrape manager holds, for /debug/pprof/heap (figures from the
+ * end of each target's last scrape). */
+typedef struct scrape_memory {
+    uint64_t targets;
+    uint64_t cache_bytes, cache_entries; /* series caches (24 B per series + table slack) */
+    uint64_t batch_bytes;                /* the shared parse batch */
+    uint64_t body_bytes;                 /* response buffers (a body over 1 MiB is freed after each scrape) */
+    uint64_t metadata_bytes, metadata_entries;
+} scrape_memory_t;
+void scrape_manager_memory(scrape_manager_t *m, scrape_memory_t *out);
 
 /* Writes the manager's own metrics in text format: prometheus_target_interval_length_seconds
  * (summary with quantiles 0.01 0.05 0.5 0.9 0.99 per interval), prometheus_target_scrape_pools_total,

@@ -168,7 +168,7 @@ static int64_t chunk_end_time(int64_t start, int64_t cur, int64_t max) {
  * when the chunk ends byte-aligned and its last sample wrote its value bits
  * as whole bytes: a single-sample chunk (64 raw bits), or a changed value
  * whose significant-bit count is a multiple of 8. */
-static bool go_trailing_byte(const uint8_t *p, size_t len, uint32_t nbits) {
+bool block_xor_go_trailing_byte(const uint8_t *p, size_t len, uint32_t nbits) {
     if (nbits % 8 != 0) return false;
     xor_iter_t it;
     xor_iter_init(&it, p, len);
@@ -187,7 +187,7 @@ static bool go_trailing_byte(const uint8_t *p, size_t len, uint32_t nbits) {
 static int flush_chunk(block_builder_t *b, int64_t mint, int64_t maxt) {
     size_t len;
     const uint8_t *p = xor_chunk_bytes(&b->cur, &len);
-    bool extra = go_trailing_byte(p, len, b->cur.app.nbits);
+    bool extra = block_xor_go_trailing_byte(p, len, b->cur.app.nbits);
     if (b->nchunks == b->capchunks) {
         size_t nc = b->capchunks ? b->capchunks * 2 : 1024;
         bchunk_t *nv = realloc(b->chunks, nc * sizeof *nv);
@@ -271,7 +271,7 @@ static int cmp_series(const void *a, const void *c) {
 
 static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static int rm_rf(const char *path) {
+int block_rm_rf(const char *path) {
     DIR *d = opendir(path);
     if (d) {
         struct dirent *de;
@@ -281,7 +281,7 @@ static int rm_rf(const char *path) {
             snprintf(p, sizeof p, "%s/%s", path, de->d_name);
             struct stat st;
             if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-                rm_rf(p);
+                block_rm_rf(p);
             else
                 unlink(p);
         }
@@ -291,23 +291,155 @@ static int rm_rf(const char *path) {
     return unlink(path);
 }
 
+/* ---- streaming writer ---------------------------------------------------------- */
+
+struct block_writer {
+    char ulid[ULID_LEN + 1];
+    char *parent, *tmp;
+    chunk_writer_t *cw;
+    index_writer_t *iw;
+    uint64_t nsamples, nseries, nchunks;
+};
+
+void block_writer_abort(block_writer_t *w) {
+    if (!w) return;
+    if (w->cw) chunk_writer_close(w->cw, NULL);
+    if (w->iw) index_writer_abort(w->iw);
+    if (w->tmp) block_rm_rf(w->tmp);
+    free(w->tmp);
+    free(w->parent);
+    free(w);
+}
+
+block_writer_t *block_writer_open(const char *parent_dir, uint64_t segment_size, pl_err_t *err) {
+    block_writer_t *w = calloc(1, sizeof *w);
+    char path[4200];
+    if (!w || !(w->parent = strdup(parent_dir))) {
+        free(w);
+        pl_err_set(err, "out of memory");
+        return NULL;
+    }
+    block_ulid_new(w->ulid);
+    snprintf(path, sizeof path, "%s/%s" BLOCK_TMP_CREATION_SUFFIX, parent_dir, w->ulid);
+    if (mkdir(path, 0777) != 0) {
+        pl_err_set(err, "mkdir %s: %s", path, strerror(errno));
+        block_writer_abort(w);
+        return NULL;
+    }
+    if (!(w->tmp = strdup(path))) {
+        block_rm_rf(path);
+        pl_err_set(err, "out of memory");
+        block_writer_abort(w);
+        return NULL;
+    }
+    snprintf(path, sizeof path, "%s/chunks", w->tmp);
+    if (!(w->cw = chunk_writer_open(path, segment_size, err))) goto fail;
+    snprintf(path, sizeof path, "%s/index", w->tmp);
+    if (!(w->iw = index_writer_open(path, err))) goto fail;
+    return w;
+fail:
+    block_writer_abort(w);
+    return NULL;
+}
+
+const char *block_writer_ulid(const block_writer_t *w) { return w->ulid; }
+uint64_t block_writer_num_samples(const block_writer_t *w) { return w->nsamples; }
+uint64_t block_writer_num_series(const block_writer_t *w) { return w->nseries; }
+uint64_t block_writer_num_chunks(const block_writer_t *w) { return w->nchunks; }
+
+int block_writer_add_symbol(block_writer_t *w, const char *s, pl_err_t *err) {
+    return index_writer_add_symbol(w->iw, s, err);
+}
+
+int block_writer_add_series(block_writer_t *w, const label_t *ls, size_t n, chunk_meta_t *chks, size_t nchks,
+                            pl_err_t *err) {
+    if (nchks == 0) return 0;
+    uint64_t ns = 0;
+    for (size_t i = 0; i < nchks; i++) {
+        if (chks[i].encoding != CHUNKENC_XOR || chks[i].len < XOR_HEADER_BYTES)
+            return pl_err_set(err, "block: chunk %zu of a series is not an XOR chunk", i);
+        ns += xor_chunk_count_bytes(chks[i].data);
+    }
+    if (chunk_writer_write_series(w->cw, chks, nchks, err) != 0) return -1;
+    if (index_writer_add_series(w->iw, ls, n, chks, nchks, NULL, err) != 0) return -1;
+    w->nsamples += ns;
+    w->nchunks += nchks;
+    w->nseries++;
+    return 0;
+}
+
+int block_writer_commit(block_writer_t *w, const block_meta_t *tmpl, char ulid_out[ULID_LEN + 1], pl_err_t *err) {
+    ulid_out[0] = '\0';
+    int rc = -1;
+    block_meta_t meta = {0};
+    char path[4200], final[4200];
+    chunk_writer_t *cw = w->cw;
+    index_writer_t *iw = w->iw;
+    w->cw = NULL;
+    w->iw = NULL;
+    int crc = chunk_writer_close(cw, err);
+    if (index_writer_close(iw, crc == 0 ? err : NULL) != 0 || crc != 0) goto out;
+    if (w->nsamples == 0) { /* as Prometheus: an empty block is not written */
+        rc = 0;
+        goto out;
+    }
+    meta.level = tmpl->level;
+    for (size_t i = 0; i < tmpl->nsources; i++)
+        if (block_meta_add_source(&meta, tmpl->sources[i]) != 0) goto oom;
+    if (tmpl->nparents) {
+        if (!(meta.parents = malloc(tmpl->nparents * sizeof *meta.parents))) goto oom;
+        memcpy(meta.parents, tmpl->parents, tmpl->nparents * sizeof *meta.parents);
+        meta.nparents = tmpl->nparents;
+    }
+    memcpy(meta.ulid, w->ulid, sizeof meta.ulid);
+    meta.min_time = tmpl->min_time;
+    meta.max_time = tmpl->max_time;
+    meta.num_samples = w->nsamples;
+    meta.num_series = w->nseries;
+    meta.num_chunks = w->nchunks;
+    meta.version = 1;
+    if (meta.level == 0) meta.level = 1;
+    if (meta.nsources == 0 && block_meta_add_source(&meta, w->ulid) != 0) goto oom;
+    meta.thanos = tmpl->thanos; /* borrowed for the write */
+    int wrc = block_meta_write(w->tmp, &meta, err);
+    meta.thanos = NULL;
+    if (wrc != 0) goto out;
+    tombstones_t none = {0};
+    snprintf(path, sizeof path, "%s/tombstones", w->tmp);
+    if (tombstones_write(path, &none, err) != 0) goto out;
+    if (tsdb_fsync_dir(w->tmp) != 0) {
+        pl_err_set(err, "sync %s: %s", w->tmp, strerror(errno));
+        goto out;
+    }
+    snprintf(final, sizeof final, "%s/%s", w->parent, w->ulid);
+    if (rename(w->tmp, final) != 0) {
+        pl_err_set(err, "rename %s: %s", w->tmp, strerror(errno));
+        goto out;
+    }
+    free(w->tmp);
+    w->tmp = NULL; /* renamed: nothing left to remove */
+    tsdb_fsync_dir(w->parent);
+    memcpy(ulid_out, w->ulid, ULID_LEN + 1);
+    rc = 0;
+    goto out;
+oom:
+    pl_err_set(err, "out of memory");
+out:
+    block_meta_free(&meta);
+    block_writer_abort(w);
+    return rc;
+}
+
 int block_builder_write(block_builder_t *b, const char *parent_dir, const block_write_opts_t *o,
                         char ulid_out[ULID_LEN + 1], pl_err_t *err) {
     ulid_out[0] = '\0';
     if (b->nsamples == 0) return 0;
-    char ulid[ULID_LEN + 1], tmp[4096], final[4096], path[4200];
-    block_ulid_new(ulid);
-    snprintf(tmp, sizeof tmp, "%s/%s" BLOCK_TMP_CREATION_SUFFIX, parent_dir, ulid);
-    snprintf(final, sizeof final, "%s/%s", parent_dir, ulid);
-    if (mkdir(tmp, 0777) != 0) return pl_err_set(err, "mkdir %s: %s", tmp, strerror(errno));
-
     int rc = -1;
     chunk_meta_t *metas = NULL;
     char **syms = NULL;
-    index_writer_t *iw = NULL;
     label_t *ls = NULL;
-    block_meta_t meta = {0};
     size_t maxl = 0;
+    block_writer_t *w = NULL;
     if (b->nseries > 1) qsort(b->series, b->nseries, sizeof *b->series, cmp_series);
     for (size_t i = 0; i < b->nseries; i++) {
         if (b->series[i].n > maxl) maxl = b->series[i].n;
@@ -323,27 +455,9 @@ int block_builder_write(block_builder_t *b, const char *parent_dir, const block_
         pl_err_set(err, "out of memory");
         goto out;
     }
+    if (!(w = block_writer_open(parent_dir, o->segment_size, err))) goto out;
 
-    /* Chunks, series by series in label order. */
-    snprintf(path, sizeof path, "%s/chunks", tmp);
-    chunk_writer_t *cw = chunk_writer_open(path, o->segment_size, err);
-    if (!cw) goto out;
-    for (size_t i = 0; i < b->nseries; i++) {
-        const bseries_t *se = &b->series[i];
-        for (size_t k = 0; k < se->nchunks; k++) {
-            const bchunk_t *c = &b->chunks[se->chunk0 + k];
-            metas[se->chunk0 + k] =
-                (chunk_meta_t){c->mint, c->maxt, 0, (const uint8_t *)b->arena.data + c->off, c->len, CHUNKENC_XOR};
-        }
-        if (chunk_writer_write_series(cw, &metas[se->chunk0], se->nchunks, err) != 0) {
-            chunk_writer_close(cw, NULL);
-            goto out;
-        }
-    }
-    if (chunk_writer_close(cw, err) != 0) goto out;
-
-    /* Index: "" and every interned string as symbols, then the series. */
-    snprintf(path, sizeof path, "%s/index", tmp);
+    /* Symbols: "" and every interned string. */
     size_t nsyms = 0;
     bool has_empty = false;
     for (size_t i = 0; i < b->set_cap; i++)
@@ -352,70 +466,34 @@ int block_builder_write(block_builder_t *b, const char *parent_dir, const block_
             if (b->set[i][0] == '\0') has_empty = true;
         }
     qsort(syms, nsyms, sizeof *syms, cmp_cstr);
-    if (!(iw = index_writer_open(path, err))) goto out;
-    if (!has_empty && index_writer_add_symbol(iw, "", err) != 0) goto out;
+    if (!has_empty && block_writer_add_symbol(w, "", err) != 0) goto out;
     for (size_t i = 0; i < nsyms; i++)
-        if (index_writer_add_symbol(iw, syms[i], err) != 0) goto out;
+        if (block_writer_add_symbol(w, syms[i], err) != 0) goto out;
+
+    /* Series in label order, each with its chunks. */
     for (size_t i = 0; i < b->nseries; i++) {
         const bseries_t *se = &b->series[i];
+        for (size_t k = 0; k < se->nchunks; k++) {
+            const bchunk_t *c = &b->chunks[se->chunk0 + k];
+            metas[se->chunk0 + k] =
+                (chunk_meta_t){c->mint, c->maxt, 0, (const uint8_t *)b->arena.data + c->off, c->len, CHUNKENC_XOR};
+        }
         for (size_t k = 0; k < se->n; k++)
             ls[k] = (label_t){se->strs[2 * k], se->strs[2 * k + 1]};
-        if (index_writer_add_series(iw, ls, se->n, &metas[se->chunk0], se->nchunks, NULL, err) != 0) goto out;
+        if (block_writer_add_series(w, ls, se->n, &metas[se->chunk0], se->nchunks, err) != 0) goto out;
     }
-    rc = index_writer_close(iw, err);
-    iw = NULL;
-    if (rc != 0) goto out;
-    rc = -1;
 
-    /* meta.json and an empty tombstones file. */
-    if (o->meta_base) {
-        const block_meta_t *mb = o->meta_base;
-        meta.level = mb->level;
-        for (size_t i = 0; i < mb->nsources; i++)
-            if (block_meta_add_source(&meta, mb->sources[i]) != 0) goto oom;
-        if (mb->nparents) {
-            if (!(meta.parents = malloc(mb->nparents * sizeof *meta.parents))) goto oom;
-            memcpy(meta.parents, mb->parents, mb->nparents * sizeof *meta.parents);
-            meta.nparents = mb->nparents;
-        }
-    }
-    snprintf(meta.ulid, sizeof meta.ulid, "%s", ulid);
-    meta.min_time = o->min_time;
-    meta.max_time = o->max_time;
-    meta.num_samples = b->nsamples;
-    meta.num_series = b->nseries;
-    meta.num_chunks = b->nchunks;
-    meta.version = 1;
-    if (meta.level == 0) meta.level = 1;
-    if (meta.nsources == 0 && block_meta_add_source(&meta, ulid) != 0) goto oom;
-    meta.thanos = o->meta_base ? o->meta_base->thanos : NULL; /* borrowed for the write */
-    int wrc = block_meta_write(tmp, &meta, err);
-    meta.thanos = NULL; /* borrowed */
-    if (wrc != 0) goto out;
-    tombstones_t none = {0};
-    snprintf(path, sizeof path, "%s/tombstones", tmp);
-    if (tombstones_write(path, &none, err) != 0) goto out;
-    if (tsdb_fsync_dir(tmp) != 0) {
-        pl_err_set(err, "sync %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (rename(tmp, final) != 0) {
-        pl_err_set(err, "rename %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    tsdb_fsync_dir(parent_dir);
-    memcpy(ulid_out, ulid, ULID_LEN + 1);
-    rc = 0;
-    goto out;
-oom:
-    pl_err_set(err, "out of memory");
+    block_meta_t tmpl = {0};
+    if (o->meta_base) tmpl = *o->meta_base; /* shallow: level, sources, parents, thanos are only read */
+    tmpl.min_time = o->min_time;
+    tmpl.max_time = o->max_time;
+    rc = block_writer_commit(w, &tmpl, ulid_out, err);
+    w = NULL;
 out:
-    if (iw) index_writer_abort(iw);
-    block_meta_free(&meta);
+    block_writer_abort(w);
     free(metas);
     free(syms);
     free(ls);
-    if (rc != 0) rm_rf(tmp);
     return rc;
 }
 

@@ -79,6 +79,47 @@ int block_builder_write(block_builder_t *b, const char *parent_dir, const block_
 int block_write_from_queryable(const queryable_t *q, const char *parent_dir, int64_t mint, int64_t maxt,
                                int64_t chunk_range, char ulid_out[ULID_LEN + 1], pl_err_t *err);
 
+
+/* ---- streaming writer (shared by the builder and compaction) ------------------ */
+
+/* Writes a block series by series without holding it in memory: symbols
+ * first (ascending, unique), then series in label order with their chunks'
+ * bytes; the chunks go to chunks/ and the series entry to the index at once.
+ * Everything goes to <parent_dir>/<ULID>.tmp-for-creation until commit. */
+typedef struct block_writer block_writer_t;
+
+/* Creates the temporary block dir (with a new ULID). segment_size 0 = 512 MiB. */
+block_writer_t *block_writer_open(const char *parent_dir, uint64_t segment_size, pl_err_t *err);
+const char *block_writer_ulid(const block_writer_t *w);
+int block_writer_add_symbol(block_writer_t *w, const char *s, pl_err_t *err);
+/* One series (strictly after the previous one in label order): writes its
+ * chunks (data and len set, XOR only; refs are filled in) and its index
+ * entry. A series without chunks is skipped. */
+int block_writer_add_series(block_writer_t *w, const label_t *ls, size_t n, chunk_meta_t *chks, size_t nchks,
+                            pl_err_t *err);
+/* Samples / series / chunks written so far (from the XOR chunk headers). */
+uint64_t block_writer_num_samples(const block_writer_t *w);
+uint64_t block_writer_num_series(const block_writer_t *w);
+uint64_t block_writer_num_chunks(const block_writer_t *w);
+/* Finishes the files, writes meta.json from tmpl (minTime, maxTime, level
+ * (0 means 1), sources (none means the block's own ULID), parents, thanos
+ * section; ulid and stats are the writer's), an empty tombstones file, fsyncs,
+ * and renames the dir into place; ulid_out gets the ULID. With no samples
+ * written it removes the temporary dir instead and ulid_out = "". Frees w in
+ * every case. */
+int block_writer_commit(block_writer_t *w, const block_meta_t *tmpl, char ulid_out[ULID_LEN + 1], pl_err_t *err);
+/* Frees w and removes the temporary dir. */
+void block_writer_abort(block_writer_t *w);
+
+/* Go's bstream leaves one zero byte after a chunk whose bits end on a byte
+ * boundary right after a whole-byte write (see block.c); Prometheus stores
+ * it. True if the XOR chunk bytes p (nbits bits) need that byte to be
+ * byte-identical with Prometheus's. */
+bool block_xor_go_trailing_byte(const uint8_t *p, size_t len, uint32_t nbits);
+
+/* Removes a directory tree (best effort); 0 on success. */
+int block_rm_rf(const char *path);
+
 /* ---- reading ------------------------------------------------------------------ */
 
 typedef struct block {

@@ -39,7 +39,9 @@
 #include <stdint.h>
 
 #include "model/storage.h"
+#include "model/matcher.h"
 #include "tsdb/head.h"
+#include "tsdb/meta.h"
 #include "tsdb/wal.h"
 #include "util/err.h"
 #include "util/strbuf.h"
@@ -49,6 +51,10 @@ typedef struct db_opts {
     wal_compression_t wal_compression;
     size_t wal_segment_size; /* 0 = 128 MiB */
     size_t commit_window;    /* staged samples per WAL series+samples record pair; 0 = 32768 (tests set less) */
+    int64_t block_range_ms;  /* --storage.tsdb.min-block-duration; 0 = 2h */
+    int64_t max_block_duration_ms; /* --storage.tsdb.max-block-duration; 0 = as Prometheus: min(31d, retention/10) */
+    int64_t retention_ms;    /* --storage.tsdb.retention.time; 0 = no time limit */
+    int64_t retention_bytes; /* --storage.tsdb.retention.size; 0 = no size limit */
 } db_opts_t;
 
 typedef struct db db_t;
@@ -65,6 +71,7 @@ db_t *db_wrap_head(head_t *head);
 int db_close(db_t *db, pl_err_t *err);
 
 head_t *db_head(db_t *db);
+const char *db_dir(const db_t *db); /* the data dir ("" for a wrapped head) */
 void db_appendable(db_t *db, appendable_t *out);
 
 /* Closes the current segment and starts a new one; returns the index of the
@@ -97,7 +104,82 @@ typedef struct db_stats {
 } db_stats_t;
 void db_get_stats(db_t *db, db_stats_t *out);
 
-/* Writes the prometheus_tsdb_wal_* and replay metrics in text format. */
+/* Writes the prometheus_tsdb_* metrics (WAL, replay, blocks, compaction,
+ * head truncation, retention) in text format. */
 void db_write_metrics(db_t *db, strbuf_t *sb);
+
+/* ---- blocks, compaction, retention ----------------------------------------------
+ *
+ * db_open opens the blocks of the data dir before replaying the WAL: a dir
+ * whose meta.json or index does not read is skipped with a log line; leftover
+ * *.tmp-for-creation, *.tmp-for-deletion and *.tmp dirs, blocks marked
+ * deletable, and blocks that are parents of another loaded block (a
+ * compaction that finished but did not delete its sources) are deleted; the
+ * head then refuses samples before the newest block's maxTime, so replay
+ * does not duplicate what a block holds. Retention runs at open. */
+
+/* A queryable over the blocks and the head (querier.h). Each call takes a
+ * snapshot of the block list with a reference on every block in it, so a
+ * block that compaction or retention drops meanwhile stays mapped until the
+ * call returns. Valid while the db is open. */
+void db_queryable(db_t *db, queryable_t *out);
+
+/* Head compaction: while the head spans more than 1.5 block ranges (head
+ * maxt - mint > range * 3/2), [mint, end of mint's range) is written as a
+ * level-1 block (tmp dir, fsync, rename), opened, the head truncated to its
+ * maxTime and the WAL checkpointed and truncated. Then block compaction
+ * (when built in), then retention. Serialised with every other change of
+ * the block list. Returns the number of blocks written, or -1 with err. */
+int db_compact(db_t *db, pl_err_t *err);
+
+/* Retention now (it also runs after each compaction and at open). Returns
+ * the number of blocks deleted, or -1 with err. */
+int db_apply_retention(db_t *db, pl_err_t *err);
+
+/* A thread that runs db_compact every interval_ms, and soon after a commit
+ * made the head compactable. db_close stops it. */
+int db_start_background(db_t *db, int64_t interval_ms, pl_err_t *err);
+void db_stop_background(db_t *db);
+
+typedef struct db_block_info {
+    char ulid[ULID_LEN + 1];
+    char dir[4096];
+    int64_t min_time, max_time;
+    uint64_t num_samples, num_series, num_tombstones, size_bytes;
+    int level;
+} db_block_info_t;
+/* The loaded blocks, by minTime. Caller frees *out. */
+int db_blocks(db_t *db, db_block_info_t **out, size_t *n);
+
+/* Prometheus's compaction ranges: min_block x 1, x3, x9, ... (10 steps),
+ * cut at max_block. Returns how many were written to out. */
+size_t db_compaction_ranges(int64_t min_block, int64_t max_block, int64_t *out, size_t cap);
+
+/* Retention selection (pure, for tests): which blocks go, as Prometheus
+ * decides it. Blocks are considered newest maxTime first; by time, every
+ * block whose maxTime is more than retention_ms before the newest block's
+ * maxTime goes; by size, head_bytes (WAL + head chunks) plus the blocks from
+ * the newest on are summed and the block where the sum first exceeds
+ * retention_bytes goes with every older one. del[i] is set for blocks[i];
+ * *by_time / *by_size tell which rule deleted something. Returns the count. */
+typedef struct db_retention_block {
+    int64_t min_time, max_time;
+    uint64_t size_bytes;
+} db_retention_block_t;
+size_t db_retention_select(const db_retention_block_t *blocks, size_t n, int64_t retention_ms, int64_t retention_bytes,
+                           uint64_t head_bytes, bool *del, bool *by_time, bool *by_size);
+
+/* ---- admin operations (the /api/v1/admin/tsdb/ endpoints) ---- */
+
+/* Hard-links every block into dir (created), and writes the head as a block
+ * there unless skip_head. */
+int db_snapshot(db_t *db, const char *dir, bool skip_head, pl_err_t *err);
+/* Deletes the samples in [mint, maxt] of the series matching all matchers:
+ * tombstones in the blocks (tombstones file rewritten) and in the head
+ * (logged to the WAL as a tombstones record). Queries stop returning them. */
+int db_delete(db_t *db, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt, pl_err_t *err);
+/* Rewrites every block that has tombstones without the deleted samples
+ * (new ULID, same level and sources), deleting the old one. */
+int db_clean_tombstones(db_t *db, pl_err_t *err);
 
 #endif

@@ -77,6 +77,11 @@
 #define HEAD_SLAB_MALLOC false
 #endif
 
+typedef struct head_tomb {
+    uint32_t id;
+    int64_t mint, maxt;
+} head_tomb_t;
+
 /* A full chunk. Where its bytes live is known only here and in cut_chunk(). */
 typedef struct mem_chunk {
     int64_t mint, maxt;
@@ -120,6 +125,14 @@ typedef struct series_shard {
 } series_shard_t;
 
 struct head {
+    /* The GC lock. Appenders and readers hold it shared for the length of one
+     * public call; head_truncate holds it exclusive while it frees chunks,
+     * series records, label pairs, lookup slots, postings and symbols. It is
+     * what keeps a series record, its labels and its symbol strings in place
+     * while anyone looks at them. Writer-preferring, so a truncation is not
+     * starved by a steady stream of appends; never taken twice by a thread
+     * (the public functions call only unlocked internals). */
+    pthread_rwlock_t gc_lock;
     stripe_t stripes[HEAD_STRIPES];
     chunk_alloc_t allocs[HEAD_ALLOCS];
     series_shard_t shards[HEAD_SHARDS];
@@ -133,6 +146,17 @@ struct head {
     _Atomic uint64_t series_created;
     _Atomic int64_t min_time, max_time;
     _Atomic size_t lookup_bytes;
+    _Atomic int64_t min_valid; /* samples before it are refused (out of bounds); selects start there */
+    int64_t chunk_range;        /* chunks end on multiples of it (the block range) */
+    _Atomic uint64_t series_removed, chunks_removed, out_of_bounds;
+    /* Deleted intervals (closed) of head series, sorted by (id, mint), from
+     * the admin API's delete_series and WAL tombstone records. tomb_mu
+     * guards them; ntombs is also read without it to skip the filtering
+     * when there are none. */
+    pthread_mutex_t tomb_mu;
+    struct head_tomb *tombs;
+    size_t tombs_cap;
+    _Atomic size_t ntombs;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -184,11 +208,11 @@ static int64_t chunk_first_t(const uint8_t *data) {
 }
 
 /* End (exclusive) of the 2h range holding t. */
-static int64_t range_end(int64_t t) {
-    int64_t q = t / HEAD_CHUNK_RANGE_MS;
-    if (t % HEAD_CHUNK_RANGE_MS < 0) q--;
-    if (q + 1 > INT64_MAX / HEAD_CHUNK_RANGE_MS) return INT64_MAX;
-    return (q + 1) * HEAD_CHUNK_RANGE_MS;
+static int64_t range_end(int64_t t, int64_t range) {
+    int64_t q = t / range;
+    if (t % range < 0) q--;
+    if (q + 1 > INT64_MAX / range) return INT64_MAX;
+    return (q + 1) * range;
 }
 
 static void note_time(head_t *h, int64_t t) {
@@ -234,6 +258,18 @@ head_t *head_new(void) {
     atomic_init(&h->min_time, INT64_MAX);
     atomic_init(&h->max_time, INT64_MIN);
     atomic_init(&h->lookup_bytes, 0);
+    atomic_init(&h->min_valid, INT64_MIN);
+    atomic_init(&h->series_removed, 0);
+    atomic_init(&h->chunks_removed, 0);
+    atomic_init(&h->out_of_bounds, 0);
+    h->chunk_range = HEAD_CHUNK_RANGE_MS;
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&h->gc_lock, &ra);
+    pthread_mutex_init(&h->tomb_mu, NULL);
+    atomic_init(&h->ntombs, 0);
+    pthread_rwlockattr_destroy(&ra);
     h->syms = symtab_new();
     h->postings = postings_new();
     bool ok = h->syms && h->postings &&
@@ -266,6 +302,9 @@ void head_free(head_t *h) {
         if (all || list_size(s->closed->cap) > SLAB_MAX_CLASS) slab_free(a, s->closed, list_size(s->closed->cap));
     }
     for (unsigned i = 0; i < HEAD_STRIPES; i++) pthread_mutex_destroy(&h->stripes[i].lock);
+    pthread_rwlock_destroy(&h->gc_lock);
+    pthread_mutex_destroy(&h->tomb_mu);
+    free(h->tombs);
     for (unsigned i = 0; i < HEAD_ALLOCS; i++) pthread_mutex_destroy(&h->allocs[i].lock);
     for (unsigned i = 0; i < HEAD_SHARDS; i++) {
         hm_free(h->shards[i].slots, (size_t)h->shards[i].cap * sizeof(uint64_t));
@@ -321,6 +360,10 @@ static int series_append(head_t *h, uint32_t id, mem_series_t *s, int64_t t, dou
     stripe_t *st = stripe_of(h, id);
     chunk_alloc_t *ca = alloc_of(h, id);
     uint64_t vbits = f64_bits(v);
+    if (t < atomic_load_explicit(&h->min_valid, memory_order_relaxed)) {
+        bump(&h->out_of_bounds);
+        return HEAD_ERR_OUT_OF_BOUNDS;
+    }
     if (s->chunk || s->closed) {
         if (t < s->app.t) {
             bump(&st->ooo);
@@ -333,7 +376,7 @@ static int series_append(head_t *h, uint32_t id, mem_series_t *s, int64_t t, dou
         }
     }
     if (s->chunk && (xor_chunk_count_bytes(s->chunk) >= HEAD_SAMPLES_PER_CHUNK ||
-                     xor_appender_len(&s->app) >= HEAD_CHUNK_MAX_BYTES || t >= range_end(chunk_first_t(s->chunk)))) {
+                     xor_appender_len(&s->app) >= HEAD_CHUNK_MAX_BYTES || t >= range_end(chunk_first_t(s->chunk), h->chunk_range))) {
         if (cut_chunk(ca, s) != 0) return HEAD_ERR_INVALID;
     }
     if (!s->chunk) {
@@ -360,13 +403,21 @@ static int series_append(head_t *h, uint32_t id, mem_series_t *s, int64_t t, dou
     return HEAD_OK;
 }
 
-int head_append_ref(head_t *h, series_ref_t ref, int64_t t, double v) {
+/* head_append_ref without the GC lock (the caller holds it). */
+static int append_ref(head_t *h, series_ref_t ref, int64_t t, double v) {
     mem_series_t *s = series_get(h, ref);
     if (!s) return HEAD_ERR_NOT_FOUND;
     stripe_t *st = stripe_of(h, (uint32_t)ref);
     pthread_mutex_lock(&st->lock);
     int rc = series_append(h, (uint32_t)ref, s, t, v);
     pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+int head_append_ref(head_t *h, series_ref_t ref, int64_t t, double v) {
+    pthread_rwlock_rdlock(&h->gc_lock);
+    int rc = append_ref(h, ref, t, v);
+    pthread_rwlock_unlock(&h->gc_lock);
     return rc;
 }
 
@@ -473,6 +524,10 @@ static int create_series(head_t *h, series_shard_t *sh, uint64_t hash, const lab
 
 static int append_labels(head_t *h, const label_t *ls, size_t n, int64_t t, double v, series_ref_t *ref_out,
                          bool *created) {
+    if (t < atomic_load_explicit(&h->min_valid, memory_order_relaxed)) {
+        bump(&h->out_of_bounds);
+        return HEAD_ERR_OUT_OF_BOUNDS;
+    }
     uint64_t hash = labels_hash(ls, n);
     series_shard_t *sh = &h->shards[hash >> (64 - HEAD_SHARD_BITS)];
     pthread_rwlock_rdlock(&sh->lock);
@@ -498,10 +553,11 @@ static int append_labels(head_t *h, const label_t *ls, size_t n, int64_t t, doub
         pthread_rwlock_unlock(&sh->lock);
     }
     if (ref_out) *ref_out = id;
-    return head_append_ref(h, id, t, v);
+    return append_ref(h, id, t, v);
 }
 
-int head_append(head_t *h, const label_t *ls, size_t n, int64_t t, double v, series_ref_t *ref_out, bool *created) {
+static int append_locked(head_t *h, const label_t *ls, size_t n, int64_t t, double v, series_ref_t *ref_out,
+                         bool *created) {
     if (created) *created = false;
     if (!ls || n == 0) return HEAD_ERR_INVALID;
     /* A label with an empty value is the same as no label (Prometheus drops
@@ -520,6 +576,13 @@ int head_append(head_t *h, const label_t *ls, size_t n, int64_t t, double v, ser
         if (ls[i].value[0]) kept[m++] = ls[i];
     int rc = m ? append_labels(h, kept, m, t, v, ref_out, created) : HEAD_ERR_INVALID;
     if (kept != stackbuf) free(kept);
+    return rc;
+}
+
+int head_append(head_t *h, const label_t *ls, size_t n, int64_t t, double v, series_ref_t *ref_out, bool *created) {
+    pthread_rwlock_rdlock(&h->gc_lock);
+    int rc = append_locked(h, ls, n, t, v, ref_out, created);
+    pthread_rwlock_unlock(&h->gc_lock);
     return rc;
 }
 
@@ -556,7 +619,7 @@ static void label_buf_free(label_buf_t *lb) {
     if (lb->ls && lb->ls != lb->stack) free(lb->ls);
 }
 
-int head_series_labels(head_t *h, series_ref_t ref, head_labels_fn fn, void *ctx) {
+static int series_labels_unlocked(head_t *h, series_ref_t ref, head_labels_fn fn, void *ctx) {
     mem_series_t *s = series_get(h, ref);
     if (!s) return HEAD_ERR_NOT_FOUND;
     size_t n = atomic_load_explicit(&s->nlabels, memory_order_acquire);
@@ -568,7 +631,7 @@ int head_series_labels(head_t *h, series_ref_t ref, head_labels_fn fn, void *ctx
     return HEAD_OK;
 }
 
-int head_series_chunks(head_t *h, series_ref_t ref, head_chunk_fn fn, void *ctx) {
+static int series_chunks_unlocked(head_t *h, series_ref_t ref, head_chunk_fn fn, void *ctx) {
     mem_series_t *s = series_get(h, ref);
     if (!s) return HEAD_ERR_NOT_FOUND;
     stripe_t *st = stripe_of(h, (uint32_t)ref);
@@ -609,6 +672,37 @@ static int decode_range(const uint8_t *data, size_t len, int64_t mint, int64_t m
     return 0;
 }
 
+/* Index of the first tombstone of id (tomb_mu held). */
+static size_t tomb_first(const head_t *h, uint32_t id) {
+    size_t lo = 0, hi = atomic_load_explicit(&h->ntombs, memory_order_relaxed);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (h->tombs[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Removes the samples of series id that a tombstone covers. */
+static void drop_deleted(head_t *h, uint32_t id, sample_buf_t *out) {
+    pthread_mutex_lock(&h->tomb_mu);
+    size_t n = atomic_load_explicit(&h->ntombs, memory_order_relaxed);
+    size_t first = tomb_first(h, id);
+    if (first < n && h->tombs[first].id == id) {
+        size_t k = 0;
+        for (size_t i = 0; i < out->n; i++) {
+            bool del = false;
+            for (size_t j = first; j < n && h->tombs[j].id == id && !del; j++)
+                del = out->v[i].t >= h->tombs[j].mint && out->v[i].t <= h->tombs[j].maxt;
+            if (!del) out->v[k++] = out->v[i];
+        }
+        out->n = k;
+    }
+    pthread_mutex_unlock(&h->tomb_mu);
+}
+
 /* Copies the samples of s in [mint, maxt] into out (emptied first). */
 static int series_samples(head_t *h, uint32_t id, const mem_series_t *s, int64_t mint, int64_t maxt,
                           sample_buf_t *out) {
@@ -624,6 +718,7 @@ static int series_samples(head_t *h, uint32_t id, const mem_series_t *s, int64_t
     if (rc == 0 && s->chunk && s->app.t >= mint && chunk_first_t(s->chunk) <= maxt)
         rc = decode_range(s->chunk, xor_appender_len(&s->app), mint, maxt, out);
     pthread_mutex_unlock(&st->lock);
+    if (rc == 0 && out->n && atomic_load_explicit(&h->ntombs, memory_order_acquire)) drop_deleted(h, id, out);
     return rc;
 }
 
@@ -782,6 +877,7 @@ static int cmp_entries(const void *a, const void *b, void *arg) {
     return x->n < y->n ? -1 : x->n > y->n;
 }
 
+
 /* The newest sample of a series in [mint, maxt] into out (n = 0 or 1): the
  * open chunk's appender holds it whenever it is not after maxt, so no chunk
  * is decoded then. */
@@ -816,21 +912,27 @@ static int series_last_sample(head_t *h, uint32_t id, const mem_series_t *s, int
     return 0;
 }
 
-static int select_impl(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt,
-                       const storage_select_hints_t *hints, head_series_fn fn, void *ctx, pl_err_t *err);
+static int select_unlocked_hinted(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt,
+                                  const storage_select_hints_t *hints, head_series_fn fn, void *ctx, pl_err_t *err);
 
-int head_select(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt, head_series_fn fn, void *ctx,
-                pl_err_t *err) {
-    return select_impl(h, ms, nms, mint, maxt, NULL, fn, ctx, err);
+static int select_unlocked(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt, head_series_fn fn,
+                           void *ctx, pl_err_t *err) {
+    return select_unlocked_hinted(h, ms, nms, mint, maxt, NULL, fn, ctx, err);
 }
 
 int head_select_hinted(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt,
                        const storage_select_hints_t *hints, head_series_fn fn, void *ctx, pl_err_t *err) {
-    return select_impl(h, ms, nms, mint, maxt, hints, fn, ctx, err);
+    pthread_rwlock_rdlock(&h->gc_lock);
+    /* as head_select: samples before min_valid belong to a block now */
+    int64_t mv = atomic_load_explicit(&h->min_valid, memory_order_relaxed);
+    if (mint < mv) mint = mv;
+    int rc = select_unlocked_hinted(h, ms, nms, mint, maxt, hints, fn, ctx, err);
+    pthread_rwlock_unlock(&h->gc_lock);
+    return rc;
 }
 
-static int select_impl(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt,
-                       const storage_select_hints_t *hints, head_series_fn fn, void *ctx, pl_err_t *err) {
+static int select_unlocked_hinted(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt,
+                                  const storage_select_hints_t *hints, head_series_fn fn, void *ctx, pl_err_t *err) {
     if (nms == 0) return pl_err_set(err, "head_select: at least one matcher is required");
     const bool sorted = !(hints && hints->unsorted), last_only = hints && hints->last_only;
     int rc = 0;
@@ -975,21 +1077,53 @@ static int emit_sorted(str_list_t *sl, int collect_rc, head_string_fn fn, void *
     return rc;
 }
 
-int head_label_names(head_t *h, head_string_fn fn, void *ctx) {
+static int label_names_unlocked(head_t *h, head_string_fn fn, void *ctx) {
     str_list_t sl = {h, NULL, 0, 0};
     return emit_sorted(&sl, postings_foreach_name(h->postings, push_name, &sl), fn, ctx);
 }
 
-int head_label_values(head_t *h, const char *name, head_string_fn fn, void *ctx) {
+static int label_values_unlocked(head_t *h, const char *name, head_string_fn fn, void *ctx) {
     uint32_t id;
     if (!symtab_find(h->syms, name, strlen(name), &id)) return 0;
     str_list_t sl = {h, NULL, 0, 0};
     return emit_sorted(&sl, postings_foreach_value(h->postings, id, push_value, &sl), fn, ctx);
 }
 
+/* For /api/v1/status/tsdb: one pass over the postings, no series touched. */
+typedef struct pair_walk {
+    head_t *h;
+    const char *name;
+    head_pair_fn fn;
+    void *ctx;
+} pair_walk_t;
+
+static int walk_value(void *ctx, uint32_t value, const uint32_t *ids, size_t n) {
+    (void)ids;
+    pair_walk_t *pw = ctx;
+    return pw->fn(pw->ctx, pw->name, symtab_str(pw->h->syms, value), n);
+}
+
+int head_label_pairs(head_t *h, head_pair_fn fn, void *ctx) {
+    str_list_t names = {h, NULL, 0, 0};
+    int rc = postings_foreach_name(h->postings, push_name, &names);
+    if (rc != 0) {
+        free(names.v);
+        return -1;
+    }
+    pair_walk_t pw = {h, NULL, fn, ctx};
+    for (size_t i = 0; i < names.n && rc == 0; i++) {
+        pw.name = names.v[i];
+        uint32_t id;
+        if (!symtab_find(h->syms, pw.name, strlen(pw.name), &id)) continue;
+        rc = postings_foreach_value(h->postings, id, walk_value, &pw);
+    }
+    free(names.v);
+    return rc;
+}
+
 /* ---- stats ------------------------------------------------------------ */
 
-void head_get_stats(head_t *h, head_stats_t *out) {
+static void get_stats_unlocked(head_t *h, head_stats_t *out) {
     memset(out, 0, sizeof *out);
     for (unsigned i = 0; i < HEAD_STRIPES; i++) {
         stripe_t *st = &h->stripes[i];
@@ -999,14 +1133,16 @@ void head_get_stats(head_t *h, head_stats_t *out) {
         out->num_chunks += atomic_load_explicit(&st->chunks, memory_order_relaxed);
     }
     out->series_created = atomic_load_explicit(&h->series_created, memory_order_relaxed);
-    out->num_series = out->series_created; /* nothing is removed yet */
+    out->series_removed = atomic_load_explicit(&h->series_removed, memory_order_relaxed);
+    out->chunks_removed = atomic_load_explicit(&h->chunks_removed, memory_order_relaxed);
+    out->out_of_bounds_samples = atomic_load_explicit(&h->out_of_bounds, memory_order_relaxed);
+    out->min_valid_time = atomic_load_explicit(&h->min_valid, memory_order_relaxed);
+    out->num_series = out->series_created - out->series_removed;
     out->num_symbols = symtab_count(h->syms);
     out->min_time = atomic_load_explicit(&h->min_time, memory_order_relaxed);
     out->max_time = atomic_load_explicit(&h->max_time, memory_order_relaxed);
     out->bytes_symbols = symtab_bytes(h->syms);
-    uint64_t ids = atomic_load_explicit(&h->next_id, memory_order_relaxed);
-    uint64_t pairs = atomic_load_explicit(&h->next_pair, memory_order_relaxed);
-    out->bytes_series = sizeof *h + ids * sizeof(mem_series_t) + pairs * 2 * sizeof(uint32_t) +
+    out->bytes_series = sizeof *h + hm_pages_bytes(&h->series) + hm_pages_bytes(&h->pairs) +
                         atomic_load_explicit(&h->lookup_bytes, memory_order_relaxed);
     out->bytes_postings = postings_bytes(h->postings);
     out->bytes_chunks = atomic_load_explicit(&h->pool.held_bytes, memory_order_relaxed) +
@@ -1042,4 +1178,405 @@ void head_queryable(head_t *h, queryable_t *q) {
     q->label_names = q_label_names;
     q->label_values = q_label_values;
     q->select_hinted = q_select_hinted;
+}
+
+/* ---- the public readers: each holds the GC lock shared ---------------------- */
+
+int head_series_labels(head_t *h, series_ref_t ref, head_labels_fn fn, void *ctx) {
+    pthread_rwlock_rdlock(&h->gc_lock);
+    int rc = series_labels_unlocked(h, ref, fn, ctx);
+    pthread_rwlock_unlock(&h->gc_lock);
+    return rc;
+}
+
+int head_series_chunks(head_t *h, series_ref_t ref, head_chunk_fn fn, void *ctx) {
+    pthread_rwlock_rdlock(&h->gc_lock);
+    int rc = series_chunks_unlocked(h, ref, fn, ctx);
+    pthread_rwlock_unlock(&h->gc_lock);
+    return rc;
+}
+
+bool head_series_exists(head_t *h, series_ref_t ref) {
+    pthread_rwlock_rdlock(&h->gc_lock);
+    bool ok = series_get(h, ref) != NULL;
+    pthread_rwlock_unlock(&h->gc_lock);
+    return ok;
+}
+
+int head_select(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt, head_series_fn fn, void *ctx,
+                pl_err_t *err) {
+    pthread_rwlock_rdlock(&h->gc_lock);
+    /* Samples before min_valid may still sit in a chunk that straddles it;
+     * they belong to a block now. */
+    int64_t mv = atomic_load_explicit(&h->min_valid, memory_order_relaxed);
+    if (mint < mv) mint = mv;
+    int rc = select_unlocked(h, ms, nms, mint, maxt, fn, ctx, err);
+    pthread_rwlock_unlock(&h->gc_lock);
+    return rc;
+}
+
+int head_label_names(head_t *h, head_string_fn fn, void *ctx) {
+    pthread_rwlock_rdlock(&h->gc_lock);
+    int rc = label_names_unlocked(h, fn, ctx);
+    pthread_rwlock_unlock(&h->gc_lock);
+    return rc;
+}
+
+int head_label_values(head_t *h, const char *name, head_string_fn fn, void *ctx) {
+    pthread_rwlock_rdlock(&h->gc_lock);
+    int rc = label_values_unlocked(h, name, fn, ctx);
+    pthread_rwlock_unlock(&h->gc_lock);
+    return rc;
+}
+
+void head_get_stats(head_t *h, head_stats_t *out) {
+    pthread_rwlock_rdlock(&h->gc_lock);
+    get_stats_unlocked(h, out);
+    pthread_rwlock_unlock(&h->gc_lock);
+}
+
+void head_set_chunk_range(head_t *h, int64_t range_ms) {
+    if (range_ms > 0) h->chunk_range = range_ms;
+}
+
+int64_t head_min_valid(head_t *h) { return atomic_load_explicit(&h->min_valid, memory_order_relaxed); }
+
+void head_set_min_valid(head_t *h, int64_t t) {
+    pthread_rwlock_wrlock(&h->gc_lock);
+    if (t > atomic_load_explicit(&h->min_valid, memory_order_relaxed))
+        atomic_store_explicit(&h->min_valid, t, memory_order_relaxed);
+    pthread_rwlock_unlock(&h->gc_lock);
+}
+
+/* ---- truncation and garbage collection ------------------------------------------ */
+
+typedef struct gc_state {
+    head_t *h;
+    uint8_t *dead; /* bitmap over ids */
+} gc_state_t;
+
+static bool id_dead(void *ctx, uint32_t id) {
+    const gc_state_t *g = ctx;
+    return (g->dead[id >> 3] >> (id & 7)) & 1;
+}
+
+/* Deletes the dead ids from one lookup shard in place (backward-shift
+ * deletion: linear probing has no tombstones), then shrinks a mostly
+ * empty table. */
+static void shard_gc(head_t *h, series_shard_t *sh, const gc_state_t *g) {
+    if (sh->cap == 0) return;
+    uint32_t mask = sh->cap - 1;
+    for (uint32_t i = 0; i < sh->cap;) {
+        uint64_t slot = sh->slots[i];
+        if (!slot || !id_dead((void *)g, (uint32_t)slot)) {
+            i++;
+            continue;
+        }
+        /* Empty slot i, then pull back every later entry of the cluster
+         * whose home is not in (i, j]. Slot i is looked at again: an entry
+         * may have moved into it. */
+        uint32_t hole = i, j = i;
+        sh->slots[hole] = 0;
+        sh->count--;
+        for (;;) {
+            j = (j + 1) & mask;
+            uint64_t x = sh->slots[j];
+            if (!x) break;
+            uint32_t home = (uint32_t)(x >> 32) & mask;
+            bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+            if (stays) continue;
+            sh->slots[hole] = x;
+            sh->slots[j] = 0;
+            hole = j;
+        }
+    }
+    if (sh->cap > 16 && (uint64_t)sh->count * 8 < sh->cap) {
+        uint32_t ncap = 16;
+        while ((uint64_t)(sh->count + 1) * 4 > (uint64_t)ncap * 3) ncap *= 2;
+        uint64_t *ns = hm_rehash_tagged(sh->slots, sh->cap, ncap);
+        if (ns) {
+            hm_free(sh->slots, (size_t)sh->cap * sizeof *sh->slots);
+            atomic_fetch_sub_explicit(&h->lookup_bytes, ((size_t)sh->cap - ncap) * sizeof *ns, memory_order_relaxed);
+            sh->slots = ns;
+            sh->cap = ncap;
+        }
+    }
+}
+
+/* Rebuilds the symbol table with the live series' strings only, and the
+ * postings with the new ids. Returns 0, or -1 (out of memory) with nothing
+ * changed. Caller holds the GC lock exclusive. */
+static int rebuild_symbols(head_t *h, uint32_t next) {
+    uint32_t nsyms = symtab_count(h->syms);
+    uint32_t *remap = malloc((size_t)nsyms * sizeof *remap);
+    symtab_t *ns = symtab_new();
+    postings_index_t *np = postings_new();
+    if (!remap || !ns || !np) goto fail;
+    memset(remap, 0xff, (size_t)nsyms * sizeof *remap);
+    for (uint32_t id = 1; id < next; id++) {
+        mem_series_t *s = series_get(h, id);
+        if (!s) continue;
+        uint32_t n = atomic_load_explicit(&s->nlabels, memory_order_relaxed);
+        const uint32_t *p = series_pairs(h, s);
+        for (uint32_t k = 0; k < 2 * n; k++) {
+            if (remap[p[k]] != UINT32_MAX) continue;
+            const char *str = symtab_str(h->syms, p[k]);
+            if (symtab_intern(ns, str, strlen(str), &remap[p[k]]) != 0) goto fail;
+        }
+        for (uint32_t k = 0; k < n; k++)
+            if (postings_add(np, remap[p[2 * k]], remap[p[2 * k + 1]], id) != 0) goto fail;
+    }
+    /* Everything is built: switch the pairs over. */
+    for (uint32_t id = 1; id < next; id++) {
+        mem_series_t *s = series_get(h, id);
+        if (!s) continue;
+        uint32_t n = atomic_load_explicit(&s->nlabels, memory_order_relaxed);
+        uint32_t *p = hm_pages_at(&h->pairs, s->labels);
+        for (uint32_t k = 0; k < 2 * n; k++) p[k] = remap[p[k]];
+    }
+    symtab_free(h->syms);
+    postings_free(h->postings);
+    h->syms = ns;
+    h->postings = np;
+    free(remap);
+    return 0;
+fail:
+    free(remap);
+    symtab_free(ns);
+    postings_free(np);
+    return -1;
+}
+
+static void tombs_truncate(head_t *h, int64_t mint, const gc_state_t *g);
+
+int head_truncate(head_t *h, int64_t mint, head_truncate_result_t *res, pl_err_t *err) {
+    memset(res, 0, sizeof *res);
+    pthread_rwlock_wrlock(&h->gc_lock);
+    if (mint > atomic_load_explicit(&h->min_valid, memory_order_relaxed))
+        atomic_store_explicit(&h->min_valid, mint, memory_order_relaxed);
+    /* No appender or reader is inside: next_id and next_pair stand still. */
+    uint32_t next = atomic_load_explicit(&h->next_id, memory_order_relaxed);
+    uint64_t next_pair = atomic_load_explicit(&h->next_pair, memory_order_relaxed);
+    size_t npair_pages = (size_t)(next_pair >> PAIR_PAGE_SHIFT) + 1;
+    gc_state_t g = {h, calloc((size_t)next / 8 + 1, 1)};
+    uint32_t *pair_live = calloc(npair_pages, sizeof *pair_live);
+    idvec_t deleted = {0};
+    if (!g.dead || !pair_live) {
+        free(g.dead);
+        free(pair_live);
+        pthread_rwlock_unlock(&h->gc_lock);
+        return pl_err_set(err, "head truncation: out of memory");
+    }
+    int64_t new_min = INT64_MAX;
+    uint64_t live = 0;
+    for (uint32_t id = 1; id < next; id++) {
+        mem_series_t *s = series_get(h, id);
+        if (!s) continue;
+        chunk_alloc_t *ca = alloc_of(h, id);
+        stripe_t *st = stripe_of(h, id);
+        uint64_t dropped = 0;
+        bool dead = s->app.t < mint; /* app.t: the series' last sample */
+        chunk_list_t *cl = s->closed;
+        if (cl) {
+            uint32_t k = 0;
+            for (uint32_t i = 0; i < cl->n; i++) {
+                if (dead || cl->c[i].maxt < mint) {
+                    chunk_free(ca, cl->c[i].data, cl->c[i].alloc);
+                    dropped++;
+                } else {
+                    cl->c[k++] = cl->c[i];
+                }
+            }
+            cl->n = k;
+            if (k == 0) {
+                chunk_free(ca, cl, list_size(cl->cap));
+                s->closed = NULL;
+            }
+        }
+        if (dead) {
+            if (s->chunk) {
+                chunk_free(ca, s->chunk, s->chunk_cap);
+                dropped++;
+            }
+            s->chunk = NULL;
+            s->chunk_cap = 0;
+            atomic_store_explicit(&s->nlabels, 0, memory_order_relaxed);
+            g.dead[id >> 3] |= (uint8_t)(1u << (id & 7));
+            if (idvec_push(&deleted, id) != 0) res->deleted_overflow = true;
+        } else {
+            live++;
+            pair_live[s->labels >> PAIR_PAGE_SHIFT]++;
+            int64_t first = s->closed ? s->closed->c[0].mint : chunk_first_t(s->chunk);
+            if (first < new_min) new_min = first;
+        }
+        if (dropped) {
+            atomic_fetch_sub_explicit(&st->chunks, dropped, memory_order_relaxed);
+            res->chunks_removed += dropped;
+        }
+    }
+    size_t ndead = deleted.n;
+    if (ndead) {
+        for (unsigned i = 0; i < HEAD_SHARDS; i++) shard_gc(h, &h->shards[i], &g);
+        /* Series record pages wholly below next_id with nothing live. */
+        uint32_t per_page = 1u << SERIES_PAGE_SHIFT;
+        for (uint64_t pg = 0; (pg + 1) * per_page <= next; pg++) {
+            if (!hm_pages_try(&h->series, pg * per_page)) continue;
+            bool any = false;
+            for (uint32_t id = (uint32_t)(pg * per_page); id < (pg + 1) * per_page && !any; id++)
+                any = series_get(h, id) != NULL;
+            if (!any) hm_pages_release(&h->series, pg);
+        }
+        /* Label pair pages before the one being filled with no live set. */
+        for (size_t pg = 0; pg + 1 < npair_pages; pg++)
+            if (pair_live[pg] == 0) hm_pages_release(&h->pairs, pg);
+        /* Symbols: rebuilt (with the postings) once at least half are dead;
+         * otherwise the dead ids just leave the postings. */
+        uint32_t nsyms = symtab_count(h->syms);
+        uint8_t *used = calloc((size_t)nsyms / 8 + 1, 1);
+        uint32_t nused = 0;
+        if (used) {
+            for (uint32_t id = 1; id < next; id++) {
+                mem_series_t *s = series_get(h, id);
+                if (!s) continue;
+                uint32_t n = atomic_load_explicit(&s->nlabels, memory_order_relaxed);
+                const uint32_t *p = series_pairs(h, s);
+                for (uint32_t k = 0; k < 2 * n; k++)
+                    if (!((used[p[k] >> 3] >> (p[k] & 7)) & 1)) {
+                        used[p[k] >> 3] |= (uint8_t)(1u << (p[k] & 7));
+                        nused++;
+                    }
+            }
+            free(used);
+        }
+        if (used && nsyms >= 256 && (uint64_t)nused * 2 < nsyms && rebuild_symbols(h, next) == 0)
+            res->symbols_rebuilt = true;
+        else
+            postings_remove(h->postings, id_dead, &g);
+        atomic_fetch_add_explicit(&h->series_removed, ndead, memory_order_relaxed);
+    }
+    if (atomic_load_explicit(&h->ntombs, memory_order_relaxed)) tombs_truncate(h, mint, &g);
+    atomic_fetch_add_explicit(&h->chunks_removed, res->chunks_removed, memory_order_relaxed);
+    if (new_min != INT64_MAX && new_min < mint) new_min = mint;
+    atomic_store_explicit(&h->min_time, new_min, memory_order_relaxed);
+    if (live == 0) atomic_store_explicit(&h->max_time, INT64_MIN, memory_order_relaxed);
+    pthread_rwlock_unlock(&h->gc_lock);
+    free(g.dead);
+    free(pair_live);
+    /* Ids ascend: the refs come out sorted. */
+    if (ndead) {
+        res->deleted = malloc(ndead * sizeof *res->deleted);
+        if (res->deleted) {
+            for (size_t i = 0; i < ndead; i++) res->deleted[i] = deleted.v[i];
+            res->ndeleted = ndead;
+        } else {
+            res->deleted_overflow = true;
+        }
+    }
+    res->series_removed = ndead;
+    idvec_free(&deleted);
+    return 0;
+}
+
+void head_truncate_result_free(head_truncate_result_t *res) {
+    free(res->deleted);
+    res->deleted = NULL;
+    res->ndeleted = 0;
+}
+
+void head_time_range(head_t *h, int64_t *mint, int64_t *maxt) {
+    *mint = atomic_load_explicit(&h->min_time, memory_order_relaxed);
+    *maxt = atomic_load_explicit(&h->max_time, memory_order_relaxed);
+    int64_t mv = atomic_load_explicit(&h->min_valid, memory_order_relaxed);
+    if (*mint != INT64_MAX && *mint < mv) *mint = mv;
+}
+
+/* ---- deletion (tombstones) --------------------------------------------------------- */
+
+static int tomb_add_locked(head_t *h, uint32_t id, int64_t mint, int64_t maxt) {
+    size_t n = atomic_load_explicit(&h->ntombs, memory_order_relaxed);
+    if (n == h->tombs_cap) {
+        size_t nc = h->tombs_cap ? h->tombs_cap * 2 : 16;
+        head_tomb_t *nt = realloc(h->tombs, nc * sizeof *nt);
+        if (!nt) return -1;
+        h->tombs = nt;
+        h->tombs_cap = nc;
+    }
+    size_t i = n;
+    while (i > 0 && (h->tombs[i - 1].id > id || (h->tombs[i - 1].id == id && h->tombs[i - 1].mint > mint))) {
+        h->tombs[i] = h->tombs[i - 1];
+        i--;
+    }
+    h->tombs[i] = (head_tomb_t){id, mint, maxt};
+    atomic_store_explicit(&h->ntombs, n + 1, memory_order_release);
+    return 0;
+}
+
+int head_add_tombstone(head_t *h, series_ref_t ref, int64_t mint, int64_t maxt) {
+    if (mint > maxt) return HEAD_OK;
+    pthread_rwlock_rdlock(&h->gc_lock);
+    int rc = series_get(h, ref) ? HEAD_OK : HEAD_ERR_NOT_FOUND;
+    if (rc == HEAD_OK) {
+        pthread_mutex_lock(&h->tomb_mu);
+        if (tomb_add_locked(h, (uint32_t)ref, mint, maxt) != 0) rc = HEAD_ERR_INVALID;
+        pthread_mutex_unlock(&h->tomb_mu);
+    }
+    pthread_rwlock_unlock(&h->gc_lock);
+    return rc;
+}
+
+typedef struct delete_ctx {
+    head_t *h;
+    idvec_t ids;
+} delete_ctx_t;
+
+/* select callback: the id of the series with these labels. */
+static int delete_collect(void *ctx, const label_t *ls, size_t n, const sample_t *s, size_t ns) {
+    (void)s;
+    (void)ns;
+    delete_ctx_t *d = ctx;
+    uint64_t hash = labels_hash(ls, n);
+    series_shard_t *sh = &d->h->shards[hash >> (64 - HEAD_SHARD_BITS)];
+    pthread_rwlock_rdlock(&sh->lock);
+    uint32_t id = shard_find(d->h, sh, hash, ls, n);
+    pthread_rwlock_unlock(&sh->lock);
+    return id && idvec_push(&d->ids, id) != 0 ? -1 : 0;
+}
+
+int head_delete(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt, series_ref_t **refs,
+                size_t *nrefs, pl_err_t *err) {
+    *refs = NULL;
+    *nrefs = 0;
+    pthread_rwlock_rdlock(&h->gc_lock);
+    delete_ctx_t d = {h, {0}};
+    /* Series with samples in the interval only, as Prometheus. */
+    int rc = select_unlocked(h, ms, nms, mint, maxt, delete_collect, &d, err);
+    if (rc == 0 && d.ids.n) {
+        *refs = malloc(d.ids.n * sizeof **refs);
+        if (!*refs) rc = pl_err_set(err, "head delete: out of memory");
+        pthread_mutex_lock(&h->tomb_mu);
+        for (size_t i = 0; i < d.ids.n && rc == 0; i++) {
+            if (tomb_add_locked(h, d.ids.v[i], mint, maxt) != 0) rc = pl_err_set(err, "head delete: out of memory");
+            else (*refs)[(*nrefs)++] = d.ids.v[i];
+        }
+        pthread_mutex_unlock(&h->tomb_mu);
+    } else if (rc != 0 && rc != -1) {
+        rc = pl_err_set(err, "head delete: out of memory");
+    }
+    pthread_rwlock_unlock(&h->gc_lock);
+    idvec_free(&d.ids);
+    return rc;
+}
+
+/* At truncation (GC lock held exclusive): tombstones wholly before mint or of
+ * deleted series go. */
+static void tombs_truncate(head_t *h, int64_t mint, const gc_state_t *g) {
+    pthread_mutex_lock(&h->tomb_mu);
+    size_t n = atomic_load_explicit(&h->ntombs, memory_order_relaxed), k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const head_tomb_t *t = &h->tombs[i];
+        if (t->maxt < mint || id_dead((void *)g, t->id)) continue;
+        h->tombs[k++] = *t;
+    }
+    atomic_store_explicit(&h->ntombs, k, memory_order_release);
+    pthread_mutex_unlock(&h->tomb_mu);
 }

@@ -91,6 +91,14 @@ size_t hm_pages_bytes(const hm_pages_t *pa) {
            pa->ndir * sizeof *pa->dir;
 }
 
+void hm_pages_release(hm_pages_t *pa, uint64_t page) {
+    if (page >= pa->ndir) return;
+    char *pg = atomic_exchange_explicit(&pa->dir[page], NULL, memory_order_acq_rel);
+    if (!pg) return;
+    hm_free(pg, pa->elem << pa->shift);
+    atomic_fetch_sub_explicit(&pa->npages, 1, memory_order_relaxed);
+}
+
 /* ---- slabs ---------------------------------------------------------- */
 
 #define SLAB_REGION_BYTES (4u << 20)

@@ -69,6 +69,10 @@ static inline void *hm_pages_try(const hm_pages_t *pa, uint64_t i) {
  * on allocation failure. Thread-safe. */
 void *hm_pages_ensure(hm_pages_t *pa, uint64_t i);
 size_t hm_pages_bytes(const hm_pages_t *pa); /* pages allocated, in bytes */
+/* Frees page number `page` (elements [page << shift, (page + 1) << shift)).
+ * The caller guarantees no one reads it any more and no one will ensure an
+ * element of it again (the head: under its GC lock, ids below the next id). */
+void hm_pages_release(hm_pages_t *pa, uint64_t page);
 
 /* ---- slabs ---------------------------------------------------------- */
 

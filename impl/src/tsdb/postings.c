@@ -308,3 +308,137 @@ size_t postings_bytes(const postings_index_t *pi) { return atomic_load_explicit(
 uint64_t postings_entries(const postings_index_t *pi) {
     return atomic_load_explicit(&pi->entries, memory_order_relaxed);
 }
+
+/* ---- removal (head GC) ------------------------------------------------ */
+
+/* Rebuilds pn's value index at capacity ncap (a power of two, > nvals * 4/3),
+ * or in place at its old capacity when memory is short. */
+static void rebuild_index(postings_index_t *pi, pname_t *pn, uint32_t ncap) {
+    uint32_t *ni = ncap < pn->index_cap ? hm_alloc((size_t)ncap * sizeof *ni) : NULL;
+    if (!ni) {
+        memset(pn->index, 0, (size_t)pn->index_cap * sizeof *pn->index);
+        for (uint32_t p = 0; p < pn->nvals; p++) {
+            uint32_t j = hash32(pn->vals[p].value) & (pn->index_cap - 1);
+            while (pn->index[j]) j = (j + 1) & (pn->index_cap - 1);
+            pn->index[j] = p + 1;
+        }
+        return;
+    }
+    for (uint32_t p = 0; p < pn->nvals; p++) {
+        uint32_t j = hash32(pn->vals[p].value) & (ncap - 1);
+        while (ni[j]) j = (j + 1) & (ncap - 1);
+        ni[j] = p + 1;
+    }
+    hm_free(pn->index, (size_t)pn->index_cap * sizeof *pn->index);
+    add_bytes(pi, ((long)ncap - (long)pn->index_cap) * (long)sizeof *ni);
+    pn->index = ni;
+    pn->index_cap = ncap;
+}
+
+/* Filters one value's ids; returns how many were removed. */
+static uint32_t filter_value(postings_index_t *pi, pvalue_t *pv, postings_dead_fn dead, void *ctx) {
+    uint32_t *ids = pv->n <= 2 ? pv->u.ids : pv->u.list + 1;
+    uint32_t k = 0, n = pv->n;
+    for (uint32_t i = 0; i < n; i++)
+        if (!dead(ctx, ids[i])) ids[k++] = ids[i];
+    if (k == n) return 0;
+    if (n > 2) {
+        uint32_t *l = pv->u.list, cap = l[0];
+        if (k <= 2) {
+            uint32_t a = k > 0 ? l[1] : 0, b = k > 1 ? l[2] : 0;
+            hm_free(l, list_bytes(cap));
+            add_bytes(pi, -(long)list_bytes(cap));
+            pv->u.ids[0] = a;
+            pv->u.ids[1] = b;
+        } else if (cap > 16 && (uint64_t)k * 4 < cap) {
+            /* Mostly empty now: give the memory back. */
+            uint32_t ncap = k * 2;
+            uint32_t *nl = hm_alloc(list_bytes(ncap));
+            if (nl) {
+                memcpy(nl + 1, l + 1, (size_t)k * sizeof *nl);
+                nl[0] = ncap;
+                hm_free(l, list_bytes(cap));
+                add_bytes(pi, (long)list_bytes(ncap) - (long)list_bytes(cap));
+                pv->u.list = nl;
+            }
+        }
+    }
+    pv->n = k;
+    atomic_fetch_sub_explicit(&pi->entries, n - k, memory_order_relaxed);
+    return n - k;
+}
+
+static void free_name(postings_index_t *pi, pname_t *pn) {
+    for (uint32_t v = 0; v < pn->nvals; v++)
+        if (pn->vals[v].n > 2) hm_free(pn->vals[v].u.list, list_bytes(pn->vals[v].u.list[0]));
+    hm_free(pn->vals, (size_t)pn->vals_cap * sizeof *pn->vals);
+    hm_free(pn->index, (size_t)pn->index_cap * sizeof *pn->index);
+    add_bytes(pi, -(long)((size_t)pn->vals_cap * sizeof *pn->vals + (size_t)pn->index_cap * sizeof *pn->index +
+                          sizeof *pn));
+    pthread_rwlock_destroy(&pn->lock);
+    free(pn);
+}
+
+uint64_t postings_remove(postings_index_t *pi, postings_dead_fn dead, void *ctx) {
+    uint64_t removed = 0;
+    bool names_changed = false;
+    pthread_rwlock_wrlock(&pi->lock);
+    /* The names table is rebuilt when names go (open addressing has no
+     * tombstones); without memory for it, empty names simply stay. */
+    pname_t **nn = pi->cap ? calloc(pi->cap, sizeof *nn) : NULL;
+    for (uint32_t i = 0; i < pi->cap; i++) {
+        pname_t *pn = pi->names[i];
+        if (!pn) continue;
+        pthread_rwlock_wrlock(&pn->lock);
+        uint32_t k = 0;
+        bool dropped = false;
+        for (uint32_t p = 0; p < pn->nvals; p++) {
+            removed += filter_value(pi, &pn->vals[p], dead, ctx);
+            if (pn->vals[p].n == 0) {
+                dropped = true;
+                continue;
+            }
+            if (k != p) pn->vals[k] = pn->vals[p];
+            k++;
+        }
+        pn->nvals = k;
+        if (dropped) {
+            uint32_t ncap = 8;
+            while ((uint64_t)k * 4 > (uint64_t)ncap * 3) ncap *= 2;
+            rebuild_index(pi, pn, ncap);
+            if (pn->vals_cap > 64 && (uint64_t)k * 4 < pn->vals_cap) {
+                uint32_t ncap2 = k * 2;
+                pvalue_t *nv = hm_alloc((size_t)ncap2 * sizeof *nv);
+                if (nv) {
+                    memcpy(nv, pn->vals, (size_t)k * sizeof *nv);
+                    hm_free(pn->vals, (size_t)pn->vals_cap * sizeof *pn->vals);
+                    add_bytes(pi, ((long)ncap2 - (long)pn->vals_cap) * (long)sizeof *nv);
+                    pn->vals = nv;
+                    pn->vals_cap = ncap2;
+                }
+            }
+        }
+        pthread_rwlock_unlock(&pn->lock);
+        if (k == 0 && nn) {
+            free_name(pi, pn);
+            pi->names[i] = NULL;
+            pi->count--;
+            names_changed = true;
+        }
+    }
+    if (names_changed) {
+        for (uint32_t i = 0; i < pi->cap; i++) {
+            pname_t *x = pi->names[i];
+            if (!x) continue;
+            uint32_t j = hash32(x->name) & (pi->cap - 1);
+            while (nn[j]) j = (j + 1) & (pi->cap - 1);
+            nn[j] = x;
+        }
+        free(pi->names);
+        pi->names = nn;
+        nn = NULL;
+    }
+    free(nn);
+    pthread_rwlock_unlock(&pi->lock);
+    return removed;
+}

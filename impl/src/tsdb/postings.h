@@ -45,6 +45,12 @@ int postings_foreach_value(postings_index_t *pi, uint32_t name, postings_value_f
 /* Calls fn with each label name (a symbol id), under the index's read lock. */
 typedef int (*postings_name_fn)(void *ctx, uint32_t name);
 int postings_foreach_name(postings_index_t *pi, postings_name_fn fn, void *ctx);
+/* Removes every id for which dead(ctx, id) is true from every list; values
+ * left without ids and names left without values go, and their memory with
+ * them. Returns how many ids were removed. Takes the index's locks, but the
+ * head calls it only under its GC lock, with no reader or writer inside. */
+typedef bool (*postings_dead_fn)(void *ctx, uint32_t id);
+uint64_t postings_remove(postings_index_t *pi, postings_dead_fn dead, void *ctx);
 size_t postings_bytes(const postings_index_t *pi); /* memory held */
 uint64_t postings_entries(const postings_index_t *pi); /* ids stored, over all lists */
 

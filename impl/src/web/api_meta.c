@@ -462,7 +462,11 @@ void web_handle_metadata(web_t *w, const http_request_t *req, http_response_t *r
     if (!md_int_param(req, r, "limit", &limit) || !md_int_param(req, r, "limit_per_metric", &per_metric)) return;
     const char *metric = http_param(req, "metric");
     md_collect_t c = {.only = metric && *metric ? metric : NULL};
-    if (w->opts.scrape) scrape_manager_metadata(w->opts.scrape, md_add, &c);
+    target_metadata_t *rows = NULL;
+    size_t nrows = w->opts.scrape ? scrape_manager_metadata(w->opts.scrape, c.only, &rows) : 0;
+    for (size_t i = 0; i < nrows && !c.oom; i++)
+        md_add(&c, rows[i].metric, rows[i].type, rows[i].help, rows[i].unit);
+    scrape_metadata_free(rows, nrows);
     if (c.oom) {
         api_error(r, 500, "internal", "out of memory");
     } else {

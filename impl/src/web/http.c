@@ -246,8 +246,10 @@ http_server_t *http_server_start(const char *listen, unsigned threads, http_hand
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                  MHD_OPTION_THREAD_POOL_SIZE, threads ? threads : 4u, MHD_OPTION_NOTIFY_COMPLETED,
-                                 on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-                                 1u, MHD_OPTION_END);
+                                 on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
+    /* No MHD_OPTION_LISTENING_ADDRESS_REUSE: it sets SO_REUSEPORT, which lets a second
+     * server bind the same port and steal half the connections. The default
+     * (SO_REUSEADDR) still allows a restart while old connections linger. */
     if (!s->daemon) {
         free(s);
         pl_err_set(err, "listen tcp %s: cannot bind (address in use or not permitted)", listen);

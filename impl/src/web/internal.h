@@ -16,6 +16,7 @@
 #include "model/labels.h"
 #include "model/storage.h"
 #include "promql/engine.h"
+#include "tsdb/head.h"
 #include "util/json.h"
 #include "web/http.h"
 #include "web/web.h"
@@ -72,7 +73,43 @@ void web_handle_format_query(web_t *w, const http_request_t *req, http_response_
 void web_handle_config(web_t *w, const http_request_t *req, http_response_t *r);
 void web_handle_flags(web_t *w, const http_request_t *req, http_response_t *r);
 void web_handle_buildinfo(web_t *w, const http_request_t *req, http_response_t *r);
+/* ui.c: the single-page UI under each UI route, and /assets/<file> */
+void web_handle_ui_page(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_ui_asset(web_t *w, const http_request_t *req, http_response_t *r);
 /* api_targets.c */
 void web_handle_targets(web_t *w, const http_request_t *req, http_response_t *r);
+/* api_admin.c (behind --web.enable-admin-api) */
+void web_handle_admin_snapshot(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_admin_delete_series(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_admin_clean_tombstones(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_targets_metadata(web_t *w, const http_request_t *req, http_response_t *r);
+/* api_tsdb_status.c */
+void web_handle_tsdb_status(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_runtimeinfo(web_t *w, const http_request_t *req, http_response_t *r);
+/* The data object of /api/v1/status/tsdb for h with top-`limit` lists. -1 when out of memory. */
+int web_tsdb_status_json(head_t *h, size_t limit, strbuf_t *out);
+/* federate.c */
+void web_handle_federate(web_t *w, const http_request_t *req, http_response_t *r);
+/* The /federate body for selectors (match[] values) over q at now_ms: 0, or
+ * -1 with err and *status (400 bad selector, 500 storage/memory). */
+int web_federate_write(const queryable_t *q, const char *const *selectors, size_t nsel, const label_t *external,
+                       size_t nexternal, int64_t now_ms, int64_t lookback_ms, bool openmetrics, strbuf_t *out,
+                       int *status, pl_err_t *err);
+/* pprof.c */
+typedef struct web_mem_component {
+    const char *name; /* static, "promlab.head.series" */
+    uint64_t bytes, objects;
+} web_mem_component_t;
+/* The memory components (head, scrape, the unaccounted rest of the RSS). */
+size_t web_mem_components(web_t *w, web_mem_component_t *out, size_t cap);
+/* A gzip'd pprof profile (profile.proto) of the components, appended to out. */
+int web_heap_profile(const web_mem_component_t *comps, size_t n, int64_t now_ms, strbuf_t *out);
+void web_handle_pprof_index(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_pprof_heap(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_pprof_cmdline(web_t *w, const http_request_t *req, http_response_t *r);
+/* api_rules.c */
+void web_handle_rules(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_alerts(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_alertmanagers(web_t *w, const http_request_t *req, http_response_t *r);
 
 #endif

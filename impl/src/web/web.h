@@ -8,6 +8,7 @@
  *   /api/v1/status/flags     the command-line flags
  *   /api/v1/status/buildinfo version information (Grafana reads it)
  *   /api/v1/targets          scrape targets and their health
+ *   /api/v1/rules, /alerts   rule groups and alerts; /api/v1/alertmanagers
  *
  * web sits on top of everything: nothing below includes it. */
 #ifndef PL_WEB_H
@@ -16,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "rules/rules.h"
 #include "scrape/scrape.h"
 #include "model/storage.h"
 #include "tsdb/head.h"
@@ -27,7 +29,10 @@ typedef struct web_opts {
     const char *listen_address;
     head_t *head;           /* the head (its stats for /metrics) */
     queryable_t queryable;  /* what the API queries; zero = the head alone */
+    struct db *tsdb;        /* the TSDB, for the admin API (NULL: admin endpoints answer unavailable) */
     scrape_manager_t *scrape;
+    rules_manager_t *rules; /* /api/v1/rules, /api/v1/alerts (may be NULL) */
+    notifier_t *notifier;   /* /api/v1/alertmanagers (may be NULL) */
     bool enable_lifecycle;
     bool enable_admin_api;
     int64_t lookback_delta_ms;
@@ -44,6 +49,10 @@ typedef struct web_opts {
     void (*config_yaml)(void *ctx, strbuf_t *out);  /* the effective config */
     void (*quit)(void *ctx);                        /* begin shutdown */
     void (*write_metrics)(void *ctx, strbuf_t *sb); /* server-level metrics (reload status, ...) */
+    /* Last reload's outcome, the time of the last successful one, WAL corruptions seen (runtimeinfo). */
+    void (*reload_status)(void *ctx, bool *ok, int64_t *last_success_ms, uint64_t *wal_corruptions);
+    /* A malloc'd copy of global.external_labels (strings owned; /federate); -1 when out of memory. */
+    int (*external_labels)(void *ctx, label_t **out, size_t *n);
 } web_opts_t;
 
 typedef struct web web_t;
