@@ -204,6 +204,7 @@ void memstore_queryable(memstore_t *m, queryable_t *q) {
     q->select = q_select;
     q->label_names = q_label_names;
     q->label_values = q_label_values;
+    q->select_hinted = NULL; /* every select is sorted, with all samples */
 }
 
 /* ---- the appendable: stages samples, appends them to the store on commit ---- */
