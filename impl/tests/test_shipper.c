@@ -413,7 +413,35 @@ static void test_read_meta_file(void **state) {
     unlink(p);
 }
 
+
+static void test_upload_compacted_refuses_overlap(void **state) {
+    fixture_t *f = *state;
+    char l1[ULID_LEN + 1], c1[ULID_LEN + 1];
+    make_block(f, T0, 1, l1);
+    shipper_t *s = new_shipper(f, true);
+    pl_err_t e = {{0}};
+    int n;
+    assert_int_equal(shipper_sync(s, &n, &e), 0);
+    assert_int_equal(n, 1);
+    /* a compacted block over [T0+1h, T0+3h): overlaps the shipped one */
+    make_block(f, T0 + H2 / 2, 2, c1);
+    assert_int_equal(shipper_sync(s, &n, &e), -1);
+    assert_non_null(strstr(e.msg, "overlap spotted"));
+    assert_non_null(strstr(e.msg, l1));
+    assert_false(in_bucket(f, c1, "chunks/000001"));
+    shipper_free(s);
+    /* another producer's block in the same range is no overlap */
+    s = new_shipper(f, true);
+    label_t other[] = {{"cluster", "us1"}};
+    assert_int_equal(shipper_set_labels(s, other, 1, &e), 0);
+    assert_int_equal(shipper_sync(s, &n, &e), 0);
+    assert_int_equal(n, 1);
+    assert_true(in_bucket(f, c1, "meta.json"));
+    shipper_free(s);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 PL_TEST_MAIN(T(test_ships_level1_blocks_with_thanos_section), T(test_skips_empty_and_compacted),
              T(test_upload_order_and_retry), T(test_restart_neither_reuploads_nor_skips),
-             T(test_refuses_without_labels_and_logs_lost_blocks), T(test_read_meta_file))
+             T(test_refuses_without_labels_and_logs_lost_blocks), T(test_read_meta_file),
+             T(test_upload_compacted_refuses_overlap))

@@ -904,7 +904,9 @@ static void usage(FILE *out) {
                  "  create-blocks-from openmetrics [-r] [-q] [--max-block-duration=2h] INPUT [OUTDIR]\n"
                  "Not in promtool:\n"
                  "  compact [--max-block-duration=31d] [DIR]   plan and compact blocks until nothing is left\n"
-                 "DIR defaults to data/.\n");
+                 "DIR defaults to data/.\n\n"
+                 "Also (as promtool): check config FILE..., check rules FILE..., test rules FILE...,\n"
+                 "promqltest FILE|DIR...\n");
 }
 
 static const char *flag_value(const char *arg, const char *name, int *i, int argc, char **argv) {
@@ -948,9 +950,10 @@ int cmd_tool(int argc, char **argv) {
         int rc = promql_conformance_run_flags((const char **)argv + 1, (size_t)(argc - 1), pflags, stdout, &counts);
         return rc == 0 ? 0 : 1;
     }
+    if (strcmp(argv[0], "bucket") == 0) return cmd_tool_bucket(argc - 1, argv + 1);
     if (!strcmp(argv[0], "check") || !strcmp(argv[0], "test")) return cmd_tool_rules(argc, argv);
     if (strcmp(argv[0], "tsdb") != 0) {
-        fprintf(stderr, "promlab tool: command %s is not built yet (tsdb and promqltest are)\n", argv[0]);
+        fprintf(stderr, "promlab tool: command %s is not built yet (tsdb, bucket, check, test and promqltest are)\n", argv[0]);
         return 2;
     }
     if (argc < 2) {

@@ -240,7 +240,7 @@ static int s3_pair(ctx_t *x, const char *key, yaml_node_t *k, yaml_node_t *v, vo
         return 0;
     }
     if (!strcmp(key, "list_objects_version")) {
-        if ((rc = dec_string(x, v, key, &tmp)) == 0 && *tmp && strcmp(tmp, "v2") && strcmp(tmp, "v1"))
+        if ((rc = dec_string(x, v, key, &tmp)) == 0 && tmp && *tmp && strcmp(tmp, "v2") && strcmp(tmp, "v1"))
             rc = ferr(x, v, "list_objects_version: must be v1 or v2, got \"%s\"", tmp);
         else if (rc == 0 && !strcmp(tmp, "v1"))
             rc = ferr(x, v, "list_objects_version: v1 is not supported by promlab's S3 client (it lists with v2)");
@@ -248,7 +248,7 @@ static int s3_pair(ctx_t *x, const char *key, yaml_node_t *k, yaml_node_t *v, vo
         return rc;
     }
     if (!strcmp(key, "bucket_lookup_type")) {
-        if ((rc = dec_string(x, v, key, &tmp)) == 0 && *tmp && strcmp(tmp, "auto") && strcmp(tmp, "path")) {
+        if ((rc = dec_string(x, v, key, &tmp)) == 0 && tmp && *tmp && strcmp(tmp, "auto") && strcmp(tmp, "path")) {
             if (!strcmp(tmp, "virtual-hosted"))
                 rc = ferr(x, v, "bucket_lookup_type: virtual-hosted is not supported: promlab addresses buckets path-style (use auto or path)");
             else

@@ -269,7 +269,7 @@ static int fs_walk(fsb_t *f, const char *dir_key, bool recursive, objstore_iter_
     }
     closedir(d);
     free(dpath);
-    qsort(names, n, sizeof *names, name_cmp);
+    if (n) qsort(names, n, sizeof *names, name_cmp);
     for (size_t i = 0; i < n && rc == 0; i++) {
         size_t l = strlen(names[i]);
         if (recursive && names[i][l - 1] == '/') rc = fs_walk(f, names[i], true, fn, ctx, err);

@@ -365,7 +365,8 @@ static int s3_do(s3b_t *s, s3_req_t *r, pl_err_t *err) {
             char *msg = s3_xml_text(r->errbody.data, r->errbody.len, "Message");
             strbuf_t m = STRBUF_INIT;
             describe(s, r, &m);
-            pl_err_set(err, "%s: HTTP %ld%s%s%s%s", m.data, r->status, code ? " " : "", code ? code : "",
+            const char *hint = code ? "" : r->status == 403 ? " Forbidden (the server refused the credentials or the signature)" : "";
+            pl_err_set(err, "%s: HTTP %ld%s%s%s%s%s", m.data, r->status, hint, code ? " " : "", code ? code : "",
                        msg ? ": " : "", msg ? msg : "");
             strbuf_free(&m);
             free(code);
@@ -570,7 +571,7 @@ static int s3_iter(void *impl, const char *dir_key, bool recursive, objstore_ite
     }
     free(token);
     if (rc == 0) {
-        qsort(names, n, sizeof *names, cmp_str);
+        if (n) qsort(names, n, sizeof *names, cmp_str);
         for (size_t i = 0; i < n && rc == 0; i++) rc = fn(ctx, names[i]);
     }
     for (size_t i = 0; i < n; i++) free(names[i]);

@@ -136,8 +136,9 @@ static char *decode(span_t s) {
 }
 
 char *s3_xml_text(const char *xml, size_t len, const char *tag) {
+    if (!xml) return NULL;
     span_t in = {xml, xml + len}, c;
-    if (!xml || !next_element(&in, tag, &c)) return NULL;
+    if (!next_element(&in, tag, &c)) return NULL;
     return decode(c);
 }
 
@@ -161,8 +162,9 @@ void s3_list_result_free(s3_list_result_t *r) {
 
 int s3_parse_list(const char *xml, size_t len, s3_list_result_t *out, pl_err_t *err) {
     memset(out, 0, sizeof *out);
+    if (!xml) return pl_err_set(err, "s3: empty list answer");
     span_t all = {xml, xml + len}, root;
-    if (!xml || !next_element(&all, "ListBucketResult", &root))
+    if (!next_element(&all, "ListBucketResult", &root))
         return pl_err_set(err, "s3: list answer has no ListBucketResult element");
     span_t in = root, c;
     while (next_element(&in, "Contents", &c)) {

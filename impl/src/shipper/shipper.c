@@ -424,6 +424,96 @@ out:
     return rc;
 }
 
+
+/* ---- overlap check for --shipper.upload-compacted ------------------------------ */
+
+/* The blocks of this producer already in the bucket (same external labels,
+ * raw resolution), loaded once per pass and only when a compacted block is
+ * about to go: shipping a compacted block that overlaps one of them would
+ * make the compactor halt, so Thanos refuses, and so do we. */
+typedef struct bucket_block {
+    ulid_str_t ulid;
+    int64_t min_time, max_time;
+} bucket_block_t;
+
+typedef struct bucket_scan {
+    shipper_t *s;
+    bucket_block_t *v;
+    size_t n;
+    pl_err_t *err;
+} bucket_scan_t;
+
+static bool same_labels(const shipper_t *s, json_t *labels) {
+    if (!json_is_object(labels) || json_object_size(labels) != s->nlabels) return false;
+    for (size_t i = 0; i < s->nlabels; i++) {
+        const char *v = json_string_value(json_object_get(labels, s->labels[i].name));
+        if (!v || strcmp(v, s->labels[i].value) != 0) return false;
+    }
+    return true;
+}
+
+static int scan_one(void *ctx, const char *name) {
+    bucket_scan_t *sc = ctx;
+    size_t n = strlen(name);
+    if (n != ULID_LEN + 1 || name[ULID_LEN] != '/') return 0;
+    char ulid[ULID_LEN + 1];
+    memcpy(ulid, name, ULID_LEN);
+    ulid[ULID_LEN] = '\0';
+    if (!block_ulid_valid(ulid)) return 0;
+    strbuf_t key = STRBUF_INIT, body = STRBUF_INIT;
+    strbuf_printf(&key, "%s/meta.json", ulid);
+    pl_err_t e = {{0}};
+    int rc = objstore_get(sc->s->bucket, key.data, 0, -1, &body, &e);
+    strbuf_free(&key);
+    if (rc < 0) {
+        strbuf_free(&body);
+        if (objstore_is_not_found(sc->s->bucket)) return 0; /* partial upload: not a block */
+        pl_err_set(sc->err, "read %s/meta.json from the bucket: %s", ulid, e.msg);
+        return 1;
+    }
+    block_meta_t m;
+    if (block_meta_parse(body.data ? body.data : "", body.len, &m, &e) == 0) {
+        json_t *t = m.thanos;
+        json_t *res = t ? json_object_get(json_object_get(t, "downsample"), "resolution") : NULL;
+        if (t && same_labels(sc->s, json_object_get(t, "labels")) && json_integer_value(res) == 0) {
+            bucket_block_t *nv = realloc(sc->v, (sc->n + 1) * sizeof *nv);
+            if (!nv) abort();
+            sc->v = nv;
+            snprintf(sc->v[sc->n].ulid, sizeof sc->v[sc->n].ulid, "%s", ulid);
+            sc->v[sc->n].min_time = m.min_time;
+            sc->v[sc->n].max_time = m.max_time;
+            sc->n++;
+        }
+        block_meta_free(&m);
+    } else {
+        log_warn("shipper", "Ignoring a block in the bucket with an unreadable meta.json", "block=%s err=\"%s\"", ulid, e.msg);
+    }
+    strbuf_free(&body);
+    return 0;
+}
+
+/* 0: no overlap; -1: overlap found or the bucket could not be read (err says which). */
+static int check_overlap(shipper_t *s, bucket_scan_t *sc, bool *loaded, const block_meta_t *m, pl_err_t *err) {
+    if (!*loaded) {
+        sc->s = s;
+        sc->err = err;
+        int rc = objstore_iter(s->bucket, "", false, scan_one, sc, err);
+        if (rc != 0) return -1;
+        *loaded = true;
+    }
+    for (size_t i = 0; i < sc->n; i++) {
+        const bucket_block_t *b = &sc->v[i];
+        if (!strcmp(b->ulid, m->ulid)) continue;
+        if (b->min_time < m->max_time && m->min_time < b->max_time)
+            return pl_err_set(err,
+                              "shipping compacted block %s is blocked; overlap spotted: its [%lld, %lld) overlaps "
+                              "[%lld, %lld) of block %s in the bucket",
+                              m->ulid, (long long)m->min_time, (long long)m->max_time, (long long)b->min_time,
+                              (long long)b->max_time, b->ulid);
+    }
+    return 0;
+}
+
 /* ---- the pass ------------------------------------------------------------------ */
 
 static bool has_ulid(ulid_str_t *v, size_t n, const char *u) {
@@ -473,7 +563,8 @@ int shipper_sync(shipper_t *s, int *uploaded_out, pl_err_t *err) {
     if (nblocks && (!done || !pend)) abort();
     size_t ndone = 0, npend = 0;
     int uploaded = 0, rc = 0;
-    bool stopped = false;
+    bool stopped = false, scanned = false;
+    bucket_scan_t scan = {0};
     for (size_t i = 0; i < nblocks; i++) {
         const block_meta_t *m = &blocks[i].meta;
         if (m->num_samples == 0) {
@@ -492,6 +583,18 @@ int shipper_sync(shipper_t *s, int *uploaded_out, pl_err_t *err) {
         if (stopped) {
             snprintf(pend[npend++], sizeof pend[0], "%s", m->ulid);
             continue;
+        }
+        if (m->level > 1) {
+            pl_err_t oe = {{0}};
+            if (check_overlap(s, &scan, &scanned, m, &oe) < 0) {
+                log_error("shipper", "Found overlap or error during sync, cannot upload compacted block", "block=%s err=\"%s\"",
+                          m->ulid, oe.msg);
+                if (rc == 0) pl_err_set(err, "%s", oe.msg);
+                rc = -1;
+                stopped = true;
+                snprintf(pend[npend++], sizeof pend[0], "%s", m->ulid);
+                continue;
+            }
         }
         strbuf_t mk = STRBUF_INIT;
         strbuf_printf(&mk, "%s/meta.json", m->ulid);
@@ -532,6 +635,7 @@ int shipper_sync(shipper_t *s, int *uploaded_out, pl_err_t *err) {
     }
     s->pending = pend;
     s->npending = npend;
+    free(scan.v);
     free(done);
     free(prev);
     free_blocks(blocks, nblocks);

@@ -5,7 +5,9 @@
  *    first and uploads every block not yet recorded in
  *    <tsdb>/thanos.shipper.json ({"version":1,"uploaded":[ULID…]});
  *  - skipped: blocks without samples; blocks of compaction level > 1 unless
- *    upload_compacted; a block whose <ULID>/meta.json is already in the
+ *    upload_compacted (then, as in Thanos, a compacted block overlapping a
+ *    block of the same producer in the bucket stops the pass); a block
+ *    whose <ULID>/meta.json is already in the
  *    bucket is recorded as uploaded without uploading it again;
  *  - a block is uploaded from hard links under <tsdb>/thanos/upload/<ULID>
  *    (so retention deleting it meanwhile does not break the upload), with the

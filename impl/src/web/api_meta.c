@@ -210,12 +210,11 @@ static int collect_series(void *vctx, const label_t *ls, size_t n, const sample_
 }
 
 /* Runs every match[] set through select into c. False (answered) on error. */
-static bool collect(web_t *w, http_response_t *r, const match_sets_t *m, int64_t start, int64_t end,
+static bool collect(const queryable_t *qb, http_response_t *r, const match_sets_t *m, int64_t start, int64_t end,
                     collect_ctx_t *c) {
     for (size_t i = 0; i < m->n; i++) {
         pl_err_t err = {{0}};
-        int rc = w->queryable.select(w->queryable.impl, m->sets[i].ms, m->sets[i].n, start, end, collect_series, c,
-                                     &err);
+        int rc = qb->select(qb->impl, m->sets[i].ms, m->sets[i].n, start, end, collect_series, c, &err);
         if (rc != 0) {
             api_error(r, c->out.oom ? 500 : 422, c->out.oom ? "internal" : "execution",
                       c->out.oom ? "out of memory" : err.msg);
@@ -266,7 +265,11 @@ void web_handle_series(web_t *w, const http_request_t *req, http_response_t *r) 
         return;
     }
     collect_ctx_t c = {.what = COLLECT_SERIES};
-    if (!collect(w, r, &m, start, end, &c)) {
+    web_request_reader_t rr;
+    web_reader_begin(w, req, &rr);
+    bool ok = collect(&rr.q, r, &m, start, end, &c);
+    web_reader_end(w, &rr);
+    if (!ok) {
         match_sets_free(&m);
         strlist_free(&c.out);
         return;
@@ -315,16 +318,23 @@ static void label_strings(web_t *w, const http_request_t *req, http_response_t *
     match_sets_t m;
     if (!common_params(req, r, &start, &end, &limit, &m)) return;
     collect_ctx_t c = {.what = name ? COLLECT_VALUES : COLLECT_NAMES, .name = name};
+    web_request_reader_t rr;
+    web_reader_begin(w, req, &rr);
+    const queryable_t *qb = &rr.q;
+    bool ok = true;
     if (m.n == 0) {
         pl_err_t err = {{0}};
-        int rc = name ? w->queryable.label_values(w->queryable.impl, name, add_string, &c.out, &err)
-                      : w->queryable.label_names(w->queryable.impl, add_string, &c.out, &err);
+        int rc = name ? qb->label_values(qb->impl, name, add_string, &c.out, &err)
+                      : qb->label_names(qb->impl, add_string, &c.out, &err);
         if (rc != 0 || c.out.oom) {
             api_error(r, 500, "internal", c.out.oom ? "out of memory" : err.msg);
-            strlist_free(&c.out);
-            return;
+            ok = false;
         }
-    } else if (!collect(w, r, &m, start, end, &c)) {
+    } else {
+        ok = collect(qb, r, &m, start, end, &c);
+    }
+    web_reader_end(w, &rr);
+    if (!ok) {
         match_sets_free(&m);
         strlist_free(&c.out);
         return;

@@ -31,14 +31,14 @@ static void query_error(http_response_t *r, const promql_error_t *e) {
     }
 }
 
-/* Writes "key": [annotation, ...] when there are any (extra: one more
- * plain text first, may be NULL). */
+/* Writes "key": [annotation, ...] when there are any; extra (storage
+ * warnings: a leaf that did not answer) come first, as they are. */
 static void write_annotations(jsonw_t *jw, const char *key, const char *query, const char **msgs, const int *pos,
-                              size_t n, const char *extra) {
-    if (!n && !extra) return;
+                              size_t n, const char *const *extra, size_t nextra) {
+    if (!n && !nextra) return;
     jw_key(jw, key);
     jw_arr_begin(jw);
-    if (extra) jw_str(jw, extra);
+    for (size_t i = 0; i < nextra; i++) jw_str(jw, extra[i]);
     strbuf_t a = STRBUF_INIT;
     for (size_t i = 0; i < n; i++) {
         strbuf_reset(&a);
@@ -51,18 +51,25 @@ static void write_annotations(jsonw_t *jw, const char *key, const char *query, c
 
 /* Writes the success envelope with the result (first `limit` series when
  * limit > 0, with Prometheus 3's warning when that cut any), the stats when
- * asked for, and the annotations. */
-static void write_query_result(http_response_t *r, promql_result_t *res, size_t limit, bool stats, const char *query) {
-    const char *truncated = NULL;
+ * asked for, and the annotations: storage's warnings (a leaf that did not
+ * answer) first, as they are. */
+static void write_query_result(http_response_t *r, promql_result_t *res, size_t limit, bool stats, const char *query,
+                               web_t *w, web_request_reader_t *rr) {
+    const char *const *extra;
+    size_t nextra = web_reader_warnings(w, rr, &extra);
+    const char *all[65];
+    size_t nall = 0;
+    for (size_t i = 0; i < nextra && nall < 64; i++)
+        all[nall++] = extra[i];
     if (limit && res->nseries > limit && (res->type == PROMQL_TYPE_VECTOR || res->type == PROMQL_TYPE_MATRIX)) {
         res->nseries = limit;
-        truncated = "results truncated due to limit";
+        all[nall++] = "results truncated due to limit";
     }
     jsonw_t jw;
     api_begin(r, &jw);
     promql_result_write_json_ex(res, stats ? &res->stats : NULL, &jw);
-    write_annotations(&jw, "warnings", query, res->warnings, res->warning_pos, res->nwarnings, truncated);
-    write_annotations(&jw, "infos", query, res->infos, res->info_pos, res->ninfos, NULL);
+    write_annotations(&jw, "warnings", query, res->warnings, res->warning_pos, res->nwarnings, all, nall);
+    write_annotations(&jw, "infos", query, res->infos, res->info_pos, res->ninfos, NULL, 0);
     api_end(&jw);
 }
 
@@ -122,11 +129,15 @@ void web_handle_query(web_t *w, const http_request_t *req, http_response_t *r) {
     if (!api_limit_param(req, r, &limit)) return;
     promql_result_t res;
     promql_error_t perr;
-    if (promql_exec(w->engine, &w->queryable, q, t, t, 0, &o, &res, &perr) < 0) {
+    web_request_reader_t rr;
+    web_reader_begin(w, req, &rr);
+    if (promql_exec(w->engine, &rr.q, q, t, t, 0, &o, &res, &perr) < 0) {
+        web_reader_end(w, &rr);
         query_error(r, &perr);
         return;
     }
-    write_query_result(r, &res, limit, want_stats(req), q);
+    write_query_result(r, &res, limit, want_stats(req), q, w, &rr);
+    web_reader_end(w, &rr);
     promql_result_free(&res);
 }
 
@@ -172,10 +183,14 @@ void web_handle_query_range(web_t *w, const http_request_t *req, http_response_t
     }
     promql_result_t res;
     promql_error_t perr;
-    if (promql_exec(w->engine, &w->queryable, q, vals[0], vals[1], vals[2], &o, &res, &perr) < 0) {
+    web_request_reader_t rr;
+    web_reader_begin(w, req, &rr);
+    if (promql_exec(w->engine, &rr.q, q, vals[0], vals[1], vals[2], &o, &res, &perr) < 0) {
+        web_reader_end(w, &rr);
         query_error(r, &perr);
         return;
     }
-    write_query_result(r, &res, 0, want_stats(req), q);
+    write_query_result(r, &res, 0, want_stats(req), q, w, &rr);
+    web_reader_end(w, &rr);
     promql_result_free(&res);
 }

@@ -1,0 +1,309 @@
+/* tool_bucket.c — `promlab tool bucket ls|inspect|verify`, after Thanos's
+ * `thanos tools bucket`: reads a bucket configured by the objstore YAML and
+ * reports the blocks in it.
+ *
+ *   ls       one ULID per complete block (meta.json present); -o wide adds the
+ *            time range, labels, resolution, level and size; -o json prints
+ *            each meta.json on one line
+ *   inspect  a table: ULID, FROM, UNTIL, RANGE, #SERIES, #SAMPLES, #CHUNKS,
+ *            COMP-LEVEL, RESOLUTION, SOURCE, SIZE, LABELS (by minTime)
+ *   verify   partial uploads (a block directory without meta.json),
+ *            unreadable meta.json, files missing or of the wrong size against
+ *            the thanos section's list, blocks without an index or chunks,
+ *            and overlapping blocks of one producer (same labels and
+ *            resolution). Exit status 1 when it found an issue. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "objstore/objstore.h"
+#include "tsdb/block.h"
+#include "tsdb/meta.h"
+#include "util/timeutil.h"
+
+typedef struct bblock {
+    char ulid[ULID_LEN + 1];
+    bool has_meta;
+    block_meta_t meta; /* when has_meta and parsed */
+    bool meta_ok;
+    char meta_err[PL_ERR_MAX];
+    int64_t size; /* sum of the objects under the block */
+    char **files; /* object names under the block, relative */
+    int64_t *sizes;
+    size_t nfiles;
+} bblock_t;
+
+typedef struct scan {
+    objstore_t *b;
+    bblock_t *v;
+    size_t n;
+    pl_err_t *err;
+} scan_t;
+
+typedef struct files_ctx {
+    objstore_t *b;
+    bblock_t *blk;
+    pl_err_t *err;
+} files_ctx_t;
+
+static int add_file(void *ctx, const char *name) {
+    files_ctx_t *f = ctx;
+    objstore_attrs_t a = {0};
+    if (objstore_attributes(f->b, name, &a, f->err) < 0) return 1;
+    bblock_t *k = f->blk;
+    char **nf = realloc(k->files, (k->nfiles + 1) * sizeof *nf);
+    int64_t *ns = realloc(k->sizes, (k->nfiles + 1) * sizeof *ns);
+    if (!nf || !ns) abort();
+    k->files = nf;
+    k->sizes = ns;
+    k->files[k->nfiles] = strdup(name + ULID_LEN + 1);
+    k->sizes[k->nfiles++] = a.size;
+    k->size += a.size;
+    if (!strcmp(name + ULID_LEN + 1, "meta.json")) k->has_meta = true;
+    return 0;
+}
+
+static int add_block(void *ctx, const char *name) {
+    scan_t *s = ctx;
+    if (strlen(name) != ULID_LEN + 1 || name[ULID_LEN] != '/') return 0;
+    char ulid[ULID_LEN + 1];
+    memcpy(ulid, name, ULID_LEN);
+    ulid[ULID_LEN] = '\0';
+    if (!block_ulid_valid(ulid)) return 0;
+    bblock_t *nv = realloc(s->v, (s->n + 1) * sizeof *nv);
+    if (!nv) abort();
+    s->v = nv;
+    bblock_t *k = &s->v[s->n++];
+    memset(k, 0, sizeof *k);
+    memcpy(k->ulid, ulid, sizeof k->ulid);
+    files_ctx_t fc = {s->b, k, s->err};
+    if (objstore_iter(s->b, ulid, true, add_file, &fc, s->err) != 0) return 1;
+    if (k->has_meta) {
+        strbuf_t key = STRBUF_INIT, body = STRBUF_INIT;
+        strbuf_printf(&key, "%s/meta.json", ulid);
+        pl_err_t e = {{0}};
+        if (objstore_get(s->b, key.data, 0, -1, &body, &e) < 0) {
+            snprintf(k->meta_err, sizeof k->meta_err, "%s", e.msg);
+        } else if (block_meta_parse(body.data ? body.data : "", body.len, &k->meta, &e) < 0) {
+            snprintf(k->meta_err, sizeof k->meta_err, "%s", e.msg);
+        } else {
+            k->meta_ok = true;
+        }
+        strbuf_free(&key);
+        strbuf_free(&body);
+    }
+    return 0;
+}
+
+static void free_blocks(scan_t *s) {
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->v[i].meta_ok) block_meta_free(&s->v[i].meta);
+        for (size_t j = 0; j < s->v[i].nfiles; j++) free(s->v[i].files[j]);
+        free(s->v[i].files);
+        free(s->v[i].sizes);
+    }
+    free(s->v);
+}
+
+static int by_mint(const void *a, const void *b) {
+    const bblock_t *x = a, *y = b;
+    int64_t mx = x->meta_ok ? x->meta.min_time : INT64_MAX, my = y->meta_ok ? y->meta.min_time : INT64_MAX;
+    if (mx != my) return mx < my ? -1 : 1;
+    return strcmp(x->ulid, y->ulid);
+}
+
+static void labels_of(const bblock_t *k, strbuf_t *sb) {
+    json_t *l = k->meta_ok && k->meta.thanos ? json_object_get((json_t *)k->meta.thanos, "labels") : NULL;
+    const char *key;
+    json_t *v;
+    bool first = true;
+    strbuf_putc(sb, '{');
+    json_object_foreach(l, key, v) {
+        strbuf_printf(sb, "%s%s=\"%s\"", first ? "" : ",", key, json_string_value(v) ? json_string_value(v) : "");
+        first = false;
+    }
+    strbuf_putc(sb, '}');
+}
+
+static int64_t resolution_of(const bblock_t *k) {
+    json_t *t = k->meta_ok ? k->meta.thanos : NULL;
+    return t ? json_integer_value(json_object_get(json_object_get(t, "downsample"), "resolution")) : 0;
+}
+
+static const char *source_of(const bblock_t *k) {
+    json_t *t = k->meta_ok ? k->meta.thanos : NULL;
+    const char *s = t ? json_string_value(json_object_get(t, "source")) : NULL;
+    return s ? s : "";
+}
+
+static int find_file(const bblock_t *k, const char *rel) {
+    for (size_t i = 0; i < k->nfiles; i++)
+        if (!strcmp(k->files[i], rel)) return (int)i;
+    return -1;
+}
+
+static int verify(scan_t *s) {
+    int issues = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        bblock_t *k = &s->v[i];
+        if (!k->has_meta) {
+            printf("issue=partial_upload block=%s msg=\"no meta.json: an upload in progress or interrupted; not a block\"\n", k->ulid);
+            issues++;
+            continue;
+        }
+        if (!k->meta_ok) {
+            printf("issue=bad_meta block=%s msg=\"%s\"\n", k->ulid, k->meta_err);
+            issues++;
+            continue;
+        }
+        json_t *files = k->meta.thanos ? json_object_get((json_t *)k->meta.thanos, "files") : NULL, *f;
+        if (json_array_size(files) == 0 && find_file(k, "index") < 0) /* else the list below reports it */
+            printf("issue=missing_file block=%s file=index\n", k->ulid), issues++;
+        bool chunks = false;
+        for (size_t j = 0; j < k->nfiles; j++) chunks |= !strncmp(k->files[j], "chunks/", 7);
+        if (!chunks && k->meta.num_samples > 0) printf("issue=missing_file block=%s file=chunks/\n", k->ulid), issues++;
+        size_t j;
+        json_array_foreach(files, j, f) {
+            const char *rel = json_string_value(json_object_get(f, "rel_path"));
+            if (!rel) continue;
+            int at = find_file(k, rel);
+            json_t *sz = json_object_get(f, "size_bytes");
+            if (at < 0) {
+                printf("issue=missing_file block=%s file=%s\n", k->ulid, rel);
+                issues++;
+            } else if (json_is_integer(sz) && json_integer_value(sz) != k->sizes[at]) {
+                printf("issue=size_mismatch block=%s file=%s want=%lld got=%lld\n", k->ulid, rel,
+                       (long long)json_integer_value(sz), (long long)k->sizes[at]);
+                issues++;
+            }
+        }
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        for (size_t j = i + 1; j < s->n; j++) {
+            bblock_t *a = &s->v[i], *b = &s->v[j];
+            if (!a->meta_ok || !b->meta_ok || resolution_of(a) != resolution_of(b)) continue;
+            strbuf_t la = STRBUF_INIT, lb = STRBUF_INIT;
+            labels_of(a, &la);
+            labels_of(b, &lb);
+            if (!strcmp(la.data, lb.data) && a->meta.min_time < b->meta.max_time && b->meta.min_time < a->meta.max_time) {
+                printf("issue=overlap blocks=%s,%s labels=%s ranges=[%lld,%lld),[%lld,%lld)\n", a->ulid, b->ulid, la.data,
+                       (long long)a->meta.min_time, (long long)a->meta.max_time, (long long)b->meta.min_time,
+                       (long long)b->meta.max_time);
+                issues++;
+            }
+            strbuf_free(&la);
+            strbuf_free(&lb);
+        }
+    }
+    printf("%zu blocks checked, %d issues\n", s->n, issues);
+    return issues ? 1 : 0;
+}
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: promlab tool bucket ls|inspect|verify (--objstore.config-file=FILE | --objstore.config=YAML) [-o wide|json]\n");
+}
+
+int cmd_tool_bucket(int argc, char **argv) {
+    if (argc < 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
+        usage(argc < 1 ? stderr : stdout);
+        return argc < 1 ? 2 : 0;
+    }
+    const char *sub = argv[0], *file = NULL, *inline_cfg = NULL, *output = "";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strncmp(a, "--objstore.config-file=", 23)) file = a + 23;
+        else if (!strcmp(a, "--objstore.config-file") && i + 1 < argc) file = argv[++i];
+        else if (!strncmp(a, "--objstore.config=", 18)) inline_cfg = a + 18;
+        else if (!strcmp(a, "--objstore.config") && i + 1 < argc) inline_cfg = argv[++i];
+        else if (!strncmp(a, "--output=", 9)) output = a + 9;
+        else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && i + 1 < argc) output = argv[++i];
+        else {
+            fprintf(stderr, "promlab tool bucket %s: unknown argument %s\n", sub, a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (strcmp(sub, "ls") && strcmp(sub, "inspect") && strcmp(sub, "verify")) {
+        fprintf(stderr, "promlab tool bucket: unknown command %s\n", sub);
+        usage(stderr);
+        return 2;
+    }
+    if (!file == !inline_cfg) {
+        fprintf(stderr, "promlab tool bucket %s: give exactly one of --objstore.config-file and --objstore.config\n", sub);
+        return 2;
+    }
+    if (*output && strcmp(output, "wide") && strcmp(output, "json")) {
+        fprintf(stderr, "promlab tool bucket %s: -o must be wide or json\n", sub);
+        return 2;
+    }
+    objstore_config_t cfg;
+    pl_err_t err = {{0}};
+    int rc = file ? objstore_config_load_file(file, &cfg, &err)
+                  : objstore_config_parse(inline_cfg, strlen(inline_cfg), "<objstore.config>", &cfg, &err);
+    if (rc < 0) {
+        fprintf(stderr, "promlab tool bucket %s: %s\n", sub, err.msg);
+        return 1;
+    }
+    objstore_t *b = objstore_open(&cfg, &err);
+    objstore_config_free(&cfg);
+    if (!b) {
+        fprintf(stderr, "promlab tool bucket %s: %s\n", sub, err.msg);
+        return 1;
+    }
+    scan_t s = {.b = b, .err = &err};
+    if (objstore_iter(b, "", false, add_block, &s, &err) != 0) {
+        fprintf(stderr, "promlab tool bucket %s: %s\n", sub, err.msg);
+        free_blocks(&s);
+        objstore_close(b);
+        return 1;
+    }
+    if (s.n) qsort(s.v, s.n, sizeof *s.v, by_mint);
+    rc = 0;
+    if (!strcmp(sub, "verify")) {
+        rc = verify(&s);
+    } else {
+        bool table = !strcmp(sub, "inspect");
+        if (table)
+            printf("%-26s  %-24s  %-24s  %-14s  %8s  %10s  %8s  %10s  %10s  %-9s  %12s  %s\n", "ULID", "FROM", "UNTIL", "RANGE",
+                   "#SERIES", "#SAMPLES", "#CHUNKS", "COMP-LEVEL", "RESOLUTION", "SOURCE", "SIZE", "LABELS");
+        for (size_t i = 0; i < s.n; i++) {
+            bblock_t *k = &s.v[i];
+            if (!k->meta_ok) continue; /* partial uploads and broken metas are not blocks (see verify) */
+            if (!table && !*output) {
+                printf("%s\n", k->ulid);
+                continue;
+            }
+            if (!strcmp(output, "json") && !table) {
+                strbuf_t js = STRBUF_INIT;
+                block_meta_render(&k->meta, &js);
+                json_t *j = json_loadb(js.data, js.len, 0, NULL);
+                char *c = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+                printf("%s\n", c ? c : "{}");
+                free(c);
+                json_decref(j);
+                strbuf_free(&js);
+                continue;
+            }
+            char from[40], until[40], range[64];
+            pl_format_rfc3339(from, sizeof from, k->meta.min_time);
+            pl_format_rfc3339(until, sizeof until, k->meta.max_time);
+            pl_format_duration(range, sizeof range, k->meta.max_time - k->meta.min_time);
+            strbuf_t l = STRBUF_INIT;
+            labels_of(k, &l);
+            if (table)
+                printf("%-26s  %-24s  %-24s  %-14s  %8llu  %10llu  %8llu  %10d  %10lld  %-9s  %12lld  %s\n", k->ulid, from,
+                       until, range, (unsigned long long)k->meta.num_series, (unsigned long long)k->meta.num_samples,
+                       (unsigned long long)k->meta.num_chunks, k->meta.level, (long long)resolution_of(k), source_of(k),
+                       (long long)k->size, l.data);
+            else
+                printf("%s -- %s - %s (%s) -- labels %s, resolution %lld, level %d, %lld bytes\n", k->ulid, from, until,
+                       range, l.data, (long long)resolution_of(k), k->meta.level, (long long)k->size);
+            strbuf_free(&l);
+        }
+    }
+    free_blocks(&s);
+    objstore_close(b);
+    return rc;
+}
