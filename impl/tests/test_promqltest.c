@@ -81,7 +81,12 @@ static void test_values_stale_and_histograms(void **state) {
     assert_int_equal(s.samples[1].t, 1);
     assert_int_equal(s.samples[2].t, 8);
     assert_true(s.samples[2].v == 7);
+    /* the histogram slots, for the runner to tell storage where they are */
+    assert_int_equal(s.nhist, 5);
+    assert_int_equal(s.hist_slots[0], 3);
+    assert_int_equal(s.hist_slots[4], 7);
     free(s.samples);
+    free(s.hist_slots);
 }
 
 static void test_values_errors(void **state) {
@@ -91,6 +96,7 @@ static void test_values_errors(void **state) {
         pl_err_t err;
         if (promqltest_parse_values(bad[i], strlen(bad[i]), &s, &err) == 0) fail_msg("%s parsed", bad[i]);
         free(s.samples);
+        free(s.hist_slots);
     }
 }
 
@@ -362,6 +368,7 @@ static void parse_exact(const char *text, size_t len) {
     if (promqltest_parse("m.test", copy, len, &f, &err) == 0) promqltest_file_free(&f);
     promqltest_series_t s = {0};
     if (promqltest_parse_values(copy, len, &s, &err) == 0 || s.samples) free(s.samples);
+    free(s.hist_slots);
     free(copy);
 }
 

@@ -93,7 +93,9 @@ head_series() { curl -fsS "$1/metrics" | awk '$1=="prometheus_tsdb_head_series"{
 a_series=$(head_series $A); b_series=$(head_series $B)
 echo "# head series: exploded $a_series, cured $b_series"
 check "prometheus_tsdb_head_series: exploded server > 5000" [ "${a_series:-0}" -gt 5000 ]
-check "prometheus_tsdb_head_series: cured server < 200" [ "${b_series:-99999}" -lt 200 ]
+# (the cured server also scrapes server A's own /metrics, which carries the ~25
+# prometheus_engine_* series as Prometheus's does: still far below 5000)
+check "prometheus_tsdb_head_series: cured server < 300" [ "${b_series:-99999}" -lt 300 ]
 
 ta=$(curl -fsS "$A/api/v1/status/tsdb?limit=3"); tb=$(curl -fsS "$B/api/v1/status/tsdb?limit=3")
 check "/api/v1/status/tsdb (exploded): user_id has 5000 values" \

@@ -98,6 +98,7 @@ typedef struct server {
     _Atomic int last_reload_ok;
     _Atomic int64_t last_reload_success_ms;
     _Atomic uint64_t reloads_total, reload_failures_total;
+    _Atomic(web_t *) web; /* set once the web listener runs (query log on reload) */
 } server_t;
 
 static int reload_config(void *ctx, pl_err_t *err) {
@@ -110,6 +111,8 @@ static int reload_config(void *ctx, pl_err_t *err) {
     if (rc == 0 && s->rules && (rc = rules_manager_update(s->rules, nc, err)) < 0)
         pl_err_prefix(err, "error loading rules, previous rule set restored");
     if (rc == 0 && s->notifier) rc = notifier_apply_config(s->notifier, nc, err);
+    web_t *web = atomic_load(&s->web);
+    if (rc == 0 && web) rc = web_set_query_log(web, nc->global.query_log_file, err);
     if (rc == 0) rc = scrape_manager_apply_config(s->scrape, nc, err);
     if (rc == 0) {
         config_free(s->config);
@@ -431,6 +434,7 @@ int cmd_server(int argc, char **argv) {
         .enable_lifecycle = flags_bool(server_flags, N_SERVER_FLAGS, "web.enable-lifecycle"),
         .enable_admin_api = flags_bool(server_flags, N_SERVER_FLAGS, "web.enable-admin-api"),
         .lookback_delta_ms = lookback_ms,
+        .query_log_file = s.config->global.query_log_file,
         .flags = server_flags,
         .nflags = N_SERVER_FLAGS,
         .cb_ctx = &s,
@@ -441,6 +445,11 @@ int cmd_server(int argc, char **argv) {
         .reload_status = reload_status,
         .external_labels = external_labels,
     };
+    (void)flags_duration(server_flags, N_SERVER_FLAGS, "query.timeout", &wo.query_timeout_ms, &err);
+    (void)flags_int(server_flags, N_SERVER_FLAGS, "query.max-samples", &wo.query_max_samples, &err);
+    int64_t max_conc = 0;
+    (void)flags_int(server_flags, N_SERVER_FLAGS, "query.max-concurrency", &max_conc, &err);
+    wo.query_max_concurrency = max_conc > 0 && max_conc < INT32_MAX ? (int)max_conc : 0;
     int64_t v = 0;
     if (flags_int(server_flags, N_SERVER_FLAGS, "storage.remote.read-sample-limit", &v, &err) == 0) wo.remote_read_sample_limit = v;
     if (flags_int(server_flags, N_SERVER_FLAGS, "storage.remote.read-concurrent-limit", &v, &err) == 0) wo.remote_read_concurrent_limit = v;
@@ -452,6 +461,7 @@ int cmd_server(int argc, char **argv) {
         exit_code = 1;
         goto out;
     }
+    atomic_store(&s.web, web);
     log_info("web", "Listening", "address=%s", listen->value);
     rules_manager_start(s.rules);
     web_set_ready(web, true);

@@ -933,14 +933,21 @@ int cmd_tool(int argc, char **argv) {
     }
     if (strcmp(argv[0], "promqltest") == 0) {
         /* promlab tool promqltest PATH...: Prometheus's promqltest files against
-         * this engine; one line per failing eval, per file, and the total. */
+         * this engine; one line per failing eval, per file, and the total.
+         * -v also prints a line per skipped eval. */
+        unsigned pflags = 0;
+        if (argc >= 2 && strcmp(argv[1], "-v") == 0) {
+            pflags |= PROMQLTEST_VERBOSE;
+            argv++;
+            argc--;
+        }
         if (argc < 2) {
-            fprintf(stderr, "usage: promlab tool promqltest FILE|DIR...\n");
+            fprintf(stderr, "usage: promlab tool promqltest [-v] FILE|DIR...\n");
             return 2;
         }
         promqltest_counts_t counts;
         memset(&counts, 0, sizeof counts);
-        int rc = promql_conformance_run((const char **)argv + 1, (size_t)(argc - 1), stdout, &counts);
+        int rc = promql_conformance_run_flags((const char **)argv + 1, (size_t)(argc - 1), pflags, stdout, &counts);
         return rc == 0 ? 0 : 1;
     }
     if (strcmp(argv[0], "bucket") == 0) return cmd_tool_bucket(argc - 1, argv + 1);

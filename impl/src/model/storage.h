@@ -12,6 +12,7 @@
 #ifndef PL_MODEL_STORAGE_H
 #define PL_MODEL_STORAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,12 @@ typedef struct sample {
 typedef int (*storage_series_fn)(void *ctx, const label_t *ls, size_t n, const sample_t *samples, size_t nsamples);
 typedef int (*storage_string_fn)(void *ctx, const char *s);
 
+/* What a reader needs of a select, so storage may do less (select_hinted). */
+typedef struct storage_select_hints {
+    bool unsorted;  /* series may come in any order */
+    bool last_only; /* only the newest sample in [mint, maxt] of each series is needed */
+} storage_select_hints_t;
+
 typedef struct queryable {
     void *impl;
     /* Series matching all matchers (at least one given), sorted by label set,
@@ -37,6 +44,10 @@ typedef struct queryable {
     /* Sorted, de-duplicated label names / values of one name (over all series). */
     int (*label_names)(void *impl, storage_string_fn fn, void *ctx, pl_err_t *err);
     int (*label_values)(void *impl, const char *name, storage_string_fn fn, void *ctx, pl_err_t *err);
+    /* Optional (NULL: callers use select). As select, but with hints: storage
+     * may pass series unsorted, and only the newest sample in range. */
+    int (*select_hinted)(void *impl, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt,
+                         const storage_select_hints_t *hints, storage_series_fn fn, void *ctx, pl_err_t *err);
 } queryable_t;
 
 

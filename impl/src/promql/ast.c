@@ -188,6 +188,46 @@ static void write_selector_body(strbuf_t *sb, const promql_expr_t *e) {
     free_strs(strs, n);
 }
 
+void promql_expr_format_binop(strbuf_t *sb, const promql_expr_t *e) {
+    strbuf_puts(sb, promql_op_str(e->op));
+    if (e->return_bool) strbuf_puts(sb, " bool");
+    if (e->has_matching) {
+        bool grouped = e->card == PROMQL_CARD_MANY_TO_ONE || e->card == PROMQL_CARD_ONE_TO_MANY;
+        if (e->nmatching_labels > 0 || e->matching_on || grouped) {
+            strbuf_puts(sb, e->matching_on ? " on (" : " ignoring (");
+            write_labels(sb, e->matching_labels, e->nmatching_labels);
+            strbuf_putc(sb, ')');
+        }
+        if (grouped) {
+            strbuf_puts(sb, e->card == PROMQL_CARD_MANY_TO_ONE ? " group_left (" : " group_right (");
+            write_labels(sb, e->include_labels, e->ninclude_labels);
+            strbuf_putc(sb, ')');
+        }
+    }
+}
+
+void promql_expr_format_agg_head(strbuf_t *sb, const promql_expr_t *e) {
+    strbuf_puts(sb, promql_agg_name(e->agg));
+    if (e->without) {
+        strbuf_puts(sb, " without (");
+        write_labels(sb, e->grouping, e->ngrouping);
+        strbuf_puts(sb, ") ");
+    } else if (e->ngrouping > 0) {
+        strbuf_puts(sb, " by (");
+        write_labels(sb, e->grouping, e->ngrouping);
+        strbuf_puts(sb, ") ");
+    }
+}
+
+void promql_expr_format_subquery_suffix(strbuf_t *sb, const promql_expr_t *e) {
+    strbuf_putc(sb, '[');
+    write_duration(sb, e->range_ms);
+    strbuf_putc(sb, ':');
+    if (e->step_ms) write_duration(sb, e->step_ms);
+    strbuf_putc(sb, ']');
+    write_at_offset(sb, e);
+}
+
 void promql_expr_format(strbuf_t *sb, const promql_expr_t *e) {
     switch (e->kind) {
     case PROMQL_NUMBER: {
@@ -232,12 +272,7 @@ void promql_expr_format(strbuf_t *sb, const promql_expr_t *e) {
         break;
     case PROMQL_SUBQUERY:
         promql_expr_format(sb, e->inner);
-        strbuf_putc(sb, '[');
-        write_duration(sb, e->range_ms);
-        strbuf_putc(sb, ':');
-        if (e->step_ms) write_duration(sb, e->step_ms);
-        strbuf_putc(sb, ']');
-        write_at_offset(sb, e);
+        promql_expr_format_subquery_suffix(sb, e);
         break;
     case PROMQL_UNARY:
         strbuf_puts(sb, promql_op_str(e->op));
@@ -251,21 +286,7 @@ void promql_expr_format(strbuf_t *sb, const promql_expr_t *e) {
     case PROMQL_BINARY:
         promql_expr_format(sb, e->lhs);
         strbuf_putc(sb, ' ');
-        strbuf_puts(sb, promql_op_str(e->op));
-        if (e->return_bool) strbuf_puts(sb, " bool");
-        if (e->has_matching) {
-            bool grouped = e->card == PROMQL_CARD_MANY_TO_ONE || e->card == PROMQL_CARD_ONE_TO_MANY;
-            if (e->nmatching_labels > 0 || e->matching_on || grouped) {
-                strbuf_puts(sb, e->matching_on ? " on (" : " ignoring (");
-                write_labels(sb, e->matching_labels, e->nmatching_labels);
-                strbuf_putc(sb, ')');
-            }
-            if (grouped) {
-                strbuf_puts(sb, e->card == PROMQL_CARD_MANY_TO_ONE ? " group_left (" : " group_right (");
-                write_labels(sb, e->include_labels, e->ninclude_labels);
-                strbuf_putc(sb, ')');
-            }
-        }
+        promql_expr_format_binop(sb, e);
         strbuf_putc(sb, ' ');
         promql_expr_format(sb, e->rhs);
         break;
@@ -279,16 +300,7 @@ void promql_expr_format(strbuf_t *sb, const promql_expr_t *e) {
         strbuf_putc(sb, ')');
         break;
     case PROMQL_AGGREGATE:
-        strbuf_puts(sb, promql_agg_name(e->agg));
-        if (e->without) {
-            strbuf_puts(sb, " without (");
-            write_labels(sb, e->grouping, e->ngrouping);
-            strbuf_puts(sb, ") ");
-        } else if (e->ngrouping > 0) {
-            strbuf_puts(sb, " by (");
-            write_labels(sb, e->grouping, e->ngrouping);
-            strbuf_puts(sb, ") ");
-        }
+        promql_expr_format_agg_head(sb, e);
         strbuf_putc(sb, '(');
         if (e->param) {
             promql_expr_format(sb, e->param);

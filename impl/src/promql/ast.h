@@ -141,5 +141,14 @@ void promql_expr_free(promql_expr_t *e);
 enum promql_type promql_expr_type(const promql_expr_t *e);
 /* Prometheus's String() of the node. */
 void promql_expr_format(strbuf_t *sb, const promql_expr_t *e);
+/* Pieces of it: a binary node's operator with bool and matching
+ * ("+ on (a) group_left (b)"), an aggregation's name and grouping
+ * ("sum by (job) "), a subquery's "[5m:1m] @ ... offset ...". */
+void promql_expr_format_binop(strbuf_t *sb, const promql_expr_t *e);
+void promql_expr_format_agg_head(strbuf_t *sb, const promql_expr_t *e);
+void promql_expr_format_subquery_suffix(strbuf_t *sb, const promql_expr_t *e);
+/* Prometheus's Prettify (what /api/v1/format_query answers): String() when
+ * it fits in 100 characters, else split over indented lines node by node. */
+void promql_expr_pretty(strbuf_t *sb, const promql_expr_t *e);
 
 #endif

@@ -32,6 +32,16 @@ static int c_append(void *ctx, const label_t *ls, size_t nls, const sample_t *s,
     return memstore_append(c->store, ls, nls, s, n, err);
 }
 
+static int c_append_hist(void *ctx, const label_t *ls, size_t nls, const int64_t *ts, size_t n, pl_err_t *err) {
+    conf_ctx_t *c = ctx;
+    return memstore_mark_histograms(c->store, ls, nls, ts, n, err);
+}
+
+static size_t c_hist_read(void *ctx) {
+    conf_ctx_t *c = ctx;
+    return memstore_histograms_read(c->store);
+}
+
 static int fill(promql_result_t *r, promqltest_result_t *out) {
     conf_owner_t *o = calloc(1, sizeof *o);
     if (!o) abort();
@@ -148,6 +158,10 @@ static int c_at_rewrite(void *ctx, const char *expr, int64_t t_ms, char **out, p
 }
 
 int promql_conformance_run(const char **paths, size_t n, FILE *out, promqltest_counts_t *counts) {
+    return promql_conformance_run_flags(paths, n, 0, out, counts);
+}
+
+int promql_conformance_run_flags(const char **paths, size_t n, unsigned flags, FILE *out, promqltest_counts_t *counts) {
     conf_ctx_t c;
     c.store = memstore_new();
     memstore_queryable(c.store, &c.q);
@@ -161,7 +175,9 @@ int promql_conformance_run(const char **paths, size_t n, FILE *out, promqltest_c
         .range = c_range,
         .free_result = c_free,
         .at_rewrite = c_at_rewrite,
-        .flags = 0,
+        .append_histograms = c_append_hist,
+        .histograms_read = c_hist_read,
+        .flags = flags,
     };
     int rc = promqltest_run_paths(paths, n, &eng, out, counts);
     promql_engine_free(c.eng);

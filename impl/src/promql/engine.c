@@ -4,6 +4,7 @@
 #include "promql/engine.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,14 +16,76 @@
 
 /* ---- arena -------------------------------------------------------------- */
 
+/* Freed blocks of the standard sizes (64 KiB << k, k < POOL_CLASSES) are kept
+ * for the next queries, up to POOL_MAX_BYTES in all: big blocks are mmap'd
+ * fresh by malloc, and touching new pages costs more at a million series
+ * than the evaluation itself. Shared by all engines, under a mutex. */
+#define POOL_CLASSES 9
+#define POOL_MAX_BYTES ((size_t)256 << 20)
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static arena_block_t *pool[POOL_CLASSES];
+static size_t pool_bytes;
+static int pool_engines; /* engines alive: the pool is emptied when the last goes */
+
+static void pool_engine_ref(int delta) {
+    pthread_mutex_lock(&pool_mu);
+    pool_engines += delta;
+    if (pool_engines == 0)
+        for (int k = 0; k < POOL_CLASSES; k++)
+            while (pool[k]) {
+                arena_block_t *b = pool[k];
+                pool[k] = b->next;
+                free(b);
+            }
+    if (pool_engines == 0) pool_bytes = 0;
+    pthread_mutex_unlock(&pool_mu);
+}
+
+static int pool_class(size_t cap) {
+    for (int k = 0; k < POOL_CLASSES; k++)
+        if (cap == ((size_t)65536 << k)) return k;
+    return -1;
+}
+
+static arena_block_t *block_new(size_t cap) {
+    int k = pool_class(cap);
+    if (k >= 0) {
+        pthread_mutex_lock(&pool_mu);
+        arena_block_t *b = pool[k];
+        if (b) {
+            pool[k] = b->next;
+            pool_bytes -= cap;
+        }
+        pthread_mutex_unlock(&pool_mu);
+        if (b) return b;
+    }
+    arena_block_t *b = malloc(sizeof *b + cap);
+    if (!b) abort();
+    return b;
+}
+
+static void block_free(arena_block_t *b) {
+    int k = pool_class(b->cap);
+    if (k >= 0) {
+        pthread_mutex_lock(&pool_mu);
+        if (pool_engines > 0 && pool_bytes + b->cap <= POOL_MAX_BYTES) {
+            b->next = pool[k];
+            pool[k] = b;
+            pool_bytes += b->cap;
+            b = NULL;
+        }
+        pthread_mutex_unlock(&pool_mu);
+    }
+    free(b);
+}
+
 void *arena_alloc(arena_t *a, size_t n) {
     n = (n + 15) & ~(size_t)15;
     arena_block_t *b = a->head;
     if (!b || b->cap - b->used < n) {
         size_t cap = n > 65536 ? n : 65536;
         if (b && b->cap * 2 > cap && b->cap < (1u << 24)) cap = b->cap * 2 > n ? b->cap * 2 : cap;
-        b = malloc(sizeof *b + cap);
-        if (!b) abort();
+        b = block_new(cap);
         b->cap = cap;
         b->used = 0;
         b->next = a->head;
@@ -50,7 +113,7 @@ void arena_free(arena_t *a) {
     arena_block_t *b = a->head;
     while (b) {
         arena_block_t *n = b->next;
-        free(b);
+        block_free(b);
         b = n;
     }
     a->head = NULL;
@@ -70,9 +133,9 @@ void q_fail(query_t *q, enum promql_errtype t, const char *fmt, ...) {
 void q_check(query_t *q) {
     if ((++q->poll & 63) != 0) return;
     if (q->deadline_ns && pl_monotonic_ns() > q->deadline_ns)
-        q_fail(q, PROMQL_ERR_TIMEOUT, "query timed out in query execution");
+        q_fail(q, PROMQL_ERR_TIMEOUT, "query timed out in expression evaluation");
     if (q->eng->opts.canceled && q->eng->opts.canceled(q->eng->opts.cancel_ctx))
-        q_fail(q, PROMQL_ERR_CANCELED, "query was canceled in query execution");
+        q_fail(q, PROMQL_ERR_CANCELED, "query was canceled in expression evaluation");
 }
 
 /* For storage callbacks: never longjmp across storage code (it would leak
@@ -289,6 +352,9 @@ typedef struct vsel_ctx {
     bool ts_mode;     /* values are the samples' timestamps in seconds */
     vseries_t *out;
     size_t n, cap;
+    bool proj; /* keep only the labels named in proj_names (query_t.proj_sel) */
+    char *const *proj_names;
+    size_t proj_n;
 } vsel_ctx_t;
 
 static int vsel_series(void *ctx, const label_t *ls, size_t nls, const sample_t *s, size_t ns) {
@@ -315,6 +381,7 @@ static int vsel_series(void *ctx, const label_t *ls, size_t nls, const sample_t 
         points++;
     }
     if (!v) return 0;
+    q->queryable_samples += points;
     if (q_add_samples_cb(q, points) < 0) return -1;
     if (c->n == c->cap) {
         size_t nc = c->cap ? c->cap * 2 : 64;
@@ -324,18 +391,36 @@ static int vsel_series(void *ctx, const label_t *ls, size_t nls, const sample_t 
         c->cap = nc;
     }
     vseries_t *o = &c->out[c->n++];
-    o->ls = labels_copy_arena(q, ls, nls);
-    o->nls = (uint32_t)nls;
+    if (c->proj) {
+        label_t kept[64];
+        size_t k = 0;
+        for (size_t i = 0; i < nls && k < 64; i++)
+            for (size_t p = 0; p < c->proj_n; p++)
+                if (strcmp(ls[i].name, c->proj_names[p]) == 0) {
+                    kept[k++] = ls[i];
+                    break;
+                }
+        o->ls = labels_copy_arena(q, kept, k);
+        o->nls = (uint32_t)k;
+    } else {
+        o->ls = labels_copy_arena(q, ls, nls);
+        o->nls = (uint32_t)nls;
+    }
     o->drop_name = false;
     o->v = v;
     o->has = has;
     return 0;
 }
 
-static void select_or_fail(query_t *q, const promql_expr_t *sel, int64_t mint, int64_t maxt, storage_series_fn fn,
-                           void *ctx) {
+static void select_or_fail(query_t *q, const promql_expr_t *sel, int64_t mint, int64_t maxt,
+                           const storage_select_hints_t *hints, storage_series_fn fn, void *ctx) {
     pl_err_t err = {{0}};
-    if (q->qb->select(q->qb->impl, sel->matchers, sel->nmatchers, mint, maxt, fn, ctx, &err) != 0) {
+    int64_t t0 = pl_monotonic_ns();
+    int rc = hints && q->qb->select_hinted
+                 ? q->qb->select_hinted(q->qb->impl, sel->matchers, sel->nmatchers, mint, maxt, hints, fn, ctx, &err)
+                 : q->qb->select(q->qb->impl, sel->matchers, sel->nmatchers, mint, maxt, fn, ctx, &err);
+    q->select_ns += pl_monotonic_ns() - t0;
+    if (rc != 0) {
         if (q->err->type != PROMQL_ERR_NONE) longjmp(q->jb, 1);
         q_fail(q, PROMQL_ERR_EXECUTION, "%s", err.msg[0] ? err.msg : "select failed");
     }
@@ -360,7 +445,17 @@ static value_t eval_vector_selector(query_t *q, const promql_expr_t *e, const gr
     value_t r = {.type = PROMQL_TYPE_VECTOR};
     if (g->n == 0) return r;
     c.T = eval_times(q, e, g, &tmin, &tmax);
-    select_or_fail(q, e, tmin - q->lookback_ms + 1, tmax, vsel_series, &c);
+    /* One evaluation time: only each series' newest sample in the lookback
+     * window matters. */
+    storage_select_hints_t hints = {.last_only = tmin == tmax};
+    if (q->proj_sel == e) {
+        c.proj = true;
+        c.proj_names = q->proj_names;
+        c.proj_n = q->proj_n;
+        hints.unsorted = q->proj_unsorted;
+    }
+    select_or_fail(q, e, tmin - q->lookback_ms + 1, tmax, hints.last_only || hints.unsorted ? &hints : NULL,
+                   vsel_series, &c);
     r.vs = c.out;
     r.nvs = c.n;
     return r;
@@ -368,6 +463,17 @@ static value_t eval_vector_selector(query_t *q, const promql_expr_t *e, const gr
 
 typedef struct msel_ctx {
     query_t *q;
+    /* Streaming (eval_matrix_hooked): each series goes to hook, samples in
+     * buf (reused), labels as storage passed them; nothing is kept. */
+    matrix_hook_fn hook;
+    void *hook_ctx;
+    const matrix_t *m;
+    sample_t *buf;
+    size_t bufcap;
+    bool oom;
+    const int64_t *T; /* window ends per step, non-decreasing */
+    size_t nT;
+    int64_t range_ms;
     mseries_t *out;
     size_t n, cap;
 } msel_ctx_t;
@@ -375,12 +481,39 @@ typedef struct msel_ctx {
 static int msel_series(void *ctx, const label_t *ls, size_t nls, const sample_t *s, size_t ns) {
     msel_ctx_t *c = ctx;
     query_t *q = c->q;
-    sample_t *copy = arena_alloc(&q->arena, (ns ? ns : 1) * sizeof *copy);
+    sample_t *copy;
+    if (c->hook) {
+        if (ns > c->bufcap) {
+            sample_t *nb = realloc(c->buf, ns * sizeof *nb);
+            if (!nb) {
+                c->oom = true;
+                return -1;
+            }
+            c->buf = nb;
+            c->bufcap = ns;
+        }
+        copy = c->buf;
+    } else {
+        copy = arena_alloc(&q->arena, (ns ? ns : 1) * sizeof *copy);
+    }
     size_t k = 0;
     for (size_t i = 0; i < ns; i++)
         if (!pl_is_stale_nan(s[i].v)) copy[k++] = s[i];
     if (k == 0) return 0;
+    /* Prometheus counts the samples of every step's window (t - range, t]. */
+    size_t lo = 0, hi = 0;
+    for (size_t i = 0; i < c->nT; i++) {
+        while (hi < k && copy[hi].t <= c->T[i])
+            hi++;
+        while (lo < hi && copy[lo].t <= c->T[i] - c->range_ms)
+            lo++;
+        q->queryable_samples += hi - lo;
+    }
     if (q_add_samples_cb(q, k) < 0) return -1;
+    if (c->hook) {
+        mseries_t tmp = {.ls = (label_t *)ls, .nls = (uint32_t)nls, .drop_name = false, .s = copy, .ns = k};
+        return c->hook(c->hook_ctx, c->m, &tmp);
+    }
     if (c->n == c->cap) {
         size_t nc = c->cap ? c->cap * 2 : 64;
         mseries_t *no = arena_alloc(&q->arena, nc * sizeof *no);
@@ -400,7 +533,9 @@ static int msel_series(void *ctx, const label_t *ls, size_t nls, const sample_t 
 /* Go's integer division truncates toward zero; subquery alignment relies on it. */
 static int64_t div_trunc(int64_t a, int64_t b) { return a / b; }
 
-matrix_t eval_matrix(query_t *q, const promql_expr_t *e, const grid_t *g) {
+matrix_t eval_matrix(query_t *q, const promql_expr_t *e, const grid_t *g) { return eval_matrix_hooked(q, e, g, NULL, NULL); }
+
+matrix_t eval_matrix_hooked(query_t *q, const promql_expr_t *e, const grid_t *g, matrix_hook_fn hook, void *hook_ctx) {
     while (e->kind == PROMQL_PAREN)
         e = e->inner;
     matrix_t m = {0};
@@ -410,12 +545,23 @@ matrix_t eval_matrix(query_t *q, const promql_expr_t *e, const grid_t *g) {
         m.range_ms = e->range_ms;
         m.t_end = eval_times(q, sel, g, &tmin, &tmax);
         if (g->n == 0) return m;
-        msel_ctx_t c = {.q = q};
-        select_or_fail(q, sel, tmin - e->range_ms + 1, tmax, msel_series, &c);
+        msel_ctx_t c = {.q = q, .T = m.t_end, .nT = g->n, .range_ms = e->range_ms, .hook = hook,
+                        .hook_ctx = hook_ctx, .m = &m};
+        pl_err_t err = {{0}};
+        int64_t t0 = pl_monotonic_ns();
+        int rc = q->qb->select(q->qb->impl, sel->matchers, sel->nmatchers, tmin - e->range_ms + 1, tmax, msel_series,
+                               &c, &err);
+        q->select_ns += pl_monotonic_ns() - t0;
+        free(c.buf);
+        if (rc != 0) {
+            if (q->err->type != PROMQL_ERR_NONE) longjmp(q->jb, 1);
+            q_fail(q, PROMQL_ERR_EXECUTION, "%s", c.oom ? "out of memory" : err.msg[0] ? err.msg : "select failed");
+        }
         m.ms = c.out;
         m.nms = c.n;
         return m;
     }
+    if (hook) q_fail(q, PROMQL_ERR_EXECUTION, "internal error: streaming over a subquery");
     if (e->kind != PROMQL_SUBQUERY) q_fail(q, PROMQL_ERR_EXECUTION, "expected range vector");
     m.range_ms = e->range_ms;
     m.t_end = eval_times(q, e, g, &tmin, &tmax);
@@ -520,10 +666,27 @@ promql_engine_t *promql_engine_new(const promql_engine_opts_t *opts) {
     if (opts) e->opts = *opts;
     if (e->opts.lookback_ms <= 0) e->opts.lookback_ms = 5 * 60 * 1000;
     if (e->opts.subquery_step_ms <= 0) e->opts.subquery_step_ms = 60 * 1000;
+    e->mon = monitor_new(e->opts.max_concurrency);
+    if (!e->mon) {
+        free(e);
+        return NULL;
+    }
+    pool_engine_ref(1);
     return e;
 }
 
-void promql_engine_free(promql_engine_t *e) { free(e); }
+void promql_engine_free(promql_engine_t *e) {
+    if (!e) return;
+    monitor_free(e->mon);
+    free(e);
+    pool_engine_ref(-1);
+}
+
+void promql_engine_write_metrics(promql_engine_t *eng, strbuf_t *sb) { monitor_write_metrics(eng->mon, sb); }
+
+int promql_engine_set_query_log(promql_engine_t *eng, const char *path, pl_err_t *err) {
+    return monitor_set_log(eng->mon, path, err);
+}
 
 static int cmp_series(const void *a, const void *b) {
     const promql_series_t *x = a, *y = b;
@@ -558,10 +721,13 @@ static value_t cleanup_names(query_t *q, value_t v, size_t nsteps) {
     return outset_value(&o);
 }
 
+/* Evaluates (no gate, no accounting). deadline_ns: 0 = none. Fills
+ * res->stats' evaluation fields. */
 static int run(promql_engine_t *eng, const queryable_t *qb, const promql_expr_t *expr, int64_t start, int64_t end,
-               int64_t step, bool instant, promql_result_t *res, promql_error_t *err) {
+               int64_t step, bool instant, int64_t deadline_ns, promql_result_t *res, promql_error_t *err) {
     memset(res, 0, sizeof *res);
     memset(err, 0, sizeof *err);
+    int64_t t_eval0 = pl_monotonic_ns(), sort_ns = 0;
     query_t *q = calloc(1, sizeof *q);
     if (!q) abort();
     q->eng = eng;
@@ -573,7 +739,7 @@ static int run(promql_engine_t *eng, const queryable_t *qb, const promql_expr_t 
     q->lookback_ms = eng->opts.lookback_ms;
     q->subquery_step_ms = eng->opts.subquery_step_ms;
     q->max_samples = eng->opts.max_samples;
-    if (eng->opts.timeout_ms > 0) q->deadline_ns = pl_monotonic_ns() + eng->opts.timeout_ms * 1000000;
+    q->deadline_ns = deadline_ns;
     int rc = 0;
     if (setjmp(q->jb) != 0) {
         rc = -1;
@@ -609,7 +775,9 @@ static int run(promql_engine_t *eng, const queryable_t *qb, const promql_expr_t 
             o->samples = s->s + lo;
             o->nsamples = hi - lo;
         }
+        int64_t ts0 = pl_monotonic_ns();
         qsort(res->series, res->nseries, sizeof *res->series, cmp_series);
+        sort_ns += pl_monotonic_ns() - ts0;
     } else {
         value_t v = eval_expr(q, expr, &g);
         if (v.type == PROMQL_TYPE_STRING) {
@@ -644,7 +812,11 @@ static int run(promql_engine_t *eng, const queryable_t *qb, const promql_expr_t 
                 for (size_t j = 0; j < g.n; j++)
                     if (s->has[j]) o->samples[o->nsamples++] = (sample_t){grid_t_at(&g, j), s->v[j]};
             }
-            if (!instant) qsort(res->series, res->nseries, sizeof *res->series, cmp_series);
+            if (!instant) {
+                int64_t ts0 = pl_monotonic_ns();
+                qsort(res->series, res->nseries, sizeof *res->series, cmp_series);
+                sort_ns += pl_monotonic_ns() - ts0;
+            }
         }
     }
     res->warnings = q->warnings.items;
@@ -657,12 +829,22 @@ done:
     for (size_t i = 0; i < q->ntmp_matchers; i++)
         matcher_free(&q->tmp_matchers[i]);
     free(q->tmp_matchers);
+    promql_query_stats_t st = {0};
+    st.eval_total_s = (double)(pl_monotonic_ns() - t_eval0) / 1e9;
+    st.prepare_s = (double)q->select_ns / 1e9;
+    st.result_sort_s = (double)sort_ns / 1e9;
+    st.inner_eval_s = st.eval_total_s - st.prepare_s - st.result_sort_s;
+    if (st.inner_eval_s < 0) st.inner_eval_s = 0;
+    st.total_queryable_samples = q->queryable_samples;
+    st.peak_samples = q->cur_samples;
     if (rc < 0) {
         arena_free(&q->arena);
         memset(res, 0, sizeof *res);
+        res->stats = st;
         free(q);
         return -1;
     }
+    res->stats = st;
     arena_t *a = malloc(sizeof *a);
     if (!a) abort();
     *a = q->arena;
@@ -671,13 +853,52 @@ done:
     return 0;
 }
 
-int promql_exec_instant_expr(promql_engine_t *eng, const queryable_t *q, const promql_expr_t *expr, int64_t t_ms,
-                             promql_result_t *res, promql_error_t *err) {
-    return run(eng, q, expr, t_ms, t_ms, 0, true, res, err);
+/* Every query: the gate, evaluation, the metrics and the query log. query is
+ * the text for the log (NULL: printed from expr when the log is on). */
+static int exec_common(promql_engine_t *eng, const queryable_t *qb, const promql_expr_t *expr, const char *query,
+                       int64_t start, int64_t end, int64_t step, bool instant, const promql_exec_opts_t *o,
+                       promql_result_t *res, promql_error_t *err) {
+    int64_t t0 = pl_monotonic_ns();
+    int64_t timeout_ms = eng->opts.timeout_ms;
+    if (o && o->timeout_ms > 0 && (timeout_ms <= 0 || o->timeout_ms < timeout_ms)) timeout_ms = o->timeout_ms;
+    int64_t deadline = timeout_ms > 0 ? t0 + timeout_ms * 1000000 : 0;
+    int rc;
+    bool evaluated = false;
+    int64_t t_queued;
+    if (monitor_enter(eng->mon, deadline) < 0) {
+        t_queued = pl_monotonic_ns();
+        memset(res, 0, sizeof *res);
+        memset(err, 0, sizeof *err);
+        err->type = PROMQL_ERR_TIMEOUT;
+        snprintf(err->msg, sizeof err->msg, "%s", "query timed out in query queue");
+        rc = -1;
+    } else {
+        t_queued = pl_monotonic_ns();
+        rc = run(eng, qb, expr, start, end, step, instant, deadline, res, err);
+        monitor_leave(eng->mon);
+        evaluated = true;
+    }
+    res->stats.exec_queue_s = (double)(t_queued - t0) / 1e9;
+    res->stats.exec_total_s = (double)(pl_monotonic_ns() - t0) / 1e9;
+    monitor_observe(eng->mon, &res->stats, evaluated);
+    if (monitor_log_enabled(eng->mon)) {
+        strbuf_t sb = STRBUF_INIT;
+        if (!query) {
+            promql_expr_format(&sb, expr);
+            query = sb.data ? sb.data : "";
+        }
+        monitor_log_query(eng->mon, query, start, end, instant ? 0 : step, o, &res->stats, rc < 0 ? err : NULL);
+        strbuf_free(&sb);
+    }
+    return rc;
 }
 
-int promql_exec_range_expr(promql_engine_t *eng, const queryable_t *q, const promql_expr_t *expr, int64_t start_ms,
-                           int64_t end_ms, int64_t step_ms, promql_result_t *res, promql_error_t *err) {
+int promql_exec_instant_expr(promql_engine_t *eng, const queryable_t *q, const promql_expr_t *expr, int64_t t_ms,
+                             promql_result_t *res, promql_error_t *err) {
+    return exec_common(eng, q, expr, NULL, t_ms, t_ms, 0, true, NULL, res, err);
+}
+
+static int check_range(int64_t start_ms, int64_t end_ms, int64_t step_ms, promql_result_t *res, promql_error_t *err) {
     if (step_ms <= 0 || end_ms < start_ms) {
         memset(res, 0, sizeof *res);
         err->type = PROMQL_ERR_BAD_DATA;
@@ -686,7 +907,13 @@ int promql_exec_range_expr(promql_engine_t *eng, const queryable_t *q, const pro
                               : "end timestamp must not be before start time");
         return -1;
     }
-    return run(eng, q, expr, start_ms, end_ms, step_ms, false, res, err);
+    return 0;
+}
+
+int promql_exec_range_expr(promql_engine_t *eng, const queryable_t *q, const promql_expr_t *expr, int64_t start_ms,
+                           int64_t end_ms, int64_t step_ms, promql_result_t *res, promql_error_t *err) {
+    if (check_range(start_ms, end_ms, step_ms, res, err) < 0) return -1;
+    return exec_common(eng, q, expr, NULL, start_ms, end_ms, step_ms, false, NULL, res, err);
 }
 
 static int parse_or_fail(const char *query, promql_expr_t **e, promql_result_t *res, promql_error_t *err) {
@@ -700,22 +927,28 @@ static int parse_or_fail(const char *query, promql_expr_t **e, promql_result_t *
     return 0;
 }
 
-int promql_exec_instant(promql_engine_t *eng, const queryable_t *q, const char *query, int64_t t_ms,
-                        promql_result_t *res, promql_error_t *err) {
+int promql_exec(promql_engine_t *eng, const queryable_t *q, const char *query, int64_t start_ms, int64_t end_ms,
+                int64_t step_ms, const promql_exec_opts_t *o, promql_result_t *res, promql_error_t *err) {
+    memset(err, 0, sizeof *err);
+    bool instant = step_ms == 0;
+    if (instant) end_ms = start_ms;
+    else if (check_range(start_ms, end_ms, step_ms, res, err) < 0) return -1;
     promql_expr_t *e;
     if (parse_or_fail(query, &e, res, err) < 0) return -1;
-    int rc = promql_exec_instant_expr(eng, q, e, t_ms, res, err);
+    int rc = exec_common(eng, q, e, query, start_ms, end_ms, step_ms, instant, o, res, err);
     promql_expr_free(e);
     return rc;
 }
 
+int promql_exec_instant(promql_engine_t *eng, const queryable_t *q, const char *query, int64_t t_ms,
+                        promql_result_t *res, promql_error_t *err) {
+    return promql_exec(eng, q, query, t_ms, t_ms, 0, NULL, res, err);
+}
+
 int promql_exec_range(promql_engine_t *eng, const queryable_t *q, const char *query, int64_t start_ms, int64_t end_ms,
                       int64_t step_ms, promql_result_t *res, promql_error_t *err) {
-    promql_expr_t *e;
-    if (parse_or_fail(query, &e, res, err) < 0) return -1;
-    int rc = promql_exec_range_expr(eng, q, e, start_ms, end_ms, step_ms, res, err);
-    promql_expr_free(e);
-    return rc;
+    if (check_range(start_ms, end_ms, step_ms, res, err) < 0) return -1;
+    return promql_exec(eng, q, query, start_ms, end_ms, step_ms, NULL, res, err);
 }
 
 void promql_result_free(promql_result_t *res) {
@@ -737,7 +970,9 @@ static void write_metric(jsonw_t *w, const promql_series_t *s) {
     jw_obj_end(w);
 }
 
-void promql_result_write_json(const promql_result_t *res, jsonw_t *w) {
+void promql_result_write_json(const promql_result_t *res, jsonw_t *w) { promql_result_write_json_ex(res, NULL, w); }
+
+void promql_result_write_json_ex(const promql_result_t *res, const promql_query_stats_t *stats, jsonw_t *w) {
     jw_obj_begin(w);
     jw_key(w, "resultType");
     jw_str(w, promql_type_api_name(res->type));
@@ -789,6 +1024,10 @@ void promql_result_write_json(const promql_result_t *res, jsonw_t *w) {
         }
         jw_arr_end(w);
         break;
+    }
+    if (stats) {
+        jw_key(w, "stats");
+        promql_stats_write_json(stats, w);
     }
     jw_obj_end(w);
 }

@@ -89,6 +89,16 @@ typedef struct query {
     int64_t subquery_step_ms;
     size_t max_samples;
     size_t cur_samples;
+    uint64_t queryable_samples; /* samples read from storage, counted per step as Prometheus */
+    int64_t select_ns;          /* time spent in storage selects (the prepare time) */
+    /* Set by eval_aggregate while it evaluates a vector selector that is its
+     * direct operand and it needs no more than the grouping labels: the
+     * selector keeps only those labels (proj_names; none for count(x)) and,
+     * when proj_unsorted, lets storage pass series in any order. */
+    const promql_expr_t *proj_sel;
+    char *const *proj_names;
+    size_t proj_n;
+    bool proj_unsorted;
     int64_t deadline_ns; /* 0: none */
     unsigned poll;
     annots_t warnings, infos;
@@ -97,8 +107,25 @@ typedef struct query {
     size_t ntmp_matchers, cap_tmp_matchers;
 } query_t;
 
+/* engine_monitor.c: the concurrency gate, metrics and query log. */
+typedef struct engine_monitor engine_monitor_t;
+engine_monitor_t *monitor_new(int max_concurrency);
+void monitor_free(engine_monitor_t *m);
+/* Waits for a slot until deadline_ns (pl_monotonic_ns clock; 0 = forever).
+ * Returns 0 holding a slot, -1 when the deadline passed first. */
+int monitor_enter(engine_monitor_t *m, int64_t deadline_ns);
+void monitor_leave(engine_monitor_t *m);
+/* Counts a finished query (evaluated: it got past the queue). */
+void monitor_observe(engine_monitor_t *m, const promql_query_stats_t *st, bool evaluated);
+void monitor_write_metrics(engine_monitor_t *m, strbuf_t *sb);
+int monitor_set_log(engine_monitor_t *m, const char *path, pl_err_t *err);
+bool monitor_log_enabled(engine_monitor_t *m);
+void monitor_log_query(engine_monitor_t *m, const char *query, int64_t start_ms, int64_t end_ms, int64_t step_ms,
+                       const promql_exec_opts_t *o, const promql_query_stats_t *st, const promql_error_t *err);
+
 struct promql_engine {
     promql_engine_opts_t opts;
+    engine_monitor_t *mon;
 };
 
 __attribute__((noreturn, format(printf, 3, 4))) void q_fail(query_t *q, enum promql_errtype t, const char *fmt, ...);
@@ -133,6 +160,12 @@ const char *labels_metric_name(const label_t *ls, size_t n);
 
 value_t eval_expr(query_t *q, const promql_expr_t *e, const grid_t *g);
 matrix_t eval_matrix(query_t *q, const promql_expr_t *e, const grid_t *g);
+/* For a matrix selector only: each series is passed to hook as it comes from
+ * storage (its labels and samples valid during the call only) instead of
+ * being kept; the returned matrix has no series. hook returns non-zero to
+ * stop, and must not longjmp (q_fail): it runs inside storage's select. */
+typedef int (*matrix_hook_fn)(void *ctx, const matrix_t *m, const mseries_t *s);
+matrix_t eval_matrix_hooked(query_t *q, const promql_expr_t *e, const grid_t *g, matrix_hook_fn hook, void *hook_ctx);
 value_t eval_call(query_t *q, const promql_expr_t *e, const grid_t *g);
 value_t eval_aggregate(query_t *q, const promql_expr_t *e, const grid_t *g);
 value_t eval_binary(query_t *q, const promql_expr_t *e, const grid_t *g);

@@ -46,6 +46,144 @@ static bool has_suffix(const char *s, const char *suf) {
 
 /* ---- range-vector functions -------------------------------------------- */
 
+/* What the per-series work of a range function needs. */
+typedef struct range_ctx {
+    query_t *q;
+    const promql_expr_t *e, *marg;
+    const grid_t *g;
+    enum promql_func_id id;
+    value_t sc1, sc2;
+    bool keep;
+    bool copy_labels; /* series come from storage (streaming): copy their labels */
+    vseries_t *out;
+    size_t n, cap;
+    double *scratch;
+    size_t scratch_n;
+} range_ctx_t;
+
+static vseries_t *range_out_slot(range_ctx_t *rc) {
+    if (rc->n == rc->cap) {
+        size_t nc = rc->cap ? rc->cap * 2 : 64;
+        vseries_t *no = arena_alloc(&rc->q->arena, nc * sizeof *no);
+        if (rc->n) memcpy(no, rc->out, rc->n * sizeof *no);
+        rc->out = no;
+        rc->cap = nc;
+    }
+    return &rc->out[rc->n];
+}
+
+static double *range_scratch(range_ctx_t *rc, size_t n) {
+    if (n + 1 > rc->scratch_n) {
+        rc->scratch_n = 2 * (n + 1);
+        rc->scratch = arena_alloc(&rc->q->arena, rc->scratch_n * sizeof(double));
+    }
+    return rc->scratch;
+}
+
+/* Evaluates the function over one series at every step; appends an output
+ * series when any step has a value. Never longjmps (it runs inside storage's
+ * select when streaming). */
+static void range_series(range_ctx_t *rc, const matrix_t *m, const mseries_t *s) {
+    query_t *q = rc->q;
+    const promql_expr_t *e = rc->e, *marg = rc->marg;
+    const grid_t *g = rc->g;
+    enum promql_func_id id = rc->id;
+    bool keep = rc->keep;
+    vseries_t *o = range_out_slot(rc);
+    o->ls = NULL;
+    o->nls = s->nls;
+    o->drop_name = keep ? s->drop_name : true;
+    o->v = NULL;
+    o->has = NULL;
+    size_t lo = 0, hi = 0;
+    bool any = false;
+    for (size_t j = 0; j < g->n; j++) {
+        int64_t T = m->t_end[j];
+        int64_t wstart = T - m->range_ms;
+        if (j > 0 && T < m->t_end[j - 1]) lo = hi = 0;
+        while (lo < s->ns && s->s[lo].t <= wstart)
+            lo++;
+        if (hi < lo) hi = lo;
+        while (hi < s->ns && s->s[hi].t <= T)
+            hi++;
+        const sample_t *w = s->s + lo;
+        size_t n = hi - lo;
+        if (n == 0) continue;
+        bool ok = true;
+        double v;
+        switch (id) {
+        case FN_RATE: v = prom_rate(w, n, wstart, T, &ok); break;
+        case FN_INCREASE: v = prom_increase(w, n, wstart, T, &ok); break;
+        case FN_DELTA: v = prom_delta(w, n, wstart, T, &ok); break;
+        case FN_IRATE: v = prom_irate(w, n, &ok); break;
+        case FN_IDELTA: v = prom_idelta(w, n, &ok); break;
+        case FN_DERIV: v = prom_deriv(w, n, &ok); break;
+        case FN_PREDICT_LINEAR:
+            /* the line is anchored at the evaluation time, not the offset window end */
+            v = prom_predict_linear(w, n, grid_t_at(g, j), rc->sc1.sv[j], &ok);
+            break;
+        case FN_CHANGES: v = prom_changes(w, n, &ok); break;
+        case FN_RESETS: v = prom_resets(w, n, &ok); break;
+        case FN_AVG_OVER_TIME: v = prom_avg_over_time(w, n, &ok); break;
+        case FN_SUM_OVER_TIME: v = prom_sum_over_time(w, n, &ok); break;
+        case FN_COUNT_OVER_TIME: v = prom_count_over_time(w, n, &ok); break;
+        case FN_MIN_OVER_TIME: v = prom_min_over_time(w, n, &ok); break;
+        case FN_MAX_OVER_TIME: v = prom_max_over_time(w, n, &ok); break;
+        case FN_LAST_OVER_TIME: v = prom_last_over_time(w, n, &ok); break;
+        case FN_FIRST_OVER_TIME: v = prom_first_over_time(w, n, &ok); break;
+        case FN_PRESENT_OVER_TIME: v = prom_present_over_time(w, n, &ok); break;
+        case FN_STDVAR_OVER_TIME: v = prom_stdvar_over_time(w, n, &ok); break;
+        case FN_STDDEV_OVER_TIME: v = prom_stddev_over_time(w, n, &ok); break;
+        case FN_QUANTILE_OVER_TIME: {
+            double qq = rc->sc1.sv[j];
+            if (!(qq >= 0 && qq <= 1)) {
+                char b[64];
+                pl_format_float(b, qq);
+                q_warn(q, e->args[0]->pos_start, "quantile value should be between 0 and 1, got %s", b);
+            }
+            v = prom_quantile_over_time(qq, w, n, range_scratch(rc, s->ns), &ok);
+            break;
+        }
+        case FN_MAD_OVER_TIME: v = prom_mad_over_time(w, n, range_scratch(rc, s->ns), &ok); break;
+        case FN_TS_OF_MIN_OVER_TIME: v = prom_ts_of_min_over_time(w, n, &ok); break;
+        case FN_TS_OF_MAX_OVER_TIME: v = prom_ts_of_max_over_time(w, n, &ok); break;
+        case FN_TS_OF_FIRST_OVER_TIME: v = prom_ts_of_first_over_time(w, n, &ok); break;
+        case FN_TS_OF_LAST_OVER_TIME: v = prom_ts_of_last_over_time(w, n, &ok); break;
+        case FN_DOUBLE_EXPONENTIAL_SMOOTHING:
+            v = prom_double_exponential_smoothing(w, n, rc->sc1.sv[j], rc->sc2.sv[j], &ok);
+            break;
+        default:
+            ok = false;
+            v = 0;
+            break;
+        }
+        if (!ok) continue;
+        if (!o->v) {
+            o->v = arena_alloc(&q->arena, g->n * sizeof(double));
+            o->has = arena_calloc(&q->arena, g->n);
+        }
+        o->v[j] = v;
+        o->has[j] = 1;
+        any = true;
+    }
+    if ((id == FN_RATE || id == FN_INCREASE) && any) {
+        const char *name = labels_get(s->ls, s->nls, LABEL_METRIC_NAME);
+        if (name && !has_suffix(name, "_total") && !has_suffix(name, "_sum") && !has_suffix(name, "_count") &&
+            !has_suffix(name, "_bucket"))
+            q_info(q, marg->pos_start,
+                   "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"%s\"", name);
+    }
+    if (any) {
+        rc->n++;
+        o->ls = rc->copy_labels ? labels_copy_arena(q, s->ls, s->nls) : s->ls;
+    }
+}
+
+static int range_hook(void *ctx, const matrix_t *m, const mseries_t *s) {
+    range_series(ctx, m, s);
+    return 0;
+}
+
 static value_t eval_range_func(query_t *q, const promql_expr_t *e, const grid_t *g) {
     enum promql_func_id id = e->func->id;
     const promql_expr_t *marg = NULL;
@@ -66,12 +204,23 @@ static value_t eval_range_func(query_t *q, const promql_expr_t *e, const grid_t 
         break;
     default: marg = e->args[0]; break;
     }
+    if (id == FN_DOUBLE_EXPONENTIAL_SMOOTHING) {
+        for (size_t j = 0; j < g->n; j++) {
+            if (!(sc1.sv[j] > 0 && sc1.sv[j] < 1))
+                q_fail(q, PROMQL_ERR_EXECUTION, "invalid smoothing factor. Expected: 0 < sf < 1, got: %f", sc1.sv[j]);
+            if (!(sc2.sv[j] > 0 && sc2.sv[j] < 1))
+                q_fail(q, PROMQL_ERR_EXECUTION, "invalid trend factor. Expected: 0 < tf < 1, got: %f", sc2.sv[j]);
+        }
+    }
+    range_ctx_t rc = {.q = q, .e = e, .marg = marg, .g = g, .id = id, .sc1 = sc1, .sc2 = sc2, .keep = keeps_name(id)};
+    /* Straight over a selector: each series is evaluated as storage passes
+     * it, so its samples are never copied and kept. */
+    if (id != FN_ABSENT_OVER_TIME && unparen(marg)->kind == PROMQL_MATRIX_SELECTOR) {
+        rc.copy_labels = true;
+        (void)eval_matrix_hooked(q, marg, g, range_hook, &rc);
+        return (value_t){.type = PROMQL_TYPE_VECTOR, .vs = rc.out, .nvs = rc.n};
+    }
     matrix_t m = eval_matrix(q, marg, g);
-    size_t maxn = 0;
-    for (size_t i = 0; i < m.nms; i++)
-        if (m.ms[i].ns > maxn) maxn = m.ms[i].ns;
-    double *scratch = arena_alloc(&q->arena, (maxn + 1) * sizeof(double));
-
     if (id == FN_ABSENT_OVER_TIME) {
         value_t out = {.type = PROMQL_TYPE_VECTOR, .vs = vseries_new(q, 1, g->n), .nvs = 1};
         vseries_t *o = &out.vs[0];
@@ -116,106 +265,9 @@ static value_t eval_range_func(query_t *q, const promql_expr_t *e, const grid_t 
         return out;
     }
 
-    if (id == FN_DOUBLE_EXPONENTIAL_SMOOTHING) {
-        for (size_t j = 0; j < g->n; j++) {
-            if (!(sc1.sv[j] > 0 && sc1.sv[j] < 1))
-                q_fail(q, PROMQL_ERR_EXECUTION, "invalid smoothing factor. Expected: 0 < sf < 1, got: %f", sc1.sv[j]);
-            if (!(sc2.sv[j] > 0 && sc2.sv[j] < 1))
-                q_fail(q, PROMQL_ERR_EXECUTION, "invalid trend factor. Expected: 0 < tf < 1, got: %f", sc2.sv[j]);
-        }
-    }
-
-    value_t out = {.type = PROMQL_TYPE_VECTOR, .vs = vseries_new(q, m.nms, g->n), .nvs = 0};
-    bool keep = keeps_name(id);
-    for (size_t i = 0; i < m.nms; i++) {
-        const mseries_t *s = &m.ms[i];
-        vseries_t *o = &out.vs[out.nvs];
-        o->ls = s->ls;
-        o->nls = s->nls;
-        o->drop_name = keep ? s->drop_name : true;
-        o->v = NULL;
-        o->has = NULL;
-        size_t lo = 0, hi = 0;
-        bool any = false;
-        for (size_t j = 0; j < g->n; j++) {
-            int64_t T = m.t_end[j];
-            int64_t wstart = T - m.range_ms;
-            if (j > 0 && T < m.t_end[j - 1]) lo = hi = 0;
-            while (lo < s->ns && s->s[lo].t <= wstart)
-                lo++;
-            if (hi < lo) hi = lo;
-            while (hi < s->ns && s->s[hi].t <= T)
-                hi++;
-            const sample_t *w = s->s + lo;
-            size_t n = hi - lo;
-            if (n == 0) continue;
-            bool ok = true;
-            double v;
-            switch (id) {
-            case FN_RATE: v = prom_rate(w, n, wstart, T, &ok); break;
-            case FN_INCREASE: v = prom_increase(w, n, wstart, T, &ok); break;
-            case FN_DELTA: v = prom_delta(w, n, wstart, T, &ok); break;
-            case FN_IRATE: v = prom_irate(w, n, &ok); break;
-            case FN_IDELTA: v = prom_idelta(w, n, &ok); break;
-            case FN_DERIV: v = prom_deriv(w, n, &ok); break;
-            case FN_PREDICT_LINEAR:
-                /* the line is anchored at the evaluation time, not the offset window end */
-                v = prom_predict_linear(w, n, grid_t_at(g, j), sc1.sv[j], &ok);
-                break;
-            case FN_CHANGES: v = prom_changes(w, n, &ok); break;
-            case FN_RESETS: v = prom_resets(w, n, &ok); break;
-            case FN_AVG_OVER_TIME: v = prom_avg_over_time(w, n, &ok); break;
-            case FN_SUM_OVER_TIME: v = prom_sum_over_time(w, n, &ok); break;
-            case FN_COUNT_OVER_TIME: v = prom_count_over_time(w, n, &ok); break;
-            case FN_MIN_OVER_TIME: v = prom_min_over_time(w, n, &ok); break;
-            case FN_MAX_OVER_TIME: v = prom_max_over_time(w, n, &ok); break;
-            case FN_LAST_OVER_TIME: v = prom_last_over_time(w, n, &ok); break;
-            case FN_FIRST_OVER_TIME: v = prom_first_over_time(w, n, &ok); break;
-            case FN_PRESENT_OVER_TIME: v = prom_present_over_time(w, n, &ok); break;
-            case FN_STDVAR_OVER_TIME: v = prom_stdvar_over_time(w, n, &ok); break;
-            case FN_STDDEV_OVER_TIME: v = prom_stddev_over_time(w, n, &ok); break;
-            case FN_QUANTILE_OVER_TIME: {
-                double qq = sc1.sv[j];
-                if (!(qq >= 0 && qq <= 1)) {
-                    char b[64];
-                    pl_format_float(b, qq);
-                    q_warn(q, e->args[0]->pos_start, "quantile value should be between 0 and 1, got %s", b);
-                }
-                v = prom_quantile_over_time(qq, w, n, scratch, &ok);
-                break;
-            }
-            case FN_MAD_OVER_TIME: v = prom_mad_over_time(w, n, scratch, &ok); break;
-            case FN_TS_OF_MIN_OVER_TIME: v = prom_ts_of_min_over_time(w, n, &ok); break;
-            case FN_TS_OF_MAX_OVER_TIME: v = prom_ts_of_max_over_time(w, n, &ok); break;
-            case FN_TS_OF_FIRST_OVER_TIME: v = prom_ts_of_first_over_time(w, n, &ok); break;
-            case FN_TS_OF_LAST_OVER_TIME: v = prom_ts_of_last_over_time(w, n, &ok); break;
-            case FN_DOUBLE_EXPONENTIAL_SMOOTHING:
-                v = prom_double_exponential_smoothing(w, n, sc1.sv[j], sc2.sv[j], &ok);
-                break;
-            default:
-                ok = false;
-                v = 0;
-                break;
-            }
-            if (!ok) continue;
-            if (!o->v) {
-                o->v = arena_alloc(&q->arena, g->n * sizeof(double));
-                o->has = arena_calloc(&q->arena, g->n);
-            }
-            o->v[j] = v;
-            o->has[j] = 1;
-            any = true;
-        }
-        if ((id == FN_RATE || id == FN_INCREASE) && any) {
-            const char *name = labels_get(s->ls, s->nls, LABEL_METRIC_NAME);
-            if (name && !has_suffix(name, "_total") && !has_suffix(name, "_sum") && !has_suffix(name, "_count") &&
-                !has_suffix(name, "_bucket"))
-                q_info(q, marg->pos_start,
-                       "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"%s\"", name);
-        }
-        if (any) out.nvs++;
-    }
-    return out;
+    for (size_t i = 0; i < m.nms; i++)
+        range_series(&rc, &m, &m.ms[i]);
+    return (value_t){.type = PROMQL_TYPE_VECTOR, .vs = rc.out, .nvs = rc.n};
 }
 
 /* ---- instant-vector math ------------------------------------------------ */

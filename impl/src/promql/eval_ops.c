@@ -401,6 +401,11 @@ typedef struct agg_group {
     bool drop_name;
 } agg_group_t;
 
+static int cmp_group_idx(const void *a, const void *b, void *arg) {
+    const agg_group_t *g = arg, *x = &g[*(const size_t *)a], *y = &g[*(const size_t *)b];
+    return labels_compare(x->ls, x->nls, y->ls, y->nls);
+}
+
 static void format_f(char *buf, size_t n, double v) {
     /* strconv.FormatFloat(v, 'f', -1, 64) */
     if (v != v) {
@@ -430,7 +435,25 @@ static int cmp_top(double a, double b, bool top) {
 value_t eval_aggregate(query_t *q, const promql_expr_t *e, const grid_t *g) {
     value_t param = {0};
     if (e->param) param = eval_expr(q, e->param, g);
+    /* An aggregation that outputs only its grouping labels, straight over a
+     * selector: the selector need not keep the other labels; for count and
+     * group (whose result does not depend on the order of the input), storage
+     * need not sort the series either (the groups are sorted below). */
+    const promql_expr_t *operand = e->inner;
+    while (operand->kind == PROMQL_PAREN)
+        operand = operand->inner;
+    enum promql_agg_op op0 = e->agg;
+    bool unsorted_input = false;
+    if (operand->kind == PROMQL_VECTOR_SELECTOR && !e->without && e->ngrouping <= 64 &&
+        (op0 == PROMQL_AGG_COUNT || op0 == PROMQL_AGG_GROUP || op0 == PROMQL_AGG_SUM || op0 == PROMQL_AGG_AVG ||
+         op0 == PROMQL_AGG_MIN || op0 == PROMQL_AGG_MAX || op0 == PROMQL_AGG_STDDEV || op0 == PROMQL_AGG_STDVAR)) {
+        q->proj_sel = operand;
+        q->proj_names = e->grouping;
+        q->proj_n = e->ngrouping;
+        q->proj_unsorted = unsorted_input = op0 == PROMQL_AGG_COUNT || op0 == PROMQL_AGG_GROUP;
+    }
     value_t in = eval_expr(q, e->inner, g);
+    q->proj_sel = NULL;
     size_t ns = in.nvs;
     label_t *scratch = arena_alloc(&q->arena, (max_labels(&in) + 1) * sizeof(label_t));
     /* group ids */
@@ -460,6 +483,22 @@ value_t eval_aggregate(query_t *q, const promql_expr_t *e, const grid_t *g) {
             groups[gid[i]].drop_name = true;
     }
     u64map_free(&m);
+    if (unsorted_input && ngroups > 1) {
+        /* A deterministic group order whatever order storage chose: by label set. */
+        size_t *perm = arena_alloc(&q->arena, ngroups * sizeof *perm);
+        for (size_t k = 0; k < ngroups; k++)
+            perm[k] = k;
+        qsort_r(perm, ngroups, sizeof *perm, cmp_group_idx, groups);
+        int32_t *rank = arena_alloc(&q->arena, ngroups * sizeof *rank);
+        agg_group_t *sorted = arena_alloc(&q->arena, (ngroups + 1) * sizeof *sorted);
+        for (size_t k = 0; k < ngroups; k++) {
+            rank[perm[k]] = (int32_t)k;
+            sorted[k] = groups[perm[k]];
+        }
+        for (size_t i = 0; i < ns; i++)
+            gid[i] = rank[gid[i]];
+        groups = sorted;
+    }
 
     enum promql_agg_op op = e->agg;
     if (op == PROMQL_AGG_TOPK || op == PROMQL_AGG_BOTTOMK || op == PROMQL_AGG_LIMITK || op == PROMQL_AGG_LIMIT_RATIO) {
@@ -578,6 +617,60 @@ value_t eval_aggregate(query_t *q, const promql_expr_t *e, const grid_t *g) {
         out.vs[k].drop_name = groups[k].drop_name;
         out.vs[k].v = arena_alloc(&q->arena, g->n * sizeof(double));
         out.vs[k].has = arena_calloc(&q->arena, g->n);
+    }
+    /* Range queries: for the simple operators, walk each input series along
+     * its steps (its arrays are contiguous) instead of every series at each
+     * step, with an accumulator per group and step. The series still add up
+     * in input order at every step, so the results are the same. */
+    if ((op == PROMQL_AGG_SUM || op == PROMQL_AGG_COUNT || op == PROMQL_AGG_GROUP || op == PROMQL_AGG_MIN ||
+         op == PROMQL_AGG_MAX) &&
+        g->n > 1 && (uint64_t)ngroups * g->n <= ((uint64_t)1 << 23)) {
+        size_t nst = g->n, cells = ngroups * nst;
+        double *A = arena_alloc(&q->arena, cells * sizeof(double));
+        double *C = arena_alloc(&q->arena, cells * sizeof(double));
+        uint32_t *N = arena_calloc(&q->arena, cells * sizeof(uint32_t));
+        for (size_t i = 0; i < ns; i++) {
+            q_check(q);
+            const vseries_t *s = &in.vs[i];
+            size_t base = (size_t)gid[i] * nst;
+            double *Ak = A + base, *Ck = C + base;
+            uint32_t *Nk = N + base;
+            for (size_t j = 0; j < nst; j++) {
+                if (!s->has[j]) continue;
+                double f = s->v[j];
+                if (++Nk[j] == 1) {
+                    Ak[j] = f;
+                    Ck[j] = 0;
+                    continue;
+                }
+                switch (op) {
+                case PROMQL_AGG_SUM: Ak[j] = prom_kahan_inc(f, Ak[j], &Ck[j]); break;
+                case PROMQL_AGG_MIN:
+                    if (Ak[j] > f || Ak[j] != Ak[j]) Ak[j] = f;
+                    break;
+                case PROMQL_AGG_MAX:
+                    if (Ak[j] < f || Ak[j] != Ak[j]) Ak[j] = f;
+                    break;
+                default: break;
+                }
+            }
+        }
+        for (size_t k = 0; k < ngroups; k++)
+            for (size_t j = 0; j < nst; j++) {
+                q_check(q);
+                size_t x = k * nst + j;
+                if (!N[x]) continue;
+                double v;
+                switch (op) {
+                case PROMQL_AGG_SUM: v = isinf(A[x]) ? A[x] : A[x] + C[x]; break;
+                case PROMQL_AGG_COUNT: v = N[x]; break;
+                case PROMQL_AGG_GROUP: v = 1; break;
+                default: v = A[x]; break;
+                }
+                out.vs[k].v[j] = v;
+                out.vs[k].has[j] = 1;
+            }
+        return out;
     }
     double *a = arena_alloc(&q->arena, (ngroups + 1) * sizeof(double)); /* value / sum / mean */
     double *c = arena_alloc(&q->arena, (ngroups + 1) * sizeof(double)); /* kahan compensation */

@@ -9,12 +9,15 @@ typedef struct mem_series {
     size_t nls;
     sample_t *s;
     size_t ns, cap;
+    int64_t *hist_ts; /* times of native histogram samples (their values are not kept) */
+    size_t nhist;
 } mem_series_t;
 
 struct memstore {
     mem_series_t *series;
     size_t n, cap;
     bool sorted;
+    size_t hist_reads; /* selected series with a histogram time in the selected range */
 };
 
 memstore_t *memstore_new(void) { return calloc(1, sizeof(memstore_t)); }
@@ -27,10 +30,12 @@ void memstore_reset(memstore_t *m) {
         }
         free(m->series[i].ls);
         free(m->series[i].s);
+        free(m->series[i].hist_ts);
     }
     free(m->series);
     m->series = NULL;
     m->n = m->cap = 0;
+    m->hist_reads = 0;
 }
 
 void memstore_free(memstore_t *m) {
@@ -44,13 +49,14 @@ static int cmp_series(const void *a, const void *b) {
     return labels_compare(x->ls, x->nls, y->ls, y->nls);
 }
 
-int memstore_append(memstore_t *m, const label_t *ls, size_t n, const sample_t *s, size_t ns, pl_err_t *err) {
+/* The series ls (any label order), created empty when new; NULL when out of memory. */
+static mem_series_t *get_series(memstore_t *m, const label_t *ls, size_t n) {
     label_t *sorted = malloc((n ? n : 1) * sizeof *sorted);
-    if (!sorted) return pl_err_set(err, "out of memory");
+    if (!sorted) return NULL;
     memcpy(sorted, ls, n * sizeof *sorted);
     labels_sort(sorted, n);
     mem_series_t *ser = NULL;
-    for (size_t i = 0; i < m->n; i++)
+    for (size_t i = 0; i < m->n && !ser; i++)
         if (labels_equal(m->series[i].ls, m->series[i].nls, sorted, n)) ser = &m->series[i];
     if (!ser) {
         if (m->n == m->cap) {
@@ -58,14 +64,19 @@ int memstore_append(memstore_t *m, const label_t *ls, size_t n, const sample_t *
             mem_series_t *nsr = realloc(m->series, nc * sizeof *nsr);
             if (!nsr) {
                 free(sorted);
-                return pl_err_set(err, "out of memory");
+                return NULL;
             }
             m->series = nsr;
             m->cap = nc;
         }
+        label_t *copy = malloc((n ? n : 1) * sizeof *copy);
+        if (!copy) {
+            free(sorted);
+            return NULL;
+        }
         ser = &m->series[m->n++];
         memset(ser, 0, sizeof *ser);
-        ser->ls = malloc((n ? n : 1) * sizeof *ser->ls);
+        ser->ls = copy;
         for (size_t i = 0; i < n; i++) {
             ser->ls[i].name = strdup(sorted[i].name);
             ser->ls[i].value = strdup(sorted[i].value);
@@ -74,6 +85,12 @@ int memstore_append(memstore_t *m, const label_t *ls, size_t n, const sample_t *
         m->sorted = false;
     }
     free(sorted);
+    return ser;
+}
+
+int memstore_append(memstore_t *m, const label_t *ls, size_t n, const sample_t *s, size_t ns, pl_err_t *err) {
+    mem_series_t *ser = get_series(m, ls, n);
+    if (!ser) return pl_err_set(err, "out of memory");
     if (ser->ns + ns > ser->cap) {
         size_t nc = (ser->ns + ns) * 2;
         sample_t *nsm = realloc(ser->s, nc * sizeof *nsm);
@@ -89,6 +106,24 @@ int memstore_append(memstore_t *m, const label_t *ls, size_t n, const sample_t *
         ser->s[ser->ns++] = s[i];
     }
     return 0;
+}
+
+int memstore_mark_histograms(memstore_t *m, const label_t *ls, size_t n, const int64_t *ts, size_t nts,
+                             pl_err_t *err) {
+    mem_series_t *ser = get_series(m, ls, n);
+    if (!ser) return pl_err_set(err, "out of memory");
+    int64_t *h = realloc(ser->hist_ts, (ser->nhist + nts + 1) * sizeof *h);
+    if (!h) return pl_err_set(err, "out of memory");
+    ser->hist_ts = h;
+    memcpy(h + ser->nhist, ts, nts * sizeof *ts);
+    ser->nhist += nts;
+    return 0;
+}
+
+size_t memstore_histograms_read(memstore_t *m) {
+    size_t n = m->hist_reads;
+    m->hist_reads = 0;
+    return n;
 }
 
 static int q_select(void *impl, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt, storage_series_fn fn,
@@ -107,6 +142,11 @@ static int q_select(void *impl, const matcher_t *ms, size_t nms, int64_t mint, i
             ok = matcher_matches(&ms[k], v ? v : "");
         }
         if (!ok) continue;
+        for (size_t k = 0; k < s->nhist; k++)
+            if (s->hist_ts[k] >= mint && s->hist_ts[k] <= maxt) {
+                m->hist_reads++;
+                break;
+            }
         size_t lo = 0;
         while (lo < s->ns && s->s[lo].t < mint)
             lo++;
@@ -120,21 +160,43 @@ static int q_select(void *impl, const matcher_t *ms, size_t nms, int64_t mint, i
     return 0;
 }
 
+static int cmp_cstr(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* Sorted, de-duplicated strings: the label names, or the values of one name. */
+static int emit_strings(memstore_t *m, const char *name, storage_string_fn fn, void *ctx) {
+    const char **v = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < m->n; i++)
+        for (size_t j = 0; j < m->series[i].nls; j++) {
+            const label_t *l = &m->series[i].ls[j];
+            if (name && strcmp(l->name, name) != 0) continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                const char **nv = realloc(v, cap * sizeof *nv);
+                if (!nv) {
+                    free(v);
+                    return -1;
+                }
+                v = nv;
+            }
+            v[n++] = name ? l->value : l->name;
+        }
+    qsort(v, n, sizeof *v, cmp_cstr);
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++)
+        if (i == 0 || strcmp(v[i], v[i - 1]) != 0) rc = fn(ctx, v[i]);
+    free(v);
+    return rc;
+}
+
 static int q_label_names(void *impl, storage_string_fn fn, void *ctx, pl_err_t *err) {
-    (void)impl;
-    (void)fn;
-    (void)ctx;
     (void)err;
-    return 0;
+    return emit_strings(impl, NULL, fn, ctx);
 }
 
 static int q_label_values(void *impl, const char *name, storage_string_fn fn, void *ctx, pl_err_t *err) {
-    (void)impl;
-    (void)name;
-    (void)fn;
-    (void)ctx;
     (void)err;
-    return 0;
+    return emit_strings(impl, name, fn, ctx);
 }
 
 void memstore_queryable(memstore_t *m, queryable_t *q) {
@@ -142,6 +204,7 @@ void memstore_queryable(memstore_t *m, queryable_t *q) {
     q->select = q_select;
     q->label_names = q_label_names;
     q->label_values = q_label_values;
+    q->select_hinted = NULL; /* every select is sorted, with all samples */
 }
 
 /* ---- the appendable: stages samples, appends them to the store on commit ---- */

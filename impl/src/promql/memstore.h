@@ -23,4 +23,13 @@ void memstore_queryable(memstore_t *m, queryable_t *q);
  * series' last one is dropped (same time: replaced). */
 void memstore_appendable(memstore_t *m, appendable_t *out);
 
+/* Records that the series ls has native histogram samples at the times ts.
+ * Their values are not kept and select never passes them on, but a select
+ * whose range holds one counts in memstore_histograms_read: the promqltest
+ * runner skips exactly the evals that read native histograms. */
+int memstore_mark_histograms(memstore_t *m, const label_t *ls, size_t n, const int64_t *ts, size_t nts,
+                             pl_err_t *err);
+/* Selected series with a histogram time in the selected range since the last call. */
+size_t memstore_histograms_read(memstore_t *m);
+
 #endif

@@ -366,6 +366,8 @@ static int parse_item(const char **pp, const char *end, promqltest_series_t *s, 
             if (!scan_uint(&p, end, &k)) return pl_err_set(err, "expected a count after \"x\"");
         }
         if (k >= MAX_REPEAT) return pl_err_set(err, "repeat count too large");
+        for (uint64_t i = 0; i <= k; i++)
+            *PUSH(&s->hist_slots, &s->nhist) = (int64_t)s->nslots + (int64_t)i;
         s->nslots += (size_t)k + 1;
         *pp = p;
         return 0;
@@ -434,6 +436,7 @@ static void series_free(promqltest_series_t *s) {
     }
     free(s->labels);
     free(s->samples);
+    free(s->hist_slots);
     memset(s, 0, sizeof *s);
 }
 
@@ -925,6 +928,7 @@ static int parse_eval(const line_t *lines, size_t nlines, size_t *i, promqltest_
     if (ev->no_warn && ev->nwarns) return pl_err_set(err, "expect no_warn cannot be combined with expect warn");
     if (ev->no_info && ev->ninfos) return pl_err_set(err, "expect no_info cannot be combined with expect info");
     if (ev->range_vector && ev->is_range) return pl_err_set(err, "expect range vector is only for instant evals");
+    ev->expects_histograms = any_histogram;
     ev->involves_histograms = any_histogram || query_touches(ev->expr, hist);
     return 0;
 }
@@ -1640,6 +1644,70 @@ static int load_series(const promqltest_engine_t *eng, const promqltest_load_t *
     return 0;
 }
 
+/* Tells the engine where the load's native histogram samples are: the
+ * {{...}} slots of each series, and for load_with_nhcb the histogram with
+ * custom buckets the harness derives from each X_bucket{le=...} series (at
+ * the bucket samples' times, under the labels without le and the name X). */
+static int load_histograms(const promqltest_engine_t *eng, const promqltest_load_t *ld, pl_err_t *err,
+                           int *bad_line) {
+    if (!eng->append_histograms) return 0;
+    for (size_t i = 0; i < ld->nseries; i++) {
+        const promqltest_series_t *s = &ld->series[i];
+        if (s->nhist) {
+            int64_t *ts = xmalloc(s->nhist * sizeof *ts);
+            for (size_t k = 0; k < s->nhist; k++)
+                ts[k] = s->hist_slots[k] * ld->interval_ms;
+            int rc = eng->append_histograms(eng->ctx, s->labels, s->nlabels, ts, s->nhist, err);
+            free(ts);
+            if (rc < 0) {
+                *bad_line = s->line;
+                return -1;
+            }
+        }
+        const char *name = series_name(s);
+        size_t nl = name ? strlen(name) : 0;
+        if (!ld->with_nhcb || nl <= 7 || strcmp(name + nl - 7, "_bucket") != 0 || s->nsamples == 0) continue;
+        label_t *ls = xmalloc((s->nlabels ? s->nlabels : 1) * sizeof *ls);
+        size_t n = 0;
+        char *base = xstrndup(name, nl - 7);
+        for (size_t j = 0; j < s->nlabels; j++) {
+            if (strcmp(s->labels[j].name, "le") == 0) continue;
+            ls[n] = s->labels[j];
+            if (strcmp(ls[n].name, "__name__") == 0) ls[n].value = base;
+            n++;
+        }
+        int64_t *ts = xmalloc(s->nsamples * sizeof *ts);
+        for (size_t k = 0; k < s->nsamples; k++)
+            ts[k] = s->samples[k].t * ld->interval_ms;
+        int rc = eng->append_histograms(eng->ctx, ls, n, ts, s->nsamples, err);
+        free(ts);
+        free(base);
+        free(ls);
+        if (rc < 0) {
+            *bad_line = s->line;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Whether the eval involves native histograms, the one reason the runner
+ * skips an eval: its expected output holds one, or (when storage can tell)
+ * its query, run once as written, selects a series with a histogram sample
+ * in the time range it reads. Without storage's help: the static check. */
+static bool involves_histograms(const promqltest_engine_t *eng, const promqltest_eval_t *ev) {
+    if (ev->expects_histograms) return true;
+    if (!eng->append_histograms || !eng->histograms_read || (ev->is_range && !eng->range)) return ev->involves_histograms;
+    eng->histograms_read(eng->ctx);
+    promqltest_result_t res;
+    memset(&res, 0, sizeof res);
+    pl_err_t qerr = {{0}};
+    int rc = ev->is_range ? eng->range(eng->ctx, ev->expr, ev->start_ms, ev->end_ms, ev->step_ms, &res, &qerr)
+                          : eng->instant(eng->ctx, ev->expr, ev->start_ms, &res, &qerr);
+    if (rc == 0) release(eng, &res);
+    return eng->histograms_read(eng->ctx) > 0;
+}
+
 int promqltest_run_file(const promqltest_file_t *f, const promqltest_engine_t *eng, FILE *out,
                         promqltest_counts_t *counts) {
     promqltest_counts_t c = {0, 0, 0};
@@ -1660,7 +1728,7 @@ int promqltest_run_file(const promqltest_file_t *f, const promqltest_engine_t *e
             break;
         case PROMQLTEST_CMD_LOAD: {
             int line = cmd->line;
-            if (load_series(eng, &cmd->load, &err, &line) < 0) {
+            if (load_series(eng, &cmd->load, &err, &line) < 0 || load_histograms(eng, &cmd->load, &err, &line) < 0) {
                 strbuf_t sb = STRBUF_INIT;
                 strbuf_printf(&sb, "loading series failed: %s", err.msg);
                 print_line(out, f->path, line, NULL, sb.data);
@@ -1671,7 +1739,8 @@ int promqltest_run_file(const promqltest_file_t *f, const promqltest_engine_t *e
         }
         case PROMQLTEST_CMD_EVAL: {
             const promqltest_eval_t *ev = &cmd->eval;
-            if (ev->involves_histograms) {
+            if (involves_histograms(eng, ev)) {
+                if (eng->flags & PROMQLTEST_VERBOSE) print_line(out, f->path, cmd->line, ev->expr, "skipped: native histograms");
                 c.skipped++;
                 break;
             }

@@ -58,6 +58,8 @@ typedef struct promqltest_series {
     size_t nsamples;
     size_t nslots;      /* slots written, including omitted and histogram ones */
     bool has_histogram; /* any {{...}} item */
+    int64_t *hist_slots; /* slot indices of the {{...}} items, ascending */
+    size_t nhist;
 } promqltest_series_t;
 
 typedef struct promqltest_load {
@@ -111,7 +113,13 @@ typedef struct promqltest_eval {
     promqltest_series_t *expected;
     size_t nexpected;
 
-    bool involves_histograms; /* skipped by the runner */
+    /* The expected output holds native histograms: the runner skips the eval. */
+    bool expects_histograms;
+    /* expects_histograms, or the query text names a metric that has native
+     * histogram samples (statically, by name). The runner uses this only for
+     * an engine without histograms_read; otherwise it asks storage whether
+     * the query actually read a histogram sample. */
+    bool involves_histograms;
 } promqltest_eval_t;
 
 typedef enum promqltest_cmd_kind {
@@ -191,6 +199,7 @@ typedef struct promqltest_result {
 
 /* Options in promqltest_engine_t.flags. */
 #define PROMQLTEST_NO_RANGE_MODE_CHECK 0x1u /* don't re-run instant evals as range queries */
+#define PROMQLTEST_VERBOSE 0x2u /* also print a line per skipped eval */
 
 typedef struct promqltest_engine {
     void *ctx;
@@ -217,6 +226,15 @@ typedef struct promqltest_engine {
      * error. The runner then runs the rewritten query at -10t, 0, t/5, t, 10t
      * (t = 0: -1s, 0, 1s) and checks each like the original. */
     int (*at_rewrite)(void *ctx, const char *expr, int64_t t_ms, char **out, pl_err_t *err);
+    /* Optional, both or neither. append_histograms records that the series
+     * ls has native histogram samples at the times ts (the engine never sees
+     * their values); histograms_read returns how many series with such a
+     * sample inside the selected time range the queries since the last call
+     * have selected, and resets the count. With them, an eval is skipped as
+     * "involving native histograms" exactly when its query reads one (or its
+     * expected output holds one); without them, by the static name check. */
+    int (*append_histograms)(void *ctx, const label_t *ls, size_t nls, const int64_t *ts, size_t n, pl_err_t *err);
+    size_t (*histograms_read)(void *ctx);
     unsigned flags;
 } promqltest_engine_t;
 

@@ -449,4 +449,5 @@ void query_request_queryable(query_request_t *r, queryable_t *out) {
     out->select = req_select;
     out->label_names = req_label_names;
     out->label_values = req_label_values;
+    out->select_hinted = NULL; /* no hints: every select is sorted, with all samples */
 }

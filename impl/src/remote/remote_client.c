@@ -372,6 +372,7 @@ void remote_client_queryable(remote_client_t *c, queryable_t *out) {
     out->select = client_select;
     out->label_names = client_label_names;
     out->label_values = client_label_values;
+    out->select_hinted = NULL; /* no hints: every select is sorted, with all samples */
 }
 
 /* ---- external labels ---- */

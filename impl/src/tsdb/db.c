@@ -1169,6 +1169,22 @@ static int dbq_select(void *impl, const matcher_t *ms, size_t nms, int64_t mint,
     return rc;
 }
 
+/* With hints (model/storage.h): when no block overlaps the range the head
+ * alone answers, and its fast paths apply; otherwise as dbq_select. */
+static int dbq_select_hinted(void *impl, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt,
+                             const storage_select_hints_t *hints, storage_series_fn fn, void *ctx, pl_err_t *err) {
+    db_t *db = impl;
+    snap_t s;
+    if (snap_take(db, &s) != 0) return pl_err_set(err, "out of memory");
+    bool blocks = false;
+    for (size_t i = 0; i < s.n && !blocks; i++)
+        blocks = s.b[i]->meta.max_time > mint && s.b[i]->meta.min_time <= maxt;
+    int rc = blocks ? dbq_select(impl, ms, nms, mint, maxt, fn, ctx, err)
+                    : head_select_hinted(db->head, ms, nms, mint, maxt, hints, fn, ctx, err);
+    snap_release(db, &s);
+    return rc;
+}
+
 static int dbq_label_names(void *impl, storage_string_fn fn, void *ctx, pl_err_t *err) {
     db_t *db = impl;
     snap_t s;
@@ -1212,6 +1228,7 @@ void db_queryable(db_t *db, queryable_t *out) {
     out->select = dbq_select;
     out->label_names = dbq_label_names;
     out->label_values = dbq_label_values;
+    out->select_hinted = dbq_select_hinted;
 }
 
 /* ---- retention ------------------------------------------------------------------------------ */

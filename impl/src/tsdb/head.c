@@ -877,9 +877,64 @@ static int cmp_entries(const void *a, const void *b, void *arg) {
     return x->n < y->n ? -1 : x->n > y->n;
 }
 
+
+/* The newest sample of a series in [mint, maxt] into out (n = 0 or 1): the
+ * open chunk's appender holds it whenever it is not after maxt, so no chunk
+ * is decoded then. */
+static int series_last_sample(head_t *h, uint32_t id, const mem_series_t *s, int64_t mint, int64_t maxt,
+                              sample_buf_t *out) {
+    stripe_t *st = stripe_of(h, id);
+    pthread_mutex_lock(&st->lock);
+    bool have = s->chunk != NULL;
+    int64_t t = s->app.t;
+    uint64_t vbits = s->app.vbits;
+    pthread_mutex_unlock(&st->lock);
+    if (have && t <= maxt) {
+        out->n = 0;
+        if (t < mint) return 0;
+        if (!out->cap) {
+            sample_t *v = realloc(out->v, 16 * sizeof *v);
+            if (!v) return -1;
+            out->v = v;
+            out->cap = 16;
+        }
+        double d;
+        memcpy(&d, &vbits, sizeof d);
+        out->v[0] = (sample_t){t, d};
+        out->n = 1;
+        return 0;
+    }
+    if (series_samples(h, id, s, mint, maxt, out) != 0) return -1;
+    if (out->n > 1) {
+        out->v[0] = out->v[out->n - 1];
+        out->n = 1;
+    }
+    return 0;
+}
+
+static int select_unlocked_hinted(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt,
+                                  const storage_select_hints_t *hints, head_series_fn fn, void *ctx, pl_err_t *err);
+
 static int select_unlocked(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt, head_series_fn fn,
                            void *ctx, pl_err_t *err) {
+    return select_unlocked_hinted(h, ms, nms, mint, maxt, NULL, fn, ctx, err);
+}
+
+int head_select_hinted(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt,
+                       const storage_select_hints_t *hints, head_series_fn fn, void *ctx, pl_err_t *err) {
+    pthread_rwlock_rdlock(&h->gc_lock);
+    /* as head_select: samples before min_valid belong to a block now */
+    int64_t mv = atomic_load_explicit(&h->min_valid, memory_order_relaxed);
+    if (mint < mv) mint = mv;
+    int rc = select_unlocked_hinted(h, ms, nms, mint, maxt, hints, fn, ctx, err);
+    pthread_rwlock_unlock(&h->gc_lock);
+    return rc;
+}
+
+static int select_unlocked_hinted(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt,
+                                  const storage_select_hints_t *hints, head_series_fn fn, void *ctx, pl_err_t *err) {
     if (nms == 0) return pl_err_set(err, "head_select: at least one matcher is required");
+    const bool sorted = !(hints && hints->unsorted), last_only = hints && hints->last_only;
     int rc = 0;
     idvec_t *pos = calloc(nms, sizeof *pos), *neg = calloc(nms, sizeof *neg);
     size_t npos = 0, nneg = 0;
@@ -924,6 +979,23 @@ static int select_unlocked(head_t *h, const matcher_t *ms, size_t nms, int64_t m
     for (size_t i = 0; i < nneg && cur->n; i++) subtract_into(cur, &neg[i]);
     if (cur->n == 0) goto done;
 
+    if (!sorted) {
+        /* In id order, straight from the postings: no sort entries. */
+        for (size_t i = 0; i < cur->n && rc == 0; i++) {
+            mem_series_t *s = series_get(h, cur->v[i]);
+            if (!s) continue;
+            if ((last_only ? series_last_sample(h, cur->v[i], s, mint, maxt, &sb)
+                           : series_samples(h, cur->v[i], s, mint, maxt, &sb)) != 0)
+                goto oom;
+            if (sb.n == 0) continue;
+            size_t n = atomic_load_explicit(&s->nlabels, memory_order_acquire);
+            label_t *ls = series_labels(h, s, n, &lb);
+            if (!ls) goto oom;
+            rc = fn(ctx, ls, n, sb.v, sb.n);
+        }
+        goto done;
+    }
+
     ents = malloc(cur->n * sizeof *ents);
     if (!ents) goto oom;
     size_t nents = 0;
@@ -933,15 +1005,18 @@ static int select_unlocked(head_t *h, const matcher_t *ms, size_t nms, int64_t m
         ents[nents].id = cur->v[i];
         ents[nents].n = atomic_load_explicit(&s->nlabels, memory_order_acquire);
         ents[nents].pairs = series_pairs(h, s);
-        for (size_t k = 0; k < 2 * SORT_KEY_LABELS; k++)
-            ents[nents].key[k] = k < 2u * ents[nents].n ? symtab_str(h->syms, ents[nents].pairs[k]) : NULL;
+        if (sorted)
+            for (size_t k = 0; k < 2 * SORT_KEY_LABELS; k++)
+                ents[nents].key[k] = k < 2u * ents[nents].n ? symtab_str(h->syms, ents[nents].pairs[k]) : NULL;
         nents++;
     }
-    if (nents > 1) qsort_r(ents, nents, sizeof *ents, cmp_entries, h->syms);
+    if (nents > 1 && sorted) qsort_r(ents, nents, sizeof *ents, cmp_entries, h->syms);
 
     for (size_t i = 0; i < nents && rc == 0; i++) {
         const mem_series_t *s = hm_pages_at(&h->series, ents[i].id);
-        if (series_samples(h, ents[i].id, s, mint, maxt, &sb) != 0) goto oom;
+        if ((last_only ? series_last_sample(h, ents[i].id, s, mint, maxt, &sb)
+                       : series_samples(h, ents[i].id, s, mint, maxt, &sb)) != 0)
+            goto oom;
         if (sb.n == 0) continue;
         label_t *ls = series_labels(h, s, ents[i].n, &lb);
         if (!ls) goto oom;
@@ -1082,6 +1157,11 @@ static int q_select(void *impl, const matcher_t *ms, size_t nms, int64_t mint, i
     return head_select(impl, ms, nms, mint, maxt, fn, ctx, err);
 }
 
+static int q_select_hinted(void *impl, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt,
+                           const storage_select_hints_t *hints, storage_series_fn fn, void *ctx, pl_err_t *err) {
+    return head_select_hinted(impl, ms, nms, mint, maxt, hints, fn, ctx, err);
+}
+
 static int q_label_names(void *impl, storage_string_fn fn, void *ctx, pl_err_t *err) {
     (void)err;
     return head_label_names(impl, fn, ctx);
@@ -1097,6 +1177,7 @@ void head_queryable(head_t *h, queryable_t *q) {
     q->select = q_select;
     q->label_names = q_label_names;
     q->label_values = q_label_values;
+    q->select_hinted = q_select_hinted;
 }
 
 /* ---- the public readers: each holds the GC lock shared ---------------------- */

@@ -59,6 +59,13 @@ typedef int (*head_series_fn)(void *ctx, const label_t *ls, size_t n, const samp
 int head_select(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt, head_series_fn fn, void *ctx,
                 pl_err_t *err);
 
+/* head_select with storage_select_hints_t (model/storage.h): unsorted skips
+ * sorting by label set (series come in id order); last_only passes only the
+ * newest sample in [mint, maxt], read from the open chunk's appender without
+ * decoding when it is not after maxt. */
+int head_select_hinted(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt,
+                       const storage_select_hints_t *hints, head_series_fn fn, void *ctx, pl_err_t *err);
+
 /* Label set of a series (for callers that hold refs). Calls fn with the
  * series' labels; returns HEAD_ERR_NOT_FOUND for an unknown ref. */
 typedef void (*head_labels_fn)(void *ctx, const label_t *ls, size_t n);

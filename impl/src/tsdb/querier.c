@@ -501,4 +501,5 @@ void querier_queryable(querier_t *q, queryable_t *out) {
     out->select = q_select;
     out->label_names = q_label_names;
     out->label_values = q_label_values;
+    out->select_hinted = NULL; /* merges sources: always sorted, all samples */
 }

@@ -1,12 +1,21 @@
 /* api_query.c — /api/v1/query and /api/v1/query_range: the PromQL engine
- * over the server's queryable, answered in Prometheus's JSON. */
+ * over the server's queryable, answered in Prometheus's JSON.
+ *
+ * Parameters as Prometheus 3 reads them (GET query string or form-encoded
+ * POST body alike): query; time (instant) or start, end, step (range), all
+ * RFC 3339 or unix seconds; timeout (a duration or seconds, capped by
+ * --query.timeout); limit (instant: at most that many series, with the
+ * "results truncated due to limit" warning); stats (any value: the stats
+ * object in "data"). */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/timeutil.h"
 #include "web/internal.h"
-
 
 /* Maps an engine error to Prometheus's status code and errorType. */
 static void query_error(http_response_t *r, const promql_error_t *e) {
@@ -41,68 +50,104 @@ static void write_annotations(jsonw_t *jw, const char *key, const char *query, c
 }
 
 /* Writes the success envelope with the result (first `limit` series when
- * limit > 0) and the annotations. */
-static void write_query_result(http_response_t *r, promql_result_t *res, size_t limit, const char *query, web_t *w,
-                               web_request_reader_t *rr) {
+ * limit > 0, with Prometheus 3's warning when that cut any), the stats when
+ * asked for, and the annotations: storage's warnings (a leaf that did not
+ * answer) first, as they are. */
+static void write_query_result(http_response_t *r, promql_result_t *res, size_t limit, bool stats, const char *query,
+                               web_t *w, web_request_reader_t *rr) {
     const char *const *extra;
     size_t nextra = web_reader_warnings(w, rr, &extra);
-    if (limit && res->nseries > limit) res->nseries = limit;
+    const char *all[65];
+    size_t nall = 0;
+    for (size_t i = 0; i < nextra && nall < 64; i++)
+        all[nall++] = extra[i];
+    if (limit && res->nseries > limit && (res->type == PROMQL_TYPE_VECTOR || res->type == PROMQL_TYPE_MATRIX)) {
+        res->nseries = limit;
+        all[nall++] = "results truncated due to limit";
+    }
     jsonw_t jw;
     api_begin(r, &jw);
-    promql_result_write_json(res, &jw);
-    write_annotations(&jw, "warnings", query, res->warnings, res->warning_pos, res->nwarnings, extra, nextra);
+    promql_result_write_json_ex(res, stats ? &res->stats : NULL, &jw);
+    write_annotations(&jw, "warnings", query, res->warnings, res->warning_pos, res->nwarnings, all, nall);
     write_annotations(&jw, "infos", query, res->infos, res->info_pos, res->ninfos, NULL, 0);
     api_end(&jw);
 }
 
-void web_handle_query(web_t *w, const http_request_t *req, http_response_t *r) {
+/* The client's address for the query log ("" when unknown). */
+static void client_ip(const http_request_t *req, char *out, size_t n) {
+    out[0] = '\0';
+    if (!req->conn) return;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr) return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out, (socklen_t)n);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out, (socklen_t)n);
+}
+
+/* The query parameter and the options every query shares (timeout, origin). */
+static const char *common_params(const http_request_t *req, http_response_t *r, promql_exec_opts_t *o, char *ip,
+                                 size_t ipsz) {
     const char *q = http_param(req, "query");
-    pl_err_t err = {{0}};
-    char msg[PL_ERR_MAX + 64];
     if (!q || !*q) {
-        api_error(r, 400, "bad_data", "invalid parameter \"query\": unknown position: parse error: no expression found in input");
-        return;
+        api_error(r, 400, "bad_data",
+                  "invalid parameter \"query\": unknown position: parse error: no expression found in input");
+        return NULL;
     }
-    int64_t t = pl_now_ms();
-    const char *ts = http_param(req, "time");
-    if (ts && *ts && pl_parse_time(ts, &t, &err) < 0) {
-        snprintf(msg, sizeof msg, "invalid parameter \"time\": %s", err.msg);
-        api_error(r, 400, "bad_data", msg);
-        return;
-    }
-    const char *limit_s = http_param(req, "limit");
-    size_t limit = 0;
-    if (limit_s && *limit_s) {
-        char *end;
-        long long l = strtoll(limit_s, &end, 10);
-        if (*end || l < 0) {
-            api_error(r, 400, "bad_data", "invalid parameter \"limit\": limit must be a non-negative number");
-            return;
+    memset(o, 0, sizeof *o);
+    const char *to = http_param(req, "timeout");
+    if (to && *to) {
+        pl_err_t err = {{0}};
+        char msg[PL_ERR_MAX + 64];
+        if (pl_parse_duration_or_seconds(to, &o->timeout_ms, &err) < 0) {
+            snprintf(msg, sizeof msg, "invalid parameter \"timeout\": %s", err.msg);
+            api_error(r, 400, "bad_data", msg);
+            return NULL;
         }
-        limit = (size_t)l;
     }
+    client_ip(req, ip, ipsz);
+    o->client_ip = ip;
+    o->method = req->method;
+    o->path = req->path;
+    return q;
+}
+
+static bool want_stats(const http_request_t *req) {
+    const char *s = http_param(req, "stats");
+    return s && *s;
+}
+
+void web_handle_query(web_t *w, const http_request_t *req, http_response_t *r) {
+    promql_exec_opts_t o;
+    char ip[64];
+    const char *q = common_params(req, r, &o, ip, sizeof ip);
+    if (!q) return;
+    int64_t t = pl_now_ms();
+    if (!api_time_param(req, r, "time", t, &t)) return;
+    size_t limit;
+    if (!api_limit_param(req, r, &limit)) return;
     promql_result_t res;
     promql_error_t perr;
     web_request_reader_t rr;
     web_reader_begin(w, req, &rr);
-    if (promql_exec_instant(w->engine, &rr.q, q, t, &res, &perr) < 0) {
+    if (promql_exec(w->engine, &rr.q, q, t, t, 0, &o, &res, &perr) < 0) {
         web_reader_end(w, &rr);
         query_error(r, &perr);
         return;
     }
-    write_query_result(r, &res, limit, q, w, &rr);
+    write_query_result(r, &res, limit, want_stats(req), q, w, &rr);
     web_reader_end(w, &rr);
     promql_result_free(&res);
 }
 
 void web_handle_query_range(web_t *w, const http_request_t *req, http_response_t *r) {
-    const char *q = http_param(req, "query");
+    promql_exec_opts_t o;
+    char ip[64];
+    const char *q = common_params(req, r, &o, ip, sizeof ip);
+    if (!q) return;
     pl_err_t err = {{0}};
     char msg[PL_ERR_MAX + 64];
-    if (!q || !*q) {
-        api_error(r, 400, "bad_data", "invalid parameter \"query\": unknown position: parse error: no expression found in input");
-        return;
-    }
     static const char *names[] = {"start", "end", "step"};
     int64_t vals[3];
     for (int i = 0; i < 3; i++) {
@@ -140,13 +185,12 @@ void web_handle_query_range(web_t *w, const http_request_t *req, http_response_t
     promql_error_t perr;
     web_request_reader_t rr;
     web_reader_begin(w, req, &rr);
-    if (promql_exec_range(w->engine, &rr.q, q, vals[0], vals[1], vals[2], &res, &perr) < 0) {
+    if (promql_exec(w->engine, &rr.q, q, vals[0], vals[1], vals[2], &o, &res, &perr) < 0) {
         web_reader_end(w, &rr);
         query_error(r, &perr);
         return;
     }
-    write_query_result(r, &res, 0, q, w, &rr);
+    write_query_result(r, &res, 0, want_stats(req), q, w, &rr);
     web_reader_end(w, &rr);
     promql_result_free(&res);
 }
-

@@ -55,11 +55,21 @@ void api_end(jsonw_t *jw);
 void api_write_labels(jsonw_t *jw, const label_t *ls, size_t n);
 /* # HELP / # TYPE lines. */
 void metric_header(strbuf_t *sb, const char *name, const char *type, const char *help);
+/* api_meta.c: a time parameter (RFC 3339 or unix seconds; def when absent)
+ * and limit (0 when absent). False when answered with Prometheus's error. */
+bool api_time_param(const http_request_t *req, http_response_t *r, const char *name, int64_t def, int64_t *out);
+bool api_limit_param(const http_request_t *req, http_response_t *r, size_t *out);
 
 /* ---- handlers ---- */
 /* api_query.c */
 void web_handle_query(web_t *w, const http_request_t *req, http_response_t *r);
 void web_handle_query_range(web_t *w, const http_request_t *req, http_response_t *r);
+/* api_meta.c */
+void web_handle_series(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_labels(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_label_values(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_metadata(web_t *w, const http_request_t *req, http_response_t *r);
+void web_handle_format_query(web_t *w, const http_request_t *req, http_response_t *r);
 /* api_status.c */
 void web_handle_config(web_t *w, const http_request_t *req, http_response_t *r);
 void web_handle_flags(web_t *w, const http_request_t *req, http_response_t *r);

@@ -58,6 +58,11 @@ static const web_route_t routes[] = {
     {"/-/quit", NULL, ROUTE_GET | ROUTE_POST, handle_quit},
     {"/api/v1/query", NULL, API, web_handle_query},
     {"/api/v1/query_range", NULL, API, web_handle_query_range},
+    {"/api/v1/series", NULL, API, web_handle_series},
+    {"/api/v1/labels", NULL, API, web_handle_labels},
+    {"/api/v1/label/", "/api/v1/label/:name/values", API | ROUTE_PREFIX, web_handle_label_values},
+    {"/api/v1/metadata", NULL, API, web_handle_metadata},
+    {"/api/v1/format_query", NULL, API, web_handle_format_query},
     {"/api/v1/status/config", NULL, API, web_handle_config},
     {"/api/v1/status/flags", NULL, API, web_handle_flags},
     {"/api/v1/status/buildinfo", NULL, API, web_handle_buildinfo},
@@ -300,6 +305,7 @@ static void handle_metrics(web_t *w, const http_request_t *req, http_response_t 
     if (w->opts.head) write_head_metrics(w, sb);
     write_http_metrics(w, sb);
     if (w->opts.scrape) scrape_manager_write_metrics(w->opts.scrape, sb);
+    promql_engine_write_metrics(w->engine, sb);
     if (w->opts.write_metrics) w->opts.write_metrics(w->opts.cb_ctx, sb);
     web_write_process_metrics(sb);
 }
@@ -399,8 +405,17 @@ web_t *web_start(const web_opts_t *opts, pl_err_t *err) {
     w->opts = *opts;
     w->start_ms = pl_now_ms();
     promql_engine_opts_t eo = {
-        .lookback_ms = opts->lookback_delta_ms, .max_samples = 50000000, .timeout_ms = opts->query_timeout_ms};
+        .lookback_ms = opts->lookback_delta_ms,
+        .max_samples = opts->query_max_samples > 0 ? (size_t)opts->query_max_samples : 50000000,
+        .timeout_ms = opts->query_timeout_ms,
+        .max_concurrency = opts->query_max_concurrency,
+    };
     w->engine = promql_engine_new(&eo);
+    if (!w->engine || promql_engine_set_query_log(w->engine, opts->query_log_file, err) < 0) {
+        promql_engine_free(w->engine);
+        free(w);
+        return NULL;
+    }
     if (opts->queryable.select) w->queryable = opts->queryable;
     else if (opts->head) head_queryable(opts->head, &w->queryable);
     w->read_gate = rr_gate_new(opts->remote_read_concurrent_limit);
@@ -434,6 +449,9 @@ void web_reader_end(web_t *w, web_request_reader_t *rr) {
 }
 
 void web_set_ready(web_t *w, bool ready) { atomic_store(&w->ready, ready); }
+int web_set_query_log(web_t *w, const char *path, pl_err_t *err) {
+    return promql_engine_set_query_log(w->engine, path, err);
+}
 unsigned web_port(const web_t *w) { return http_server_port(w->http); }
 
 void web_stop(web_t *w) {

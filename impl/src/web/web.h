@@ -38,7 +38,11 @@ typedef struct web_opts {
     bool enable_lifecycle;
     bool enable_admin_api;
     int64_t lookback_delta_ms;
-    int64_t query_timeout_ms; /* 0: none */
+    /* Query limits (--query.*; 0 = none) and the global query_log_file (NULL: off). */
+    int64_t query_timeout_ms;
+    int64_t query_max_samples;
+    int query_max_concurrency;
+    const char *query_log_file;
     flag_def_t *flags; /* shown by /api/v1/status/flags */
     size_t nflags;
     /* Callbacks into the server (ctx is cb_ctx). */
@@ -78,6 +82,9 @@ web_t *web_start(const web_opts_t *opts, pl_err_t *err);
 void web_set_ready(web_t *w, bool ready);
 unsigned web_port(const web_t *w);
 void web_stop(web_t *w);
+/* (Re)opens the query log at path, or closes it (NULL or ""): on every
+ * config reload, as Prometheus does. -1 with err when it cannot be opened. */
+int web_set_query_log(web_t *w, const char *path, pl_err_t *err);
 
 /* Prometheus's version string that promlab reports (buildinfo, prometheus_build_info). */
 #define PROMLAB_VERSION "0.1.0"

@@ -1,0 +1,231 @@
+/* bench_promql.c — writes the data set of the PromQL benchmark as a data
+ * directory (a WAL in Prometheus's segment format, snappy-compressed so
+ * Prometheus 2.42 replays it), for promlab server and Prometheus to load the
+ * same series into their heads. scripts/bench-promql.sh then times the same
+ * queries against both over HTTP.
+ *
+ *   bench_promql DIR SERIES [END_MS]
+ *
+ * SERIES active series (about; the shapes below round), every one sampled
+ * every 60 s over the hour before END_MS (default: now, rounded down to the
+ * minute); node_cpu_seconds_total over the 24 hours before it, for the
+ * 24h range query. Label shapes:
+ *   - avalanche-like, half the series: avalanche_metric_mmmmm_0_<0..99>
+ *     {series_id, label_key_kkkkk_0..9 (cardinalities 1,2,4,...,512), job}
+ *   - node-like, a quarter: node_* families with instance/job/cpu/mode/
+ *     device labels, node_cpu_seconds_total 8 cpus x 8 modes per instance
+ *   - http_requests_total{job,instance,handler,code} (a tenth) and
+ *     http_request_duration_seconds_bucket{job,instance,handler,le} (the rest).
+ * Prints "end_ms=<END_MS> series=<n> samples=<n>" last. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "model/labels.h"
+#include "model/storage.h"
+#include "tsdb/db.h"
+
+#define STEP_MS 60000LL
+#define HOUR_MS 3600000LL
+
+typedef struct gen_series {
+    series_ref_t ref;
+    double v;
+    double inc;
+    bool long_history; /* 24h instead of 1h */
+} gen_series_t;
+
+typedef struct gen {
+    appender_t app;
+    gen_series_t *s;
+    size_t n, cap;
+    int64_t first_t; /* of the 1h series */
+    uint64_t samples;
+    unsigned rng;
+} gen_t;
+
+static unsigned next_rand(gen_t *g) {
+    g->rng = g->rng * 1103515245u + 12345u;
+    return g->rng >> 8;
+}
+
+/* Adds a series from name + (name, value) pairs; its first sample is staged
+ * by label set (the ref comes from the commit). */
+static void add_series(gen_t *g, label_t *ls, size_t n, bool counter, bool long_history, int64_t t0) {
+    labels_sort(ls, n);
+    if (g->n == g->cap) {
+        g->cap = g->cap ? g->cap * 2 : 1024;
+        g->s = realloc(g->s, g->cap * sizeof *g->s);
+        if (!g->s) abort();
+    }
+    gen_series_t *s = &g->s[g->n++];
+    s->ref = 0;
+    s->v = counter ? (double)(next_rand(g) % 1000) : (double)(next_rand(g) % 100);
+    s->inc = counter ? (double)(1 + next_rand(g) % 50) : 0;
+    s->long_history = long_history;
+    if (g->app.add(g->app.impl, ls, n, t0, s->v) < 0) abort();
+    g->samples++;
+}
+
+static void commit(gen_t *g, size_t first_new) {
+    const storage_append_status_t *st = NULL;
+    pl_err_t err = {{0}};
+    if (g->app.commit(g->app.impl, &st, &err) < 0) {
+        fprintf(stderr, "commit: %s\n", err.msg);
+        exit(1);
+    }
+    if (first_new != (size_t)-1)
+        for (size_t i = first_new; i < g->n; i++) g->s[i].ref = st[i - first_new].ref;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: bench_promql DIR SERIES [END_MS]\n");
+        return 2;
+    }
+    const char *dir = argv[1];
+    long total = atol(argv[2]);
+    int64_t end = argc > 3 ? strtoll(argv[3], NULL, 10) : (int64_t)time(NULL) * 1000;
+    end -= end % STEP_MS;
+    db_opts_t o = {.wal_compression = WAL_COMPRESSION_SNAPPY};
+    db_t *db;
+    pl_err_t err = {{0}};
+    if (db_open(dir, &o, &db, &err) < 0) {
+        fprintf(stderr, "db_open: %s\n", err.msg);
+        return 1;
+    }
+    appendable_t ap;
+    db_appendable(db, &ap);
+    gen_t g = {.rng = 42};
+    if (ap.appender(ap.impl, &g.app) < 0) abort();
+    const int64_t long_start = end - 24 * HOUR_MS, short_start = end - HOUR_MS;
+
+    /* Series are created at their first sample time; long ones first. */
+    long instances = total / 2000 > 0 ? total / 2000 : 1;
+    char name[128], v1[64], v2[64], v3[64], v4[64], v5[64];
+    static const char *modes[] = {"idle", "user", "system", "iowait", "irq", "softirq", "steal", "nice"};
+    size_t first = 0;
+    for (long i = 0; i < instances; i++) {
+        snprintf(v1, sizeof v1, "node-%05ld:9100", i);
+        for (int cpu = 0; cpu < 8; cpu++)
+            for (int m = 0; m < 8; m++) {
+                snprintf(v2, sizeof v2, "%d", cpu);
+                label_t ls[] = {{"__name__", "node_cpu_seconds_total"}, {"instance", v1}, {"job", "node"},
+                                {"cpu", v2}, {"mode", modes[m]}};
+                add_series(&g, ls, 5, true, true, long_start);
+            }
+    }
+    commit(&g, first);
+    size_t nlong = g.n;
+    /* Then the short ones, created at short_start (the long ones get their
+     * samples up to there first so every series is appended in time order). */
+    for (int64_t t = long_start + STEP_MS; t < short_start; t += STEP_MS) {
+        for (size_t i = 0; i < nlong; i++) {
+            g.s[i].v += g.s[i].inc;
+            if (g.app.add_ref(g.app.impl, g.s[i].ref, t, g.s[i].v) < 0) abort();
+        }
+        g.samples += nlong;
+        commit(&g, (size_t)-1);
+    }
+    first = g.n;
+    long remaining = total - (long)nlong;
+    /* node-like: the other node families, a quarter of the series. */
+    long node_other = remaining / 4;
+    static const char *node_families[] = {"node_network_receive_bytes_total", "node_network_transmit_bytes_total",
+                                          "node_disk_read_bytes_total", "node_disk_written_bytes_total",
+                                          "node_filesystem_avail_bytes", "node_memory_MemAvailable_bytes",
+                                          "node_load1", "node_schedstat_running_seconds_total"};
+    for (long k = 0; k < node_other; k++) {
+        long inst = k % instances, fam = (k / instances) % 8, dev = k / (instances * 8);
+        snprintf(v1, sizeof v1, "node-%05ld:9100", inst);
+        snprintf(v2, sizeof v2, "dev%ld", dev);
+        label_t ls[] = {{"__name__", node_families[fam]}, {"instance", v1}, {"job", "node"}, {"device", v2}};
+        add_series(&g, ls, 4, strstr(node_families[fam], "_total") != NULL, false, short_start);
+        if ((g.n - first) % 50000 == 0) {
+            commit(&g, first);
+            first = g.n;
+        }
+    }
+    /* http_requests_total: a tenth of all. */
+    long http = total / 10;
+    static const char *codes[] = {"200", "201", "400", "404", "500"};
+    for (long k = 0; k < http; k++) {
+        snprintf(v1, sizeof v1, "app-%05ld:8080", k / 100);
+        snprintf(v2, sizeof v2, "job-%ld", k % 10);
+        snprintf(v3, sizeof v3, "/api/v%ld/handler%ld", (k / 5) % 2 + 1, (k / 10) % 10);
+        label_t ls[] = {{"__name__", "http_requests_total"}, {"instance", v1}, {"job", v2}, {"handler", v3},
+                        {"code", codes[k % 5]}};
+        add_series(&g, ls, 5, true, false, short_start);
+        if ((g.n - first) % 50000 == 0) {
+            commit(&g, first);
+            first = g.n;
+        }
+    }
+    /* http_request_duration_seconds_bucket: 12 buckets per (job, instance, handler). */
+    long buckets = total / 10;
+    static const char *les[] = {"0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "10.0", "+Inf"};
+    for (long k = 0; k < buckets; k++) {
+        long grp = k / 12;
+        snprintf(v1, sizeof v1, "app-%05ld:8080", grp / 10);
+        snprintf(v2, sizeof v2, "job-%ld", grp % 10);
+        snprintf(v3, sizeof v3, "/api/v1/handler%ld", grp % 10);
+        label_t ls[] = {{"__name__", "http_request_duration_seconds_bucket"}, {"instance", v1}, {"job", v2},
+                        {"handler", v3}, {"le", les[k % 12]}};
+        labels_sort(ls, 5);
+        add_series(&g, ls, 5, true, false, short_start);
+        /* cumulative buckets: a bucket grows by at least the one below */
+        g.s[g.n - 1].inc = (double)(1 + (k % 12) * 3);
+        if ((g.n - first) % 50000 == 0) {
+            commit(&g, first);
+            first = g.n;
+        }
+    }
+    /* avalanche-like: the rest. */
+    long aval = total - (long)g.n;
+    for (long k = 0; k < aval; k++) {
+        snprintf(name, sizeof name, "avalanche_metric_mmmmm_0_%ld", k % 100);
+        snprintf(v5, sizeof v5, "%ld", k / 100);
+        char vals[10][32];
+        label_t ls[13];
+        size_t n = 0;
+        ls[n++] = (label_t){"__name__", name};
+        ls[n++] = (label_t){"series_id", v5};
+        ls[n++] = (label_t){"job", "avalanche"};
+        static const char *keys[] = {"label_key_kkkkk_0", "label_key_kkkkk_1", "label_key_kkkkk_2",
+                                     "label_key_kkkkk_3", "label_key_kkkkk_4", "label_key_kkkkk_5",
+                                     "label_key_kkkkk_6", "label_key_kkkkk_7", "label_key_kkkkk_8",
+                                     "label_key_kkkkk_9"};
+        for (int j = 0; j < 10; j++) {
+            snprintf(vals[j], sizeof vals[j], "label_val_vvvvv_%ld", (k / 100) % (1L << j));
+            ls[n++] = (label_t){keys[j], vals[j]};
+        }
+        add_series(&g, ls, n, false, false, short_start);
+        if ((g.n - first) % 50000 == 0) {
+            commit(&g, first);
+            first = g.n;
+        }
+    }
+    commit(&g, first);
+    (void)v4;
+    /* The last hour for everyone, one commit per step. */
+    for (int64_t t = short_start + STEP_MS; t <= end; t += STEP_MS) {
+        for (size_t i = 0; i < g.n; i++) {
+            gen_series_t *s = &g.s[i];
+            if (s->inc > 0) s->v += s->inc * (double)(1 + next_rand(&g) % 3);
+            else s->v = (double)(next_rand(&g) % 100);
+            if (g.app.add_ref(g.app.impl, s->ref, t, s->v) < 0) abort();
+        }
+        g.samples += g.n;
+        commit(&g, (size_t)-1);
+    }
+    g.app.free(g.app.impl);
+    if (db_close(db, &err) < 0) {
+        fprintf(stderr, "db_close: %s\n", err.msg);
+        return 1;
+    }
+    printf("end_ms=%" PRId64 " series=%zu samples=%" PRIu64 "\n", end, g.n, g.samples);
+    free(g.s);
+    return 0;
+}
