@@ -8,10 +8,10 @@
 
 BUILD    ?= build
 CC       ?= gcc
-PKGS     := libcurl libzstd libmicrohttpd libpcre2-8 libxxhash jansson yaml-0.1 zlib
+PKGS     := libcurl libzstd libmicrohttpd libpcre2-8 libxxhash jansson yaml-0.1 zlib libprotobuf-c
 CSTD     := -std=c17 -D_GNU_SOURCE
 WARN     := -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wshadow -Wstrict-prototypes
-INC      := -Iimpl/src
+INC      := -Iimpl/src -I$(BUILD)/gen
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lsnappy -lpthread -lm
 
@@ -20,6 +20,11 @@ ASAN_CFLAGS := $(CSTD) $(WARN) $(INC) $(PKG_CFLAGS) -O1 -g -fno-omit-frame-point
                -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 LIB_SRC   := $(sort $(shell find impl/src -name '*.c' -not -path 'impl/src/cmd/*'))
+# Remote read's protobuf messages: impl/src/remote/proto/*.proto compiled by protoc-c
+# into $(BUILD)/gen at build time (generated C is never committed).
+PROTO_SRC := $(sort $(wildcard impl/src/remote/proto/*.proto))
+PROTO_C   := $(PROTO_SRC:impl/src/remote/proto/%.proto=$(BUILD)/gen/%.pb-c.c)
+PROTO_H   := $(PROTO_C:.c=.h)
 CMD_SRC   := $(sort $(wildcard impl/src/cmd/*.c))
 TEST_SRC  := $(sort $(wildcard impl/tests/test_*.c))
 BENCH_SRC := $(sort $(wildcard impl/bench/*.c))
@@ -29,8 +34,8 @@ LOADGEN_SRC := $(sort $(wildcard loadgen/*.c))
 LOADGEN_LIB_ASAN_OBJ := $(patsubst %.c,$(BUILD)/asan/%.o,$(filter-out loadgen/main.c,$(LOADGEN_SRC)))
 PROGRAMS  := $(BUILD)/bin/promlab $(if $(LAB_SRC),$(BUILD)/bin/promlab-lab) $(if $(LOADGEN_SRC),$(BUILD)/bin/promlab-loadgen)
 
-REL_OBJ   := $(LIB_SRC:%.c=$(BUILD)/rel/%.o)
-ASAN_OBJ  := $(LIB_SRC:%.c=$(BUILD)/asan/%.o)
+REL_OBJ   := $(LIB_SRC:%.c=$(BUILD)/rel/%.o) $(PROTO_C:$(BUILD)/gen/%.c=$(BUILD)/rel/gen/%.o)
+ASAN_OBJ  := $(LIB_SRC:%.c=$(BUILD)/asan/%.o) $(PROTO_C:$(BUILD)/gen/%.c=$(BUILD)/asan/gen/%.o)
 REL_LIB   := $(BUILD)/rel/libpromlab.a
 ASAN_LIB  := $(BUILD)/asan/libpromlab.a
 .DEFAULT_GOAL := all
@@ -60,6 +65,19 @@ all: deps
 
 deps:
 	@scripts/deps.sh
+
+# Generated protobuf code: one protoc-c run writes every .pb-c.c/.h pair.
+$(PROTO_C) $(PROTO_H) &: $(PROTO_SRC)
+	@mkdir -p $(BUILD)/gen
+	protoc-c --proto_path=impl/src/remote/proto --c_out=$(BUILD)/gen $(PROTO_SRC)
+$(BUILD)/rel/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/asan/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -MMD -MP -c $< -o $@
+# Every object may include a generated header: generate them first.
+$(REL_OBJ) $(ASAN_OBJ) $(CMD_SRC:%.c=$(BUILD)/rel/%.o) $(CMD_SRC:%.c=$(BUILD)/asan/%.o) $(TESTS): | $(PROTO_H)
 
 $(BUILD)/rel/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -110,7 +128,7 @@ test: deps
 	@BUILD=$(BUILD) scripts/run-tests.sh $(TESTS)
 
 demo: deps
-	@$(MAKE) --no-print-directory -s $(BUILD)/bin/promlab
+	@$(MAKE) --no-print-directory -s $(PROGRAMS)
 	@scripts/demo.sh
 
 bench: deps
@@ -132,7 +150,7 @@ fuzz: deps
 fmt:
 	clang-format -i $$(find impl -name '*.[ch]')
 
-lint:
+lint: $(PROTO_H)
 	cppcheck --quiet --enable=warning,performance,portability --std=c11 -Iimpl/src impl/src labs/runner
 	clang-tidy --quiet $$(find impl/src labs/runner -name '*.c') -- $(CSTD) $(INC) $(PKG_CFLAGS)
 

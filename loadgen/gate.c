@@ -192,6 +192,13 @@ int lg_compare_md(const char **names, const char **jsons, size_t n, strbuf_t *sb
                 mdnum(sb, "%.2f", json_is_number(json_object_get(q, "p99_seconds")) ? json_number_value(json_object_get(q, "p99_seconds")) * 1000 : NAN);
                 strbuf_printf(sb, " %lld |\n", (long long)json_integer_value(json_object_get(q, "errors")));
             }
+        strbuf_puts(sb, "\nTo rerun:\n\n");
+        for (size_t i = 0; i < n; i++)
+            strbuf_printf(sb, "    promlab-loadgen run loadgen/scenarios/%s.yaml\n",
+                          json_string_value(json_object_get(roots[i], "scenario")) ?: "?");
+        strbuf_puts(sb, "    promlab-loadgen compare");
+        for (size_t i = 0; i < n; i++) strbuf_printf(sb, " %s", names[i]);
+        strbuf_putc(sb, '\n');
     }
     for (size_t i = 0; i < n; i++) json_decref(roots[i]);
     free(roots);

@@ -21,6 +21,10 @@ echo "== head compaction at 1M series: block write time, RSS before/after trunca
 "$BUILD/bin/bench_compact_head" 1000000 2>/dev/null | tee reports/bench/compact_head.txt
 echo "== relabeling (bench_relabel)"
 "$BUILD/bin/bench_relabel" | tee reports/bench/relabel.txt
+echo "== dashboard query: raw series vs recording rule (bench_rules)"
+"$BUILD/bin/bench_rules" 100000 5 | tee reports/bench/rules.txt
+echo "== fan-out overhead of promlab query, 2 replica leaves vs direct (bench_query_fanout)"
+"$BUILD/bin/bench_query_fanout" 100000 20 5 | tee reports/bench/query_fanout.txt
 echo "== metric relabeling in the scrape path, cache misses vs hits (bench_scrape_relabel)"
 { "$BUILD/bin/bench_scrape_relabel" 100000 10; "$BUILD/bin/bench_scrape_relabel" 1000000 3; } | tee reports/bench/scrape_relabel.txt
 echo "== /api/v1/status/tsdb on a 1M-series head (bench_tsdb_status)"
@@ -37,4 +41,9 @@ scripts/bench-summary.sh
 if [ "${BENCH_LOADGEN:-1}" != 0 ] && [ -x "$BUILD/bin/promlab-loadgen" ]; then
   echo "== loadgen: cardinality explosion against promlab"
   "$BUILD/bin/promlab-loadgen" run --reports=reports loadgen/scenarios/cardinality-explosion.yaml
+  # judged against the committed baseline (the run of 2026-11-27); BENCH_GATE_TOLERANCE, default 25%:
+  # on a shared machine query latency alone moves more than 10%
+  "$BUILD/bin/promlab-loadgen" gate --baseline=reports/cardinality-explosion/baseline.json \
+    --current=reports/cardinality-explosion/report.json --tolerance="${BENCH_GATE_TOLERANCE:-25%}" ||
+    echo "loadgen gate: a figure regressed beyond the tolerance (table above)"
 fi

@@ -3,9 +3,11 @@
 set -euo pipefail
 PKGS=(gcc make pkg-config clang curl
       libcurl4-openssl-dev libzstd-dev libmicrohttpd-dev libpcre2-dev libxxhash-dev
-      libjansson-dev libyaml-dev zlib1g-dev libcmocka-dev libsnappy-dev
+      libjansson-dev libyaml-dev zlib1g-dev libcmocka-dev libsnappy-dev libprotobuf-c-dev protobuf-c-compiler
       jq prometheus-node-exporter prometheus prometheus-alertmanager
-      nodejs)  # node (+ npm below): s3rver, the S3 server of the sidecar tests (npm package, MIT)
+      chromium chromium-driver   # tests/integration/web_ui.sh drives the UI in headless Chromium
+      golang-go  # go tool pprof reads promlab's heap profile (tests/integration/cardinality_cure.sh)
+      nodejs)    # node (+ npm below): s3rver, the S3 server of the sidecar tests (npm package, MIT)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

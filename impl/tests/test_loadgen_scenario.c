@@ -36,8 +36,9 @@ static void expect_error(const char *text, const char *want) {
 static void test_shipped_scenarios_load(void **state) {
     (void)state;
     const char *files[] = {"loadgen/scenarios/quick.yaml", "loadgen/scenarios/cardinality-explosion.yaml",
-                           "loadgen/scenarios/compare-prometheus.yaml", "loadgen/scenarios/churn.yaml"};
-    for (size_t i = 0; i < 4; i++) {
+                           "loadgen/scenarios/compare-prometheus.yaml", "loadgen/scenarios/churn.yaml",
+                           "loadgen/scenarios/compare-victoriametrics.yaml"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         lg_scenario_file_t s;
         pl_err_t err = {{0}};
         int rc = lg_scenario_load(files[i], &s, &err);

@@ -115,7 +115,7 @@ static void test_rule_file_globs(void **state) {
     char **files = NULL;
     size_t n = 0;
     assert_int_equal(rules_expand_globs(pats, 3, &files, &n, NULL), 0);
-    assert_int_equal(n, 3); /* basic, empty, full: de-duplicated, sorted */
+    assert_int_equal(n, 4); /* basic, empty, full, null_items: de-duplicated, sorted */
     assert_string_equal(files[0], DATA "/good/basic.yml");
     assert_string_equal(files[2], DATA "/good/full.yml");
     rules_free_strv(files, n);

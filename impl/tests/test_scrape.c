@@ -1032,6 +1032,7 @@ static void test_reload(void **state) {
     config_free(c);
     assert_false(last_is_stale(f.head, sel1));
     assert_true(metric_value(f.m, "prometheus_target_scrape_pools_total") == 1);
+    assert_true(metric_value(f.m, "prometheus_target_scrape_pool_reloads_total") == 2); /* the two reloads */
     fx_stop(&f);
     server_stop(&s2);
 }

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lab.h"
 #include "util/strbuf.h"
@@ -114,6 +115,29 @@ static int add_command(const ynode_t *cmd, char ***argv, size_t *argc, const cha
         push_str(argv, argc, s);
     }
     return 0;
+}
+
+/* A bare program name in x-native.command that is one of promlab's own
+ * programs (promlab-loadgen) is run from the directory promlab-lab itself
+ * was started from (build/bin), so labs work without installing anything;
+ * anything else is looked up on PATH as usual. Returns a malloc'd path or NULL. */
+static char *sibling_program(const char *name)
+{
+    if (strchr(name, '/') || strncmp(name, "promlab", 7) != 0) return NULL;
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return NULL;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash) return NULL;
+    slash[1] = '\0';
+    strbuf_t p = STRBUF_INIT;
+    strbuf_printf(&p, "%s%s", self, name);
+    if (access(p.data, X_OK) != 0) {
+        strbuf_free(&p);
+        return NULL;
+    }
+    return strbuf_detach(&p);
 }
 
 /* Replaces container paths by host paths where a path starts: at the start
@@ -250,6 +274,11 @@ static int load_service(lab_t *lab, const char *name, const ynode_t *def, const 
 
     if (xn) {
         if (add_command(ymap_get(xn, "command"), &raw, &nraw, "x-native.command", err) != 0) goto fail;
+        char *own = nraw ? sibling_program(raw[0]) : NULL;
+        if (own) {
+            free(raw[0]);
+            raw[0] = own;
+        }
         const char *p = yscalar(ymap_get(xn, "port"));
         if (p) port = atoi(p);
         health = yscalar(ymap_get(xn, "health"));

@@ -28,16 +28,16 @@ check "node_exporter exposes 5000 user_id series" \
 
 cat >"$TMP/a.yml" <<YML
 global:
-  scrape_interval: 2s
-  scrape_timeout: 2s
+  scrape_interval: 5s
+  scrape_timeout: 5s
 scrape_configs:
   - job_name: node
     static_configs: [{targets: ['127.0.0.1:$NE_PORT']}]
 YML
 cat >"$TMP/b.yml" <<YML
 global:
-  scrape_interval: 2s
-  scrape_timeout: 2s
+  scrape_interval: 5s
+  scrape_timeout: 5s
 scrape_configs:
   - job_name: node
     static_configs: [{targets: ['127.0.0.1:$NE_PORT']}]
@@ -51,6 +51,8 @@ scrape_configs:
     sample_limit: 1000
     static_configs: [{targets: ['127.0.0.1:$NE_PORT']}]
   - job_name: files
+    scrape_interval: 1s
+    scrape_timeout: 1s
     file_sd_configs:
       - files: ['$TMP/sd/*.json']
     relabel_configs:
@@ -70,11 +72,19 @@ B_PID=$LAST_PID
 A=http://127.0.0.1:$A_PORT; B=http://127.0.0.1:$B_PORT
 check "both servers become ready" wait_for 20 sh -c "curl -fsS $A/-/ready >/dev/null && curl -fsS $B/-/ready >/dev/null"
 
+# check_or_show DESCRIPTION SERVER_URL COMMAND...: as check, and on failure shows the server's targets.
+check_or_show() {
+  local d=$1 url=$2; shift 2
+  if "$@"; then ok "$d"; else
+    not_ok "$d"
+    curl -fsS "$url/api/v1/targets" | jq -c '.data.activeTargets[] | [.scrapePool, .health, .lastError, .lastScrapeDuration]' | sed 's/^/# /'
+  fi
+}
 count_of() { query "$1" "count($2)" '.data.result[0].value[1] // "0"'; }
 exploded() { [ "$(count_of $A 'http_requests_total')" = 5000 ]; }
 cured() { [ "$(count_of $B 'http_requests_total{job="node"}')" = 5 ]; }
-check "without relabeling: 5000 series of http_requests_total" wait_for 30 exploded || curl -fsS "$A/api/v1/targets" | jq -c ".data.activeTargets[] | [.health, .lastError]" | sed "s/^/# /"
-check "with labeldrop user_id: 5 series (one per endpoint)" wait_for 30 cured
+check_or_show "without relabeling: 5000 series of http_requests_total" $A wait_for 30 exploded
+check_or_show "with labeldrop user_id: 5 series (one per endpoint)" $B wait_for 30 cured
 check "the cured series carry no user_id" [ "$(count_of $B 'http_requests_total{user_id!=""}')" = 0 ]
 check "the cured series keep job, instance and endpoint" \
   [ "$(query $B 'http_requests_total{job="node",endpoint="/e1",instance="127.0.0.1:'$NE_PORT'"}' '.data.result | length')" = 1 ]
@@ -145,6 +155,19 @@ check "/api/v1/targets/metadata has http_requests_total as a counter" \
 check "/debug/pprof/heap?debug=1 lists the head's series" \
   sh -c "curl -fsS '$A/debug/pprof/heap?debug=1' | grep -qE '^5[0-9]{3}: [0-9]+ .* @ promlab.head.series'"
 check "/debug/pprof/heap is a gzip'd profile" sh -c "curl -fsS $A/debug/pprof/heap | gunzip | grep -q promlab.head.chunks"
+if command -v go >/dev/null 2>&1; then
+  curl -fsS -o "$TMP/heap.out" "$A/debug/pprof/heap"
+  HOME=$TMP GOCACHE=$TMP/gocache go tool pprof -top -unit=B -nodefraction=0 "$TMP/heap.out" >"$TMP/pprof.txt" 2>&1
+  sed -n 1,16p "$TMP/pprof.txt" | sed 's/^/# /'
+  check "go tool pprof -top reads the heap profile (inuse_space)" grep -q '^Type: inuse_space' "$TMP/pprof.txt"
+  check "go tool pprof: promlab.head.series is listed" grep -q 'promlab.head.series$' "$TMP/pprof.txt"
+  total=$(grep -oE 'of [0-9]+B total' "$TMP/pprof.txt" | grep -oE '[0-9]+')
+  sum=$(awk '$NF ~ /^promlab\./ && $NF != "promlab.server" { v = $1; sub(/B$/, "", v); s += v } END { print s + 0 }' "$TMP/pprof.txt")
+  check "go tool pprof: the components add up to the profile's total ($sum of $total)" \
+    test -n "$total" -a "$sum" = "$total"
+else
+  echo "# go not installed: go tool pprof not checked"
+fi
 
 curl -fsS -X POST "$A/-/quit" >/dev/null
 curl -fsS -X POST "$B/-/quit" >/dev/null

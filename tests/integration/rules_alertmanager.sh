@@ -57,6 +57,14 @@ groups:
         annotations:
           summary: "{{ $labels.instance }} of job {{ $labels.job }} is down"
           description: "up is {{ $value | humanize }} on {{ $externalLabels.lab }}"
+      # The curriculum's PrometheusHighMemory, with a threshold this machine crosses.
+      - alert: PrometheusHighMemory
+        expr: max(process_resident_memory_bytes{job="prometheus"}) / max(node_memory_MemTotal_bytes) > 0.000001
+        for: 1s
+        labels:
+          severity: warning
+        annotations:
+          summary: "promlab uses {{ $value | humanizePercentage }} of the memory"
 YML
 
 cat >"$TMP/prometheus.yml" <<YML
@@ -83,7 +91,7 @@ YML
 # The same rule file passes the real promtool and ours; the config check follows the glob.
 check "promtool check rules accepts the rule file" sh -c "promtool check rules '$TMP/rules.yml' >/dev/null"
 out=$("$PROMLAB" tool check rules "$TMP/rules.yml" 2>&1)
-check "promlab tool check rules: SUCCESS: 4 rules found" grep -q "SUCCESS: 4 rules found" <<<"$out"
+check "promlab tool check rules: SUCCESS: 5 rules found" grep -q "SUCCESS: 5 rules found" <<<"$out"
 out=$("$PROMLAB" tool check config "$TMP/prometheus.yml" 2>&1)
 check "promlab tool check config finds the rule file through the glob" grep -q "SUCCESS: 1 rule files found" <<<"$out"
 
@@ -96,10 +104,14 @@ check "bad rule file: exit status 1" [ $? -eq 1 ]
 check "bad rule file: error names file:line:col and the reason" \
   grep -q "badrules.yml: 4:17: group \"x\", rule 1, \"bad name\": invalid recording rule name: bad name" "$TMP/bad.log"
 
-start_bg "$TMP/server.log" "$PROMLAB" server --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/data" \
-  --web.listen-address=127.0.0.1:$P_PORT --web.enable-lifecycle --rules.alert.resend-delay=1s \
-  --web.external-url=http://promlab.example:9090/
-SERVER_PID=$LAST_PID
+# for-grace-period 1s: TargetDown's `for` (2s) is long enough for its state to be restored on restart.
+start_server() {
+  start_bg "$TMP/server$1.log" "$PROMLAB" server --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/data" \
+    --web.listen-address=127.0.0.1:$P_PORT --web.enable-lifecycle --rules.alert.resend-delay=1s \
+    --rules.alert.for-grace-period=1s --web.external-url=http://promlab.example:9090/
+  SERVER_PID=$LAST_PID
+}
+start_server ""
 check "server becomes ready" wait_for 20 http_ok $URL/-/ready
 
 rec_node() { [ "$(query $URL 'job:up:sum{job="node"}' '.data.result[0].value[1]')" = "1" ]; }
@@ -118,26 +130,38 @@ check "/api/v1/rules: recording rule health ok, type recording, query printed" \
   [ "$(jq -r '.data.groups[1].rules[1] | "\(.health) \(.type) \(.query)"' <<<"$rules")" = "ok recording sum by (job) (up)" ]
 check "/api/v1/rules: alerting rule inactive, duration 2, labels and annotations" \
   [ "$(jq -r '.data.groups[0].rules[1] | "\(.state) \(.duration) \(.labels.severity) \(.type) \(.alerts | length)"' <<<"$rules")" = "inactive 2 page alerting 0" ]
+
+# The PrometheusHighMemory shape: pending, then firing, then in Alertmanager.
+mem_state() { curl -fsS "$URL/api/v1/alerts" | jq -r '.data.alerts[] | select(.labels.alertname=="PrometheusHighMemory") | .state'; }
+mem_firing() { [ "$(mem_state)" = "firing" ]; }
+check "PrometheusHighMemory goes firing" wait_for 15 mem_firing
+mem_am() { curl -fsS "$AMURL/api/v2/alerts" | jq -e '.[] | select(.labels.alertname=="PrometheusHighMemory" and .labels.severity=="warning")' >/dev/null; }
+check "PrometheusHighMemory arrives at Alertmanager" wait_for 10 mem_am
+check "PrometheusHighMemory's annotation is a percentage" \
+  sh -c "curl -fsS $AMURL/api/v2/alerts | jq -r '.[] | select(.labels.alertname==\"PrometheusHighMemory\") | .annotations.summary' | grep -qE '^promlab uses [0-9.e+-]+% of the memory$'"
 check "/api/v1/rules?type=record leaves out alerting rules" \
   [ "$(curl -fsS "$URL/api/v1/rules?type=record" | jq '[.data.groups[].rules[] | select(.type=="alerting")] | length')" = "0" ]
 check "/api/v1/rules?rule_name[]=TargetDown selects one group with one rule" \
   [ "$(curl -fsS -g "$URL/api/v1/rules?rule_name[]=TargetDown" | jq -r '[.data.groups[] | .name + ":" + (.rules | length | tostring)] | join(",")')" = "api.rules:1" ]
+check "/api/v1/rules?type=alert lists the two alerting rules only" \
+  [ "$(curl -fsS "$URL/api/v1/rules?type=alert" | jq -r '[.data.groups[].rules[].name] | join(",")')" = "TargetDown,PrometheusHighMemory" ]
 code=$(curl -s -o "$TMP/type.json" -w '%{http_code}' "$URL/api/v1/rules?type=foo")
 check "/api/v1/rules?type=foo: 400 bad_data" [ "$code" = "400" ] && [ "$(jq -r .errorType "$TMP/type.json")" = "bad_data" ]
 
 # The target goes down.
 kill "$NE_PID"
-pending() { [ "$(curl -fsS "$URL/api/v1/alerts" | jq -r '.data.alerts[0].state')" = "pending" ]; }
+td() { curl -fsS "$URL/api/v1/alerts" | jq '[.data.alerts[] | select(.labels.alertname=="TargetDown")]'; }
+pending() { [ "$(td | jq -r '.[0].state')" = "pending" ]; }
 check "alert goes pending" wait_for 10 pending
-firing() { [ "$(curl -fsS "$URL/api/v1/alerts" | jq -r '.data.alerts[0].state')" = "firing" ]; }
+firing() { [ "$(td | jq -r '.[0].state')" = "firing" ]; }
 check "alert goes firing after for: 2s" wait_for 10 firing
-alerts=$(curl -fsS "$URL/api/v1/alerts")
+alerts=$(td)
 check "/api/v1/alerts: labels alertname, instance, job, severity" \
-  [ "$(jq -r '.data.alerts[0].labels | [.alertname, .instance, .job, .severity] | join(" ")' <<<"$alerts")" = "TargetDown 127.0.0.1:$NE_PORT node page" ]
+  [ "$(jq -r '.[0].labels | [.alertname, .instance, .job, .severity] | join(" ")' <<<"$alerts")" = "TargetDown 127.0.0.1:$NE_PORT node page" ]
 check "/api/v1/alerts: annotations expanded from the templates" \
-  [ "$(jq -r '.data.alerts[0].annotations | .summary + "|" + .description' <<<"$alerts")" = "127.0.0.1:$NE_PORT of job node is down|up is 0 on integration" ]
+  [ "$(jq -r '.[0].annotations | .summary + "|" + .description' <<<"$alerts")" = "127.0.0.1:$NE_PORT of job node is down|up is 0 on integration" ]
 check "/api/v1/alerts: value in Prometheus's form and an activeAt time" \
-  [ "$(jq -r '.data.alerts[0] | .value + " " + (.activeAt | test("^20[0-9-]+T[0-9:.]+Z$") | tostring)' <<<"$alerts")" = "0e+00 true" ]
+  [ "$(jq -r '.[0] | .value + " " + (.activeAt | test("^20[0-9-]+T[0-9:.]+Z$") | tostring)' <<<"$alerts")" = "0e+00 true" ]
 check "ALERTS{alertstate=\"firing\"} is written" \
   wait_for 5 sh -c "curl -fsS --get --data-urlencode 'query=ALERTS{alertname=\"TargetDown\",alertstate=\"firing\"}' $URL/api/v1/query | jq -e '.data.result | length == 1' >/dev/null"
 check "ALERTS_FOR_STATE holds activeAt" \
@@ -155,17 +179,17 @@ check "Alertmanager: status active" [ "$(jq -r '.status.state' <<<"$am")" = "act
 check "prometheus_notifications_sent_total counts alerts for the Alertmanager" \
   body_has $URL/metrics "^prometheus_notifications_sent_total\\{alertmanager=\"http://127.0.0.1:$AM_PORT/api/v2/alerts\"\\} [1-9]"
 check "prometheus_notifications_alertmanagers_discovered 1" body_has $URL/metrics '^prometheus_notifications_alertmanagers_discovered 1$'
-check "prometheus_rule_group_rules{rule_group=\"FILE;api.rules\"} 2" \
-  body_has $URL/metrics "^prometheus_rule_group_rules\\{rule_group=\"$TMP/rules.yml;api.rules\"\\} 2$"
+check "prometheus_rule_group_rules{rule_group=\"FILE;api.rules\"} 3" \
+  body_has $URL/metrics "^prometheus_rule_group_rules\\{rule_group=\"$TMP/rules.yml;api.rules\"\\} 3$"
 check "prometheus_rule_group_iterations_total counts" \
   body_has $URL/metrics '^prometheus_rule_group_iterations_total\{rule_group=".*;system.rules"\} [1-9]'
 check "prometheus_rule_evaluation_duration_seconds summary" body_has $URL/metrics '^prometheus_rule_evaluation_duration_seconds_count [1-9]'
 
 # A reload with the same rule file keeps the firing alert (its activeAt does not move).
-before=$(curl -fsS "$URL/api/v1/alerts" | jq -r '.data.alerts[0].activeAt')
+before=$(td | jq -r '.[0].activeAt')
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST $URL/-/reload)
 check "reload: 200" [ "$code" = "200" ]
-after=$(curl -fsS "$URL/api/v1/alerts" | jq -r '.data.alerts[0].state + " " + .data.alerts[0].activeAt')
+after=$(td | jq -r '.[0].state + " " + .[0].activeAt')
 check "reload with unchanged groups keeps the alert firing with the same activeAt" [ "$after" = "firing $before" ]
 
 # A reload with a broken rule file is refused; the rules stay.
@@ -176,9 +200,21 @@ check "reload with a bad rule file: HTTP 500 naming the file" [ "$code" = "500" 
 rm -f "$TMP/rules2.yml"
 check "the alert is still firing after the refused reload" firing
 
+# A restart while the alert fires: `for` state comes back from ALERTS_FOR_STATE
+# (activeAt to the second, as Prometheus stores it), so the alert is firing again at once.
+active_s=$(td | jq -r '.[0].activeAt' | cut -c1-19)
+kill "$SERVER_PID"
+for _ in $(seq 1 40); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.25; done
+start_server 2
+check "server restarts" wait_for 20 http_ok $URL/-/ready
+check "after the restart the alert is firing again" wait_for 10 firing
+check "after the restart activeAt is the one before ($active_s)" \
+  [ "$(td | jq -r '.[0].activeAt' | cut -c1-19)" = "$active_s" ]
+check "the restore is logged" wait_for 5 grep -q "'for' state restored.*alertname=TargetDown" "$TMP/server2.log"
+
 # The target comes back: the alert resolves, and Alertmanager hears it.
 start_ne
-inactive() { [ "$(curl -fsS "$URL/api/v1/alerts" | jq '.data.alerts | length')" = "0" ]; }
+inactive() { [ "$(td | jq 'length')" = "0" ]; }
 check "alert resolves when the target is back" wait_for 15 inactive
 am_gone() { ! am_has; }
 check "Alertmanager no longer lists it as active (resolved)" wait_for 15 am_gone
@@ -227,4 +263,4 @@ check "failing unit test: same messages as promtool" diff "$TMP/p_bad.out" "$TMP
 kill "$SERVER_PID" 2>/dev/null
 for _ in $(seq 1 40); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.25; done
 check "server exits on SIGTERM" sh -c "! kill -0 $SERVER_PID 2>/dev/null"
-check "no sanitizer reports in the server log" sh -c "! grep -qE 'Sanitizer|runtime error' '$TMP/server.log'"
+check "no sanitizer reports in the server logs" sh -c "! grep -qE 'Sanitizer|runtime error' '$TMP/server.log' '$TMP/server2.log'"

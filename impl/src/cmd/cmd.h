@@ -5,6 +5,7 @@
 
 int cmd_server(int argc, char **argv);
 int cmd_tool(int argc, char **argv);
+int cmd_query(int argc, char **argv);
 /* tool_rules.c: `tool check config|rules FILE...`, `tool test rules FILE...` (argv from "check"/"test"). */
 int cmd_tool_rules(int argc, char **argv);
 int cmd_sidecar(int argc, char **argv);

@@ -409,7 +409,7 @@ int cmd_server(int argc, char **argv) {
             .outage_tolerance_ms = outage,
             .for_grace_period_ms = grace,
         };
-        head_queryable(s.head, &ro.queryable);
+        ro.queryable = dbq; /* rules read blocks + head, as queries do */
         s.rules = s.notifier && s.rule_engine ? rules_manager_new(&ro) : NULL;
     }
     free(ext_url);
@@ -441,6 +441,10 @@ int cmd_server(int argc, char **argv) {
         .reload_status = reload_status,
         .external_labels = external_labels,
     };
+    int64_t v = 0;
+    if (flags_int(server_flags, N_SERVER_FLAGS, "storage.remote.read-sample-limit", &v, &err) == 0) wo.remote_read_sample_limit = v;
+    if (flags_int(server_flags, N_SERVER_FLAGS, "storage.remote.read-concurrent-limit", &v, &err) == 0) wo.remote_read_concurrent_limit = v;
+    if (flags_int(server_flags, N_SERVER_FLAGS, "storage.remote.read-max-bytes-in-frame", &v, &err) == 0) wo.remote_read_max_bytes_in_frame = v;
     web = web_start(&wo, &err);
     if (!web) {
         log_error("web", "Unable to start web listener", "err=\"%s\"", err.msg);

@@ -904,7 +904,9 @@ static void usage(FILE *out) {
                  "  create-blocks-from openmetrics [-r] [-q] [--max-block-duration=2h] INPUT [OUTDIR]\n"
                  "Not in promtool:\n"
                  "  compact [--max-block-duration=31d] [DIR]   plan and compact blocks until nothing is left\n"
-                 "DIR defaults to data/.\n");
+                 "DIR defaults to data/.\n\n"
+                 "Also (as promtool): check config FILE..., check rules FILE..., test rules FILE...,\n"
+                 "promqltest FILE|DIR...\n");
 }
 
 static const char *flag_value(const char *arg, const char *name, int *i, int argc, char **argv) {

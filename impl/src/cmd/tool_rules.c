@@ -647,8 +647,9 @@ static void run_test_group(const test_file_t *tf, const test_group_t *tg, rule_f
                                              d->query_offset_ms, &tg->external_labels,
                                              tg->external_url ? tg->external_url : "", false, &err);
             if (!g) continue;
-            groups = realloc(groups, (ng + 1) * sizeof *groups);
-            if (!groups) abort();
+            rule_group_t **ng2 = realloc(groups, (ng + 1) * sizeof *groups);
+            if (!ng2) abort();
+            groups = ng2;
             groups[ng++] = g;
         }
     if (tf->ngroup_eval_order) {
@@ -712,7 +713,9 @@ static void run_test_group(const test_file_t *tf, const test_group_t *tg, rule_f
                         if (as[k].state != ALERT_FIRING) continue;
                         const char *an = labels_get(as[k].labels, as[k].nlabels, "alertname");
                         if (!an || strcmp(an, at->alertname)) continue;
-                        got = realloc(got, (ngot + 1) * sizeof *got);
+                        la_t *ng2 = realloc(got, (ngot + 1) * sizeof *got);
+                        if (!ng2) abort();
+                        got = ng2;
                         got[ngot++] = (la_t){as[k].labels, as[k].nlabels, as[k].annotations, as[k].nannotations};
                     }
                 }

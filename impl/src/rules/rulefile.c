@@ -326,8 +326,10 @@ static void dec_group(dctx_t *x, yaml_node_t *n, rule_group_def_t *g, group_pos_
             gp->rules = calloc(cnt ? cnt : 1, sizeof *gp->rules);
             if (!g->rules || !gp->rules) abort();
             for (size_t i = 0; i < cnt; i++) {
-                dec_rule(x, node(x, v->data.sequence.items.start[i]), &g->rules[i], &gp->rules[i]);
-                g->nrules = i + 1;
+                yaml_node_t *item = node(x, v->data.sequence.items.start[i]);
+                if (is_null(item)) continue; /* go-yaml drops a null item of a slice of structs */
+                dec_rule(x, item, &g->rules[g->nrules], &gp->rules[g->nrules]);
+                g->nrules++;
             }
         } else {
             strbuf_printf(&x->unmarshal, "\n  line %zu: field %s not found in type rulefmt.RuleGroup",
@@ -535,9 +537,19 @@ int rulefile_parse(const char *path, const char *data, size_t len, rule_file_t *
                 out->groups = calloc(cnt ? cnt : 1, sizeof *out->groups);
                 gps = calloc(cnt ? cnt : 1, sizeof *gps);
                 if (!out->groups || !gps) abort();
+                /* Null items are dropped from the decoded groups but not from the
+                 * raw nodes that positions come from: Prometheus then reports a
+                 * group's errors at the position of the item with the same index. */
                 for (size_t i = 0; i < cnt; i++) {
-                    dec_group(&x, node(&x, v->data.sequence.items.start[i]), &out->groups[i], &gps[i]);
-                    out->ngroups = ngps = i + 1;
+                    yaml_node_t *item = node(&x, v->data.sequence.items.start[i]);
+                    gps[i].at = pos_of(item);
+                    ngps = i + 1;
+                    if (is_null(item)) continue;
+                    group_pos_t tmp = {0};
+                    dec_group(&x, item, &out->groups[out->ngroups], &tmp);
+                    free(gps[out->ngroups].rules);
+                    gps[out->ngroups].rules = tmp.rules;
+                    out->ngroups++;
                 }
             }
         }

@@ -3,7 +3,10 @@
  * manager.c owns the scrape thread, the libcurl multi handle, the target list
  * and config reloads; append.c turns one finished HTTP response into one
  * storage transaction (parse into a pending batch, commit or roll back, staleness, the
- * synthetic series); cache.c is the per-target series cache.
+ * synthetic series, metric relabeling of new series); cache.c is the
+ * per-target series cache; metadata.c the per-target TYPE/HELP/UNIT table;
+ * file_sd.c the file discovery (polled by the scrape thread, which rebuilds
+ * the targets from the manager's own copy of the config when a file changed).
  *
  * Ownership and threads: a scrape_target_t belongs to the manager. Only the
  * scrape thread (or apply_config while no thread runs) changes the target
@@ -176,6 +179,7 @@ typedef struct scrape_interval_summary {
 /* Counters, under mu. */
 typedef struct scrape_counters {
     uint64_t pools_total;
+    uint64_t pool_reloads; /* a config reload found the pool already running */
     uint64_t exceeded_sample_limit;
     uint64_t exceeded_body_size_limit;
     uint64_t exceeded_label_limits;

@@ -1061,6 +1061,8 @@ static void apply_locked(scrape_manager_t *m, scrape_target_set_t *s) {
         s->pools[i].sync_sum += s->pools[i].sync_seconds;
         s->pools[i].sync_count++;
         if (!known) m->counters.pools_total++;
+        else if (s->adopt_discovery)
+            m->counters.pool_reloads++;
         /* Prometheus counts each sync that finds a pool over its target_limit. */
         if (s->pools[i].over_target_limit) m->counters.exceeded_target_limit++;
     }
@@ -1696,6 +1698,10 @@ void scrape_manager_write_metrics(scrape_manager_t *m, strbuf_t *sb) {
                   "Total number of scrape pool creations that failed.", 0);
     write_counter(sb, "prometheus_target_scrape_pools_total", "Total number of scrape pool creation attempts.",
                   cn.pools_total);
+    write_counter(sb, "prometheus_target_scrape_pool_reloads_failed_total", "Total number of failed scrape pool reloads.",
+                  0);
+    write_counter(sb, "prometheus_target_scrape_pool_reloads_total", "Total number of scrape pool reloads.",
+                  cn.pool_reloads);
     write_counter(sb, "prometheus_target_scrapes_exceeded_body_size_limit_total",
                   "Total number of scrapes that hit the body size limit.", cn.exceeded_body_size_limit);
     write_counter(sb, "prometheus_target_scrapes_exceeded_sample_limit_total",

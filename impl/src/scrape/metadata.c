@@ -134,7 +134,7 @@ void scrape_meta_expire(scrape_meta_t *m, pthread_mutex_t *mu, uint32_t iter) {
         for (size_t i = 0; i < m->n; i++)
             entry_free(&m->v[i]);
         m->n = 0;
-        memset(m->index, 0, m->cap_index * sizeof *m->index);
+        if (m->index) memset(m->index, 0, m->cap_index * sizeof *m->index);
     }
     pthread_mutex_unlock(mu);
 }

@@ -307,3 +307,15 @@ int chunk_reader_get(const chunk_reader_t *r, uint64_t ref, uint8_t *encoding, c
     *len = (size_t)n;
     return 0;
 }
+
+void chunk_reader_release_before(const chunk_reader_t *r, uint64_t ref) {
+    uint64_t seg = ref >> 32, off = ref & 0xffffffffu;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    for (uint64_t i = 0; i < seg && i < r->n; i++)
+        if (r->segs[i].len) madvise((void *)r->segs[i].b, r->segs[i].len, MADV_DONTNEED);
+    if (seg < r->n && page > 0) {
+        size_t upto = (size_t)off < r->segs[seg].len ? (size_t)off : r->segs[seg].len;
+        upto -= upto % page; /* the mapping starts on a page; keep the page holding ref */
+        if (upto) madvise((void *)r->segs[seg].b, upto, MADV_DONTNEED);
+    }
+}

@@ -174,6 +174,13 @@ int chunk_reader_get(const chunk_reader_t *r, uint64_t ref, uint8_t *encoding, c
                      pl_err_t *err);
 /* Total bytes of the segment files. */
 uint64_t chunk_reader_size(const chunk_reader_t *r);
+/* Drops the pages before ref (the earlier segments, and ref's segment up to
+ * the page holding ref) from this process's resident memory (MADV_DONTNEED:
+ * the file is unchanged, a later read faults the page back in). For readers
+ * that walk the chunks once in ref order (compaction), so their RSS does not
+ * grow with the size of the block. Pointers from chunk_reader_get below ref
+ * stay valid. */
+void chunk_reader_release_before(const chunk_reader_t *r, uint64_t ref);
 
 /* ---- small file helpers shared by the block files -------------------------- */
 

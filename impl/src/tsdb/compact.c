@@ -180,6 +180,7 @@ typedef struct cursor {
     uint32_t *ids;
     size_t nids, pos;
     index_series_t cur; /* series ids[pos] when pos < nids */
+    uint64_t last_ref, released_ref; /* chunk refs read so far; pages released below */
 } cursor_t;
 
 /* One input chunk of the series being merged. */
@@ -266,11 +267,16 @@ static int cmp_msample(const void *a, const void *b) {
 }
 
 static bool interval_deleted(const tombstones_t *ts, uint32_t id, int64_t mint, int64_t maxt) {
-    if (!tombstones_has_series(ts, id)) return false;
-    for (size_t i = 0; i < ts->n; i++) { /* few tombstones per block: a scan is fine */
-        const tombstone_t *t = &ts->v[i];
-        if (t->series_id == id && t->mint <= maxt && t->maxt >= mint) return true;
+    size_t lo = 0, hi = ts->n; /* ts is normalized: sorted by (series, mint) */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ts->v[mid].series_id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
+    for (size_t i = lo; i < ts->n && ts->v[i].series_id == id; i++)
+        if (ts->v[i].mint <= maxt && ts->v[i].maxt >= mint) return true;
     return false;
 }
 
@@ -375,6 +381,7 @@ static int merge_series(merger_t *m, const size_t *sel, size_t nsel, pl_err_t *e
         uint32_t id = c->ids[c->pos];
         for (size_t j = 0; j < c->cur.nchks; j++) {
             const chunk_meta_t *cm = &c->cur.chks[j];
+            if (cm->ref > c->last_ref) c->last_ref = cm->ref;
             uint8_t enc;
             const uint8_t *data;
             size_t len;
@@ -488,6 +495,12 @@ static int merge_all(merger_t *m, pl_err_t *err) {
         }
         for (size_t k = 0; k < nsel; k++) {
             cursor_t *c = &m->cur[sel[k]];
+            /* The series is written (its chunk bytes copied out): let the input's
+             * pages before it go, so the RSS stays flat however big the block. */
+            if ((c->last_ref >> 32) != (c->released_ref >> 32) || c->last_ref - c->released_ref >= (16u << 20)) {
+                chunk_reader_release_before(c->b->chunks, c->last_ref);
+                c->released_ref = c->last_ref;
+            }
             c->pos++;
             if (cursor_load(c, err) != 0) {
                 rc = -1;

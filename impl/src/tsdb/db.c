@@ -89,6 +89,7 @@ struct db {
     size_t cap_samples;
     db_stats_t st;
     db_metrics_t m; /* also under mu */
+    int64_t append_floor; /* under mu: commits refuse samples before it (the range being compacted) */
 
     /* Blocks. blocks_mu guards the list (blocks, nblocks, sorted by minTime)
      * and every db_block_t's refs: the list holds one reference per block, a
@@ -514,6 +515,7 @@ static db_t *db_alloc(void) {
     db->lock_fd = -1;
     db->commit_window = DB_COMMIT_WINDOW;
     db->block_range = BLOCK_DEFAULT_RANGE_MS;
+    db->append_floor = INT64_MIN;
     pthread_mutex_init(&db->mu, NULL);
     pthread_mutex_init(&db->blocks_mu, NULL);
     pthread_mutex_init(&db->compact_mu, NULL);
@@ -779,7 +781,10 @@ static int app_commit(void *impl, const storage_append_status_t **status_out, pl
             const staged_t *s = &a->s[i];
             series_ref_t ref = s->ref;
             int r;
-            if (s->nlabels == 0) {
+            if (s->t < db->append_floor) {
+                /* In a range being (or already) written to a block. */
+                r = HEAD_ERR_OUT_OF_BOUNDS;
+            } else if (s->nlabels == 0) {
                 r = head_append_ref(db->head, ref, s->t, s->v);
                 if (r == HEAD_ERR_NOT_FOUND) ref = 0;
             } else if (s->nlabels == UINT32_MAX) {
@@ -1370,6 +1375,12 @@ static int compact_head_once(db_t *db, pl_err_t *err) {
     if (mint < hs.min_valid_time) mint = hs.min_valid_time;
     if (maxt - mint <= db->block_range / 2 * 3) return 0;
     int64_t bmaxt = range_end_of(mint, db->block_range);
+    /* From here on no commit may add to [mint, bmaxt): a commit holds mu
+     * for its whole batch, so every sample committed before this point is in
+     * the head when the block is written, and none after it falls inside. */
+    pthread_mutex_lock(&db->mu);
+    if (bmaxt > db->append_floor) db->append_floor = bmaxt;
+    pthread_mutex_unlock(&db->mu);
     double t0 = now_seconds();
     char ulid[ULID_LEN + 1] = "";
     queryable_t hq;

@@ -25,12 +25,14 @@
  * whose ref changed are logged again at the start of the new segment, so the
  * next replay and a real Prometheus resolve the new refs).
  *
- * Seams for what comes next (blocks, compaction, retention — other parts of
- * issue 3): db_head() is where a block writer reads the head; head
- * truncation (once the head can drop series and samples before a time)
- * calls db_wal_truncate(), which writes wal/checkpoint.NNNNNNNN (read by
- * replay) and deletes the segments it covers; blocks will be opened in
- * db_open next to the head. */
+ * Blocks (the second half of this header): db_open opens the data dir's
+ * blocks before replay; db_compact cuts the head into blocks, truncates the
+ * head and the WAL (db_wal_truncate: wal/checkpoint.NNNNNNNN, read by
+ * replay), merges blocks (compact.h) and applies retention; db_queryable
+ * reads blocks + head. Locks, outermost first: compact_mu (one operation
+ * that changes the block list at a time), then mu (commits, WAL, stats) or
+ * blocks_mu (the block list and its refcounts), never both; the head has its
+ * own (head.h). */
 #ifndef PL_TSDB_DB_H
 #define PL_TSDB_DB_H
 

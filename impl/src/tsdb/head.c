@@ -1286,6 +1286,7 @@ int head_truncate(head_t *h, int64_t mint, head_truncate_result_t *res, pl_err_t
         pthread_rwlock_unlock(&h->gc_lock);
         return pl_err_set(err, "head truncation: out of memory");
     }
+    slab_pool_defer_release(&h->pool, true); /* one batch of madvise calls after, not one per slab */
     int64_t new_min = INT64_MAX;
     uint64_t live = 0;
     for (uint32_t id = 1; id < next; id++) {
@@ -1379,6 +1380,8 @@ int head_truncate(head_t *h, int64_t mint, head_truncate_result_t *res, pl_err_t
     atomic_store_explicit(&h->min_time, new_min, memory_order_relaxed);
     if (live == 0) atomic_store_explicit(&h->max_time, INT64_MIN, memory_order_relaxed);
     pthread_rwlock_unlock(&h->gc_lock);
+    slab_pool_defer_release(&h->pool, false);
+    slab_pool_trim(&h->pool);
     free(g.dead);
     free(pair_live);
     /* Ids ascend: the refs come out sorted. */

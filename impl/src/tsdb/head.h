@@ -6,7 +6,10 @@
  * in XOR chunks (chunkenc.h) of about 120 samples. Sized for millions of
  * series: see DESIGN.md "The head, sized for millions of series".
  *
- * Thread safety: any number of threads may append and query at once. */
+ * Thread safety: any number of threads may append and query at once; a
+ * truncation (head_truncate) waits for them and holds them off while it
+ * frees memory (the GC lock, head.c). A head_select callback must not call
+ * back into the head. */
 #ifndef PL_TSDB_HEAD_H
 #define PL_TSDB_HEAD_H
 

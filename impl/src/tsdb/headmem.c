@@ -212,7 +212,7 @@ out:
 
 static void pool_put(slab_pool_t *p, slab_t *s) {
     pthread_mutex_lock(&p->lock);
-    if (p->nkept < SLAB_KEEP && push_slab(&p->kept, &p->nkept, &p->kept_cap, s)) {
+    if ((p->defer_release || p->nkept < SLAB_KEEP) && push_slab(&p->kept, &p->nkept, &p->kept_cap, s)) {
         pthread_mutex_unlock(&p->lock);
         return;
     }
@@ -315,4 +315,42 @@ uint64_t *hm_rehash_tagged(const uint64_t *old, uint32_t oldcap, uint32_t ncap) 
         ns[j] = slot;
     }
     return ns;
+}
+
+void slab_pool_defer_release(slab_pool_t *p, bool defer) {
+    pthread_mutex_lock(&p->lock);
+    p->defer_release = defer;
+    pthread_mutex_unlock(&p->lock);
+}
+
+static int cmp_slab_addr(const void *a, const void *b) {
+    uintptr_t x = (uintptr_t)*(slab_t *const *)a, y = (uintptr_t)*(slab_t *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+void slab_pool_trim(slab_pool_t *p) {
+    pthread_mutex_lock(&p->lock);
+    size_t extra = p->nkept > SLAB_KEEP ? p->nkept - SLAB_KEEP : 0;
+    slab_t **v = extra ? malloc(extra * sizeof *v) : NULL;
+    if (v) {
+        memcpy(v, p->kept + SLAB_KEEP, extra * sizeof *v);
+        p->nkept = SLAB_KEEP;
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (!v) return; /* nothing extra, or no memory to sort them: they stay kept */
+    qsort(v, extra, sizeof *v, cmp_slab_addr);
+    for (size_t i = 0; i < extra;) {
+        size_t j = i + 1;
+        while (j < extra && (char *)v[j] == (char *)v[j - 1] + SLAB_BYTES) j++;
+        madvise(v[i], (j - i) * SLAB_BYTES, MADV_DONTNEED);
+        i = j;
+    }
+    pthread_mutex_lock(&p->lock);
+    for (size_t i = 0; i < extra; i++) {
+        if (push_slab(&p->released, &p->nreleased, &p->released_cap, v[i]))
+            atomic_fetch_sub_explicit(&p->held_bytes, SLAB_BYTES, memory_order_relaxed);
+        /* else: lost for reuse, unmapped with the pool (as in pool_put) */
+    }
+    pthread_mutex_unlock(&p->lock);
+    free(v);
 }

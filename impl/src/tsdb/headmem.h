@@ -98,6 +98,7 @@ typedef struct slab_pool {
     _Atomic size_t held_bytes;  /* slabs in use or kept: what the pool costs in RSS */
     _Atomic size_t large_bytes; /* allocations above SLAB_MAX_CLASS (malloc'd) */
     _Atomic size_t live_bytes;  /* bytes in live slots (class sizes) */
+    bool defer_release;         /* under lock: free slabs stay kept (no madvise) until slab_pool_trim */
 } slab_pool_t;
 
 typedef struct slab_alloc {
@@ -108,6 +109,13 @@ typedef struct slab_alloc {
 int slab_pool_init(slab_pool_t *p, bool use_malloc);
 void slab_pool_destroy(slab_pool_t *p); /* unmaps everything; live slots die with it */
 void slab_alloc_init(slab_alloc_t *a, slab_pool_t *p);
+/* Bulk freeing (head truncation): while deferred, emptied slabs are kept
+ * resident instead of each being given back with its own madvise (a TLB
+ * shootdown each, slow under a hypervisor); slab_pool_trim then gives back
+ * all but the usual reserve, sorted and coalesced into few madvise calls,
+ * outside the pool lock. */
+void slab_pool_defer_release(slab_pool_t *p, bool defer);
+void slab_pool_trim(slab_pool_t *p);
 
 /* The capacity a request of size bytes gets (size itself above SLAB_MAX_CLASS). */
 size_t slab_size_class(size_t size);

@@ -22,12 +22,14 @@ static void query_error(http_response_t *r, const promql_error_t *e) {
     }
 }
 
-/* Writes "key": [annotation, ...] when there are any. */
+/* Writes "key": [annotation, ...] when there are any; extra (storage
+ * warnings: a leaf that did not answer) come first, as they are. */
 static void write_annotations(jsonw_t *jw, const char *key, const char *query, const char **msgs, const int *pos,
-                              size_t n) {
-    if (!n) return;
+                              size_t n, const char *const *extra, size_t nextra) {
+    if (!n && !nextra) return;
     jw_key(jw, key);
     jw_arr_begin(jw);
+    for (size_t i = 0; i < nextra; i++) jw_str(jw, extra[i]);
     strbuf_t a = STRBUF_INIT;
     for (size_t i = 0; i < n; i++) {
         strbuf_reset(&a);
@@ -40,13 +42,16 @@ static void write_annotations(jsonw_t *jw, const char *key, const char *query, c
 
 /* Writes the success envelope with the result (first `limit` series when
  * limit > 0) and the annotations. */
-static void write_query_result(http_response_t *r, promql_result_t *res, size_t limit, const char *query) {
+static void write_query_result(http_response_t *r, promql_result_t *res, size_t limit, const char *query, web_t *w,
+                               web_request_reader_t *rr) {
+    const char *const *extra;
+    size_t nextra = web_reader_warnings(w, rr, &extra);
     if (limit && res->nseries > limit) res->nseries = limit;
     jsonw_t jw;
     api_begin(r, &jw);
     promql_result_write_json(res, &jw);
-    write_annotations(&jw, "warnings", query, res->warnings, res->warning_pos, res->nwarnings);
-    write_annotations(&jw, "infos", query, res->infos, res->info_pos, res->ninfos);
+    write_annotations(&jw, "warnings", query, res->warnings, res->warning_pos, res->nwarnings, extra, nextra);
+    write_annotations(&jw, "infos", query, res->infos, res->info_pos, res->ninfos, NULL, 0);
     api_end(&jw);
 }
 
@@ -78,11 +83,15 @@ void web_handle_query(web_t *w, const http_request_t *req, http_response_t *r) {
     }
     promql_result_t res;
     promql_error_t perr;
-    if (promql_exec_instant(w->engine, &w->queryable, q, t, &res, &perr) < 0) {
+    web_request_reader_t rr;
+    web_reader_begin(w, req, &rr);
+    if (promql_exec_instant(w->engine, &rr.q, q, t, &res, &perr) < 0) {
+        web_reader_end(w, &rr);
         query_error(r, &perr);
         return;
     }
-    write_query_result(r, &res, limit, q);
+    write_query_result(r, &res, limit, q, w, &rr);
+    web_reader_end(w, &rr);
     promql_result_free(&res);
 }
 
@@ -129,11 +138,15 @@ void web_handle_query_range(web_t *w, const http_request_t *req, http_response_t
     }
     promql_result_t res;
     promql_error_t perr;
-    if (promql_exec_range(w->engine, &w->queryable, q, vals[0], vals[1], vals[2], &res, &perr) < 0) {
+    web_request_reader_t rr;
+    web_reader_begin(w, req, &rr);
+    if (promql_exec_range(w->engine, &rr.q, q, vals[0], vals[1], vals[2], &res, &perr) < 0) {
+        web_reader_end(w, &rr);
         query_error(r, &perr);
         return;
     }
-    write_query_result(r, &res, 0, q);
+    write_query_result(r, &res, 0, q, w, &rr);
+    web_reader_end(w, &rr);
     promql_result_free(&res);
 }
 

@@ -8,7 +8,7 @@
 void web_handle_config(web_t *w, const http_request_t *req, http_response_t *r) {
     (void)req;
     strbuf_t yaml = STRBUF_INIT;
-    w->opts.config_yaml(w->opts.cb_ctx, &yaml);
+    if (w->opts.config_yaml) w->opts.config_yaml(w->opts.cb_ctx, &yaml);
     jsonw_t jw;
     api_begin(r, &jw);
     jw_obj_begin(&jw);

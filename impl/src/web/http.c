@@ -161,7 +161,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     bool gz = false;
     strbuf_t zbody = STRBUF_INIT;
-    if (resp.body.len >= 1024 && accepts_gzip(conn) && gzip_buf(resp.body.data, resp.body.len, &zbody)) gz = true;
+    if (!resp.identity && resp.body.len >= 1024 && accepts_gzip(conn) && gzip_buf(resp.body.data, resp.body.len, &zbody)) gz = true;
     struct MHD_Response *r;
     if (gz) {
         r = MHD_create_response_from_buffer(zbody.len, zbody.data, MHD_RESPMEM_MUST_FREE);

@@ -36,6 +36,7 @@ typedef struct http_response {
     strbuf_t body;
     char *location;           /* Location header for redirects (owned) */
     char *extra_header_name, *extra_header_value; /* one more header (owned, optional) */
+    bool identity;            /* send the body as is: never gzip (binary protocols with their own encoding) */
 } http_response_t;
 
 typedef void (*http_handler_fn)(void *ctx, const http_request_t *req, http_response_t *resp);

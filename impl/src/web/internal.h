@@ -39,6 +39,7 @@ struct web {
     _Atomic bool ready;
     web_handler_stats_t stats[WEB_MAX_ROUTES + 1]; /* +1: "other" */
     int64_t start_ms;
+    struct rr_gate *read_gate; /* --storage.remote.read-concurrent-limit */
 };
 
 typedef void (*web_handler_fn)(web_t *w, const http_request_t *req, http_response_t *r);
@@ -68,6 +69,19 @@ void web_handle_ui_page(web_t *w, const http_request_t *req, http_response_t *r)
 void web_handle_ui_asset(web_t *w, const http_request_t *req, http_response_t *r);
 /* api_targets.c */
 void web_handle_targets(web_t *w, const http_request_t *req, http_response_t *r);
+/* api_read.c */
+void web_handle_read(web_t *w, const http_request_t *req, http_response_t *r);
+
+/* ---- per-request storage (web.c) ---- */
+/* What one API request reads: web_opts.reader's queryable, or the server's. */
+typedef struct web_request_reader {
+    queryable_t q;
+    void *state;
+} web_request_reader_t;
+void web_reader_begin(web_t *w, const http_request_t *req, web_request_reader_t *rr);
+/* Warnings the request's reads raised (valid until web_reader_end). */
+size_t web_reader_warnings(web_t *w, web_request_reader_t *rr, const char *const **out);
+void web_reader_end(web_t *w, web_request_reader_t *rr);
 /* api_admin.c (behind --web.enable-admin-api) */
 void web_handle_admin_snapshot(web_t *w, const http_request_t *req, http_response_t *r);
 void web_handle_admin_delete_series(web_t *w, const http_request_t *req, http_response_t *r);

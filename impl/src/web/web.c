@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "remote/remote_read.h"
 #include "textparse/textparse.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -61,6 +62,7 @@ static const web_route_t routes[] = {
     {"/api/v1/status/flags", NULL, API, web_handle_flags},
     {"/api/v1/status/buildinfo", NULL, API, web_handle_buildinfo},
     {"/api/v1/targets", NULL, API, web_handle_targets},
+    {"/api/v1/read", NULL, ROUTE_POST, web_handle_read},
     {"/query", NULL, ROUTE_GET, web_handle_ui_page},
     {"/graph", NULL, ROUTE_GET, web_handle_ui_page},
     {"/targets", NULL, ROUTE_GET, web_handle_ui_page},
@@ -295,7 +297,7 @@ static void handle_metrics(web_t *w, const http_request_t *req, http_response_t 
                     "\"} 1\n");
     metric_header(sb, "prometheus_ready", "gauge", "Whether Prometheus startup was fully completed and the server is ready for normal operation.");
     strbuf_printf(sb, "prometheus_ready %d\n", atomic_load(&w->ready) ? 1 : 0);
-    write_head_metrics(w, sb);
+    if (w->opts.head) write_head_metrics(w, sb);
     write_http_metrics(w, sb);
     if (w->opts.scrape) scrape_manager_write_metrics(w->opts.scrape, sb);
     if (w->opts.write_metrics) w->opts.write_metrics(w->opts.cb_ctx, sb);
@@ -340,7 +342,7 @@ static bool lifecycle_allowed(web_t *w, const http_request_t *req, http_response
 static void handle_reload(web_t *w, const http_request_t *req, http_response_t *r) {
     if (!lifecycle_allowed(w, req, r)) return;
     pl_err_t err = {{0}};
-    if (w->opts.reload(w->opts.cb_ctx, &err) < 0) {
+    if (!w->opts.reload || w->opts.reload(w->opts.cb_ctx, &err) < 0) {
         r->status = 500;
         strbuf_printf(&r->body, "failed to reload config: %s\n", err.msg);
     }
@@ -396,17 +398,39 @@ web_t *web_start(const web_opts_t *opts, pl_err_t *err) {
     }
     w->opts = *opts;
     w->start_ms = pl_now_ms();
-    promql_engine_opts_t eo = {.lookback_ms = opts->lookback_delta_ms, .max_samples = 50000000};
+    promql_engine_opts_t eo = {
+        .lookback_ms = opts->lookback_delta_ms, .max_samples = 50000000, .timeout_ms = opts->query_timeout_ms};
     w->engine = promql_engine_new(&eo);
     if (opts->queryable.select) w->queryable = opts->queryable;
     else if (opts->head) head_queryable(opts->head, &w->queryable);
+    w->read_gate = rr_gate_new(opts->remote_read_concurrent_limit);
     w->http = http_server_start(opts->listen_address, 4, route, w, err);
     if (!w->http) {
+        rr_gate_free(w->read_gate);
         promql_engine_free(w->engine);
         free(w);
         return NULL;
     }
     return w;
+}
+
+/* ---- per-request storage ---------------------------------------------- */
+
+void web_reader_begin(web_t *w, const http_request_t *req, web_request_reader_t *rr) {
+    rr->q = w->queryable;
+    rr->state = NULL;
+    if (w->opts.reader) rr->state = w->opts.reader->begin(w->opts.reader->ctx, req, &rr->q);
+}
+
+size_t web_reader_warnings(web_t *w, web_request_reader_t *rr, const char *const **out) {
+    *out = NULL;
+    if (!w->opts.reader || !w->opts.reader->warnings) return 0;
+    return w->opts.reader->warnings(rr->state, out);
+}
+
+void web_reader_end(web_t *w, web_request_reader_t *rr) {
+    if (w->opts.reader && w->opts.reader->end) w->opts.reader->end(rr->state);
+    rr->state = NULL;
 }
 
 void web_set_ready(web_t *w, bool ready) { atomic_store(&w->ready, ready); }
@@ -416,5 +440,6 @@ void web_stop(web_t *w) {
     if (!w) return;
     http_server_stop(w->http);
     promql_engine_free(w->engine);
+    rr_gate_free(w->read_gate);
     free(w);
 }

@@ -8,6 +8,7 @@
  *   /api/v1/status/flags     the command-line flags
  *   /api/v1/status/buildinfo version information (Grafana reads it)
  *   /api/v1/targets          scrape targets and their health
+ *   /api/v1/read             remote read (snappy protobuf, SAMPLES and STREAMED_XOR_CHUNKS)
  *   /api/v1/rules, /alerts   rule groups and alerts; /api/v1/alertmanagers
  *
  * web sits on top of everything: nothing below includes it. */
@@ -24,6 +25,7 @@
 #include "util/err.h"
 #include "util/flags.h"
 #include "util/strbuf.h"
+#include "web/http.h"
 
 typedef struct web_opts {
     const char *listen_address;
@@ -36,6 +38,7 @@ typedef struct web_opts {
     bool enable_lifecycle;
     bool enable_admin_api;
     int64_t lookback_delta_ms;
+    int64_t query_timeout_ms; /* 0: none */
     flag_def_t *flags; /* shown by /api/v1/status/flags */
     size_t nflags;
     /* Callbacks into the server (ctx is cb_ctx). */
@@ -44,13 +47,32 @@ typedef struct web_opts {
     void (*config_yaml)(void *ctx, strbuf_t *out);  /* the effective config */
     void (*quit)(void *ctx);                        /* begin shutdown */
     void (*write_metrics)(void *ctx, strbuf_t *sb); /* server-level metrics (reload status, ...) */
+    /* Remote read (POST /api/v1/read), Prometheus's --storage.remote.read-* flags (0: no limit). */
+    int64_t remote_read_sample_limit;
+    int64_t remote_read_concurrent_limit;
+    int64_t remote_read_max_bytes_in_frame; /* 0: 1 MiB */
+    /* Per-request storage (may be NULL): `promlab query` reads its request
+     * parameters (dedup, partial_response) and reports leaf warnings here. */
+    const struct web_reader *reader;
     /* Last reload's outcome, the time of the last successful one, WAL corruptions seen (runtimeinfo). */
     void (*reload_status)(void *ctx, bool *ok, int64_t *last_success_ms, uint64_t *wal_corruptions);
-    /* A malloc'd copy of global.external_labels (strings owned; /federate); -1 when out of memory. */
+    /* A malloc'd copy of global.external_labels (strings owned; /federate and remote read,
+     * which add them to every series); -1 when out of memory. */
     int (*external_labels)(void *ctx, label_t **out, size_t *n);
 } web_opts_t;
 
 typedef struct web web_t;
+
+/* A queryable chosen per API request. begin returns a state (NULL allowed)
+ * and fills *out with what the request reads; warnings lists the warnings
+ * the reads raised (owned by the state), added to the answer's "warnings";
+ * end releases the state. */
+typedef struct web_reader {
+    void *ctx;
+    void *(*begin)(void *ctx, const http_request_t *req, queryable_t *out);
+    size_t (*warnings)(void *state, const char *const **out);
+    void (*end)(void *state);
+} web_reader_t;
 
 web_t *web_start(const web_opts_t *opts, pl_err_t *err);
 void web_set_ready(web_t *w, bool ready);

@@ -1,0 +1,87 @@
+/* query.h — the global view: one queryable_t over many leaves, with
+ * replicas deduplicated (the heart of `promlab query`, Thanos Query's role).
+ *
+ * A leaf is any queryable_t (in `promlab query`, a remote_client_t over a
+ * promlab server, a real Prometheus, later sidecars and stores) with the
+ * external labels it advertises. A select
+ *   1. picks the leaves whose external labels do not contradict the
+ *      matchers (a leaf with replica="B" is not asked for {replica="A"}) and
+ *      whose advertised time range overlaps [mint, maxt];
+ *   2. asks them in parallel, one thread per leaf;
+ *   3. on a leaf's failure either records a warning (partial response, the
+ *      default) or fails the whole select;
+ *   4. merges: with deduplication on and replica labels configured, series
+ *      equal but for the replica labels become one series without them,
+ *      their samples merged by Thanos's penalty algorithm (dedup_penalty);
+ *      otherwise series with identical label sets from several leaves are
+ *      merged sample by sample (the first leaf wins a shared timestamp);
+ *   5. hands the series out sorted by label set.
+ *
+ * Requests carry their own options (dedup, partial_response) and collect
+ * their warnings: query_request_t is the per-request queryable. */
+#ifndef PL_QUERY_H
+#define PL_QUERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/labels.h"
+#include "model/storage.h"
+#include "util/err.h"
+#include "util/strbuf.h"
+
+/* ---- deduplication (dedup.c) ---- */
+
+/* Thanos's penalty deduplication of two replicas' samples (each in time
+ * order) into out, which must hold na + nb samples; returns the count.
+ * Start on the replica with the earliest sample; after each pick, the other
+ * replica may only be used from lastT + 1 + penalty on, where the penalty is
+ * twice the gap between the last two picked samples (5000 ms before the
+ * first gap is known). So the answer stays on one replica and switches only
+ * across a gap in it larger than the penalty, never interleaving replicas.
+ * counter: when the answer switches replica and the new one's value is
+ * below the last one returned, the new replica's values are raised by the
+ * difference from then on (a counter must not appear to reset because the
+ * replicas' counters differ). */
+#define DEDUP_INITIAL_PENALTY_MS 5000
+size_t dedup_penalty(const sample_t *a, size_t na, const sample_t *b, size_t nb, bool counter, sample_t *out);
+/* Whether a metric name is treated as a counter for the adjustment above.
+ * Thanos decides from the query's function (rate, increase, irate, resets),
+ * which a queryable does not see; promlab uses the naming convention of
+ * counters instead: names ending in _total, _count or _bucket. */
+bool dedup_is_counter_name(const char *name);
+
+/* ---- the fan-out (fanout.c) ---- */
+
+typedef struct query_leaf {
+    const char *name; /* shown in warnings and metrics (the endpoint URL); copied */
+    queryable_t q;    /* borrowed; must be usable from several threads at once */
+} query_leaf_t;
+
+typedef struct query_fanout query_fanout_t;
+
+/* Copies the leaves and replica label names. NULL when out of memory. */
+query_fanout_t *query_fanout_new(const query_leaf_t *leaves, size_t n, const char *const *replica_labels,
+                                 size_t nreplica_labels);
+void query_fanout_free(query_fanout_t *f);
+size_t query_fanout_nleaves(const query_fanout_t *f);
+/* What leaf i advertises: external labels as name\0value\0 pairs (copied),
+ * (NULL: keep the ones known), its time range (INT64_MIN, INT64_MAX when
+ * unknown), whether it answered
+ * the last probe. Thread-safe against running selects. */
+void query_fanout_set_leaf_info(query_fanout_t *f, size_t i, const char *ext_pairs, size_t next, int64_t mint,
+                                int64_t maxt, bool up);
+/* Thanos-like metrics of the leaves, in text format. */
+void query_fanout_write_metrics(query_fanout_t *f, strbuf_t *sb);
+
+/* A per-request view. */
+typedef struct query_request query_request_t;
+query_request_t *query_request_new(query_fanout_t *f, bool dedup, bool partial_response);
+void query_request_queryable(query_request_t *r, queryable_t *out);
+/* Warnings raised so far ("endpoint URL: reason"), de-duplicated. Read them
+ * when no select of the request is running. */
+size_t query_request_warnings(const query_request_t *r, const char *const **out);
+void query_request_free(query_request_t *r);
+
+#endif
