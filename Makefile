@@ -151,8 +151,8 @@ fmt:
 	clang-format -i $$(find impl -name '*.[ch]')
 
 lint: $(PROTO_H)
-	cppcheck --quiet --enable=warning,performance,portability --std=c11 -Iimpl/src impl/src labs/runner
-	clang-tidy --quiet $$(find impl/src labs/runner -name '*.c') -- $(CSTD) $(INC) $(PKG_CFLAGS)
+	cppcheck --quiet --enable=warning,performance,portability --std=c11 -Iimpl/src impl/src labs/runner loadgen
+	clang-tidy --quiet $$(find impl/src labs/runner loadgen -name '*.c') -- $(CSTD) $(INC) $(PKG_CFLAGS)
 
 clean:
 	rm -rf $(BUILD)

@@ -135,9 +135,10 @@ static int cmp_family(const void *a, const void *b) {
 }
 
 static int write_om(sim_t *sim, collect_t *c, const char *path, pl_err_t *err) {
+    if (!path) return pl_err_set(err, "no output file");
     FILE *f = fopen(path, "w");
     if (!f) return pl_err_set(err, "%s: %s", path, strerror(errno));
-    qsort(c->done, c->ndone, sizeof *c->done, cmp_family); /* a family in one piece; glibc's qsort is a merge sort: stable */
+    if (c->ndone) qsort(c->done, c->ndone, sizeof *c->done, cmp_family); /* a family in one piece; glibc's qsort is a merge sort: stable */
     size_t last = (size_t)-1;
     for (size_t i = 0; i < c->ndone; i++) {
         series_buf_t *b = &c->done[i];

@@ -178,8 +178,9 @@ typedef struct {
 static double nice_ceil(double v) {
     if (!(v > 0) || !isfinite(v)) return 1;
     double p = pow(10, floor(log10(v)));
-    for (double m = 1; m <= 10; m += (m < 2 ? 0.5 : 1))
-        if (m * p >= v) return m * p;
+    static const double steps[] = {1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    for (size_t i = 0; i < sizeof steps / sizeof *steps; i++)
+        if (steps[i] * p >= v) return steps[i] * p;
     return 10 * p;
 }
 

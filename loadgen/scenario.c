@@ -118,7 +118,7 @@ static int load_exporter(const char *path, const ynode_t *m, lg_config_t *c, pl_
         else {
             flag_def_t *f = flags_find(d, n, key); /* typed check of this one value */
             if (f->kind == FLAG_INT) {
-                int64_t x;
+                int64_t x = 0;
                 if (flags_int(d, n, key, &x, &e1) < 0) rc = at(err, path, m->items[i + 1], "exporter.%s: %s", key, e1.msg);
             }
             flags_free(d, n);
@@ -146,7 +146,7 @@ static int load_steps(const char *path, const ynode_t *seq, lg_scenario_file_t *
         if (keys_known(path, m, "a step", allowed, err) < 0) return -1;
         const ynode_t *sv = lg_ymap_get(m, "series"), *hv = lg_ymap_get(m, "hold");
         if (!sv) return at(err, path, m, "a step needs series");
-        int64_t series;
+        int64_t series = 0;
         if (integer(path, sv, "series", 1, &series, err) < 0) return -1;
         s->steps[i].series = (uint64_t)series;
         s->steps[i].hold_ms = 30000;
@@ -161,7 +161,7 @@ static int load_queries(const char *path, const ynode_t *m, lg_scenario_file_t *
     static const char *const allowed[] = {"concurrency", "rate", "duration", "set", "file", NULL};
     if (keys_known(path, m, "queries", allowed, err) < 0) return -1;
     const ynode_t *n;
-    int64_t x;
+    int64_t x = 0;
     if ((n = lg_ymap_get(m, "concurrency"))) {
         if (integer(path, n, "queries.concurrency", 1, &x, err) < 0) return -1;
         s->query_concurrency = (int)x;
@@ -215,7 +215,7 @@ int lg_scenario_load(const char *path, lg_scenario_file_t *s, pl_err_t *err) {
         const char *key = root->items[i]->value;
         const ynode_t *v = root->items[i + 1];
         const char *sv;
-        int64_t x;
+        int64_t x = 0;
         if (!strcmp(key, "name")) {
             if ((rc = scalar(path, v, key, &sv, err)) == 0) {
                 for (const char *p = sv; *p; p++)
