@@ -162,16 +162,8 @@ static int usage_error(const char *msg) {
 
 int cmd_query(int argc, char **argv) {
     pl_err_t err = {{0}};
-    int rc = flags_parse(query_flags, N_QUERY_FLAGS, argc, argv, NULL, NULL, &err);
-    if (rc != 0) {
-        strbuf_t sb = STRBUF_INIT;
-        flags_usage(query_flags, N_QUERY_FLAGS, "promlab query [<flags>]", &sb);
-        if (rc < 0) fprintf(stderr, "promlab query: error: %s\n\n%s", err.msg, sb.data);
-        else fputs(sb.data, stdout);
-        strbuf_free(&sb);
-        flags_free(query_flags, N_QUERY_FLAGS);
-        return rc < 0 ? 2 : 0;
-    }
+    int rc = flags_parse_cli(query_flags, N_QUERY_FLAGS, argc, argv, "promlab query", "promlab query [<flags>]");
+    if (rc >= 0) return rc;
     enum log_level lvl;
     if (log_parse_level(flags_str(query_flags, N_QUERY_FLAGS, "log.level"), &lvl) < 0)
         return usage_error("--log.level: unknown level");

@@ -284,16 +284,8 @@ int cmd_server(int argc, char **argv) {
      * glibc raising the threshold and keeping them in its heap. */
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
     pl_err_t err = {{0}};
-    int rc = flags_parse(server_flags, N_SERVER_FLAGS, argc, argv, NULL, NULL, &err);
-    if (rc != 0) {
-        strbuf_t sb = STRBUF_INIT;
-        flags_usage(server_flags, N_SERVER_FLAGS, "promlab server [<flags>]", &sb);
-        if (rc < 0) fprintf(stderr, "promlab server: error: %s\n\n%s", err.msg, sb.data);
-        else fputs(sb.data, stdout);
-        strbuf_free(&sb);
-        flags_free(server_flags, N_SERVER_FLAGS);
-        return rc < 0 ? 2 : 0;
-    }
+    int rc = flags_parse_cli(server_flags, N_SERVER_FLAGS, argc, argv, "promlab server", "promlab server [<flags>]");
+    if (rc >= 0) return rc;
     enum log_level lvl;
     if (log_parse_level(flags_str(server_flags, N_SERVER_FLAGS, "log.level"), &lvl) < 0) {
         fprintf(stderr, "promlab server: error: --log.level: unknown level \"%s\"\n",

@@ -254,16 +254,8 @@ static int usage_error(const char *msg) {
 
 int cmd_sidecar(int argc, char **argv) {
     pl_err_t err = {{0}};
-    int rc = flags_parse(sidecar_flags, N_FLAGS, argc, argv, NULL, NULL, &err);
-    if (rc != 0) {
-        strbuf_t sb = STRBUF_INIT;
-        flags_usage(sidecar_flags, N_FLAGS, "promlab sidecar [<flags>]", &sb);
-        if (rc < 0) fprintf(stderr, "promlab sidecar: error: %s\n\n%s", err.msg, sb.data);
-        else fputs(sb.data, stdout);
-        strbuf_free(&sb);
-        flags_free(sidecar_flags, N_FLAGS);
-        return rc < 0 ? 2 : 0;
-    }
+    int rc = flags_parse_cli(sidecar_flags, N_FLAGS, argc, argv, "promlab sidecar", "promlab sidecar [<flags>]");
+    if (rc >= 0) return rc;
     enum log_level lvl;
     if (log_parse_level(flags_str(sidecar_flags, N_FLAGS, "log.level"), &lvl) < 0)
         return usage_error("--log.level: must be one of debug, info, warn, error");

@@ -2,6 +2,7 @@
 #include "util/flags.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,4 +138,17 @@ int flags_int(flag_def_t *defs, size_t n, const char *name, int64_t *out, pl_err
     if (errno || *end || end == v) return pl_err_set(err, "--%s: invalid integer '%s'", name, v);
     *out = x;
     return 0;
+}
+
+int flags_parse_cli(flag_def_t *defs, size_t n, int argc, char **argv, const char *prog, const char *usage_line) {
+    pl_err_t err = {{0}};
+    int rc = flags_parse(defs, n, argc, argv, NULL, NULL, &err);
+    if (rc == 0) return -1;
+    strbuf_t sb = STRBUF_INIT;
+    flags_usage(defs, n, usage_line, &sb);
+    if (rc < 0) fprintf(stderr, "%s: error: %s\n\n%s", prog, err.msg, sb.data);
+    else fputs(sb.data, stdout);
+    strbuf_free(&sb);
+    flags_free(defs, n);
+    return rc < 0 ? 2 : 0;
 }

@@ -36,6 +36,11 @@ typedef struct flag_def {
 int flags_parse(flag_def_t *defs, size_t n, int argc, char **argv, const char ***pos, size_t *npos, pl_err_t *err);
 void flags_free(flag_def_t *defs, size_t n);
 void flags_usage(const flag_def_t *defs, size_t n, const char *usage_line, strbuf_t *sb);
+/* A subcommand's command-line prologue: parses argv (no positionals). On
+ * --help prints the usage to stdout, on a bad flag "<prog>: error: ..." and
+ * the usage to stderr; in both cases frees the flags and returns the exit
+ * status (0 or 2). Returns -1 when the program should go on. */
+int flags_parse_cli(flag_def_t *defs, size_t n, int argc, char **argv, const char *prog, const char *usage_line);
 
 flag_def_t *flags_find(flag_def_t *defs, size_t n, const char *name);
 const char *flags_str(flag_def_t *defs, size_t n, const char *name);
