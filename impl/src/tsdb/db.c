@@ -1185,8 +1185,9 @@ static int dbq_select_hinted(void *impl, const matcher_t *ms, size_t nms, int64_
     return rc;
 }
 
-static int dbq_label_names(void *impl, storage_string_fn fn, void *ctx, pl_err_t *err) {
-    db_t *db = impl;
+/* Label names (name == NULL) or one label's values over a querier of the
+ * blocks + head snapshot held for the call. */
+static int dbq_labels(db_t *db, const char *name, storage_string_fn fn, void *ctx, pl_err_t *err) {
     snap_t s;
     if (snap_take(db, &s) != 0) return pl_err_set(err, "out of memory");
     queryable_t hq, qq;
@@ -1197,30 +1198,19 @@ static int dbq_label_names(void *impl, storage_string_fn fn, void *ctx, pl_err_t
         rc = pl_err_set(err, "out of memory");
     } else {
         querier_queryable(q, &qq);
-        rc = qq.label_names(qq.impl, fn, ctx, err);
+        rc = name ? qq.label_values(qq.impl, name, fn, ctx, err) : qq.label_names(qq.impl, fn, ctx, err);
         querier_free(q);
     }
     snap_release(db, &s);
     return rc;
 }
 
+static int dbq_label_names(void *impl, storage_string_fn fn, void *ctx, pl_err_t *err) {
+    return dbq_labels(impl, NULL, fn, ctx, err);
+}
+
 static int dbq_label_values(void *impl, const char *name, storage_string_fn fn, void *ctx, pl_err_t *err) {
-    db_t *db = impl;
-    snap_t s;
-    if (snap_take(db, &s) != 0) return pl_err_set(err, "out of memory");
-    queryable_t hq, qq;
-    head_queryable(db->head, &hq);
-    int rc;
-    querier_t *q = querier_new(s.b, s.n, &hq, 1);
-    if (!q) {
-        rc = pl_err_set(err, "out of memory");
-    } else {
-        querier_queryable(q, &qq);
-        rc = qq.label_values(qq.impl, name, fn, ctx, err);
-        querier_free(q);
-    }
-    snap_release(db, &s);
-    return rc;
+    return dbq_labels(impl, name, fn, ctx, err);
 }
 
 void db_queryable(db_t *db, queryable_t *out) {
