@@ -31,7 +31,7 @@ run_suite() { # name, command...
   pass=$((pass + p)); fail=$((fail + f))
   printf '%-40s %4d passed %4d failed  (%ds)\n' "$name" "$p" "$f" $((SECONDS - t0))
   if [ "$f" -ne 0 ]; then
-    grep -E '^not ok|^# |ERROR|Sanitizer|runtime error' "$log" | head -40 | sed 's/^/    /'
+    grep -E '^not ok|^# |ERROR|Sanitizer|runtime error' "$log" | head -120 | sed 's/^/    /'
   fi
 }
 
