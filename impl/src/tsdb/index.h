@@ -7,7 +7,11 @@
  * offset table, postings offset table, 52-byte TOC. CRC-32C over every section.
  *
  * The writer takes the symbols (sorted, unique) and then the series (sorted by
- * label set) and builds postings in memory at close. The reader works over an
+ * label set), writing each series entry at once; at close it reads the series
+ * section back in batches of label names to write the label indices and
+ * postings, so its memory does not grow with the series (index.c). It uses
+ * two temp files beside the index while closing (<path>_tmp_p, _tmp_po).
+ * The reader works over an
  * mmap'd file or any byte buffer and never reads out of bounds: malformed
  * bytes give an error, never a crash (fuzz/fuzz_index.c). */
 #ifndef PL_TSDB_INDEX_H
