@@ -38,6 +38,9 @@
  * section: a batch of label names is scanned at once while their entries fit
  * in this many (a single name with more series gets a scan of its own). */
 #define IW_BATCH_ENTRIES (1u << 20)
+static size_t iw_batch_entries = IW_BATCH_ENTRIES;
+
+void index_writer_set_batch_entries(size_t n) { iw_batch_entries = n ? n : IW_BATCH_ENTRIES; }
 /* Read buffer over the series section. */
 #define IW_READ_BUF (1u << 20)
 
@@ -68,7 +71,12 @@ struct index_writer {
     uint64_t nseries;
     label_t *last; /* previous series' labels (pointers into symdata) for the order check */
     size_t nlast, caplast;
-    uint32_t *refs; /* 2 * caplast: the current series' name and value refs */
+    /* The name and value refs of resolved_ls (2 * resolved_n), looked up by
+     * index_writer_has_symbols for the next index_writer_add_series. */
+    uint32_t *refs;
+    size_t caprefs;
+    const label_t *resolved_ls;
+    size_t resolved_n;
     strbuf_t buf;
     /* At close: the postings and the postings offset table entries go to
      * two temporary files beside the index (<path>_tmp_p, <path>_tmp_po). */
@@ -288,8 +296,35 @@ static int iw_count_name(index_writer_t *w, uint32_t ref) {
     return 0;
 }
 
+/* Looks up the refs of ls into w->refs: 0, 1 if a string is no symbol, -1
+ * when out of memory. */
+static int iw_resolve(index_writer_t *w, const label_t *ls, size_t n) {
+    w->resolved_ls = NULL;
+    if (n > w->caprefs) {
+        uint32_t *nr = realloc(w->refs, 2 * n * sizeof *nr);
+        if (!nr) return -1;
+        w->refs = nr;
+        w->caprefs = n;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!sym_find(w, ls[i].name, &w->refs[2 * i]) || !sym_find(w, ls[i].value, &w->refs[2 * i + 1])) return 1;
+    return 0;
+}
+
+bool index_writer_has_symbols(index_writer_t *w, const label_t *ls, size_t n) {
+    if (w->resolved_ls && w->resolved_ls == ls && w->resolved_n == n) return true;
+    if (iw_resolve(w, ls, n) != 0) return false;
+    if (w->symbols_done) { /* refs are final: keep them for the next add */
+        w->resolved_ls = ls;
+        w->resolved_n = n;
+    }
+    return true;
+}
+
 int index_writer_add_series(index_writer_t *w, const label_t *ls, size_t n, const chunk_meta_t *chks, size_t nchks,
                             uint32_t *series_id, pl_err_t *err) {
+    bool resolved = w->resolved_ls && w->resolved_ls == ls && w->resolved_n == n;
+    w->resolved_ls = NULL;
     if (iw_finish_symbols(w, err) != 0) return -1;
     if (w->nseries > 0 && labels_compare(w->last, w->nlast, ls, n) >= 0)
         return pl_err_set(err, "index: series added out of order");
@@ -306,22 +341,23 @@ int index_writer_add_series(index_writer_t *w, const label_t *ls, size_t n, cons
         label_t *nv = realloc(w->last, n * sizeof *nv);
         if (!nv) return pl_err_set(err, "out of memory");
         w->last = nv;
-        uint32_t *nr = realloc(w->refs, 2 * n * sizeof *nr);
-        if (!nr) return pl_err_set(err, "out of memory");
-        w->refs = nr;
         w->caplast = n;
     }
 
     strbuf_reset(&w->buf);
     enc_uvarint(&w->buf, n);
+    int rr = resolved ? 0 : iw_resolve(w, ls, n);
+    if (rr < 0) return pl_err_set(err, "out of memory");
+    if (rr > 0) {
+        for (size_t i = 0; i < n; i++) {
+            uint32_t ref;
+            if (!sym_find(w, ls[i].name, &ref) || !sym_find(w, ls[i].value, &ref))
+                return pl_err_set(err, "index: label %s=\"%s\" has no symbol", ls[i].name, ls[i].value);
+        }
+    }
     for (size_t i = 0; i < n; i++) {
-        uint32_t nr, vr;
-        if (!sym_find(w, ls[i].name, &nr) || !sym_find(w, ls[i].value, &vr))
-            return pl_err_set(err, "index: label %s=\"%s\" has no symbol", ls[i].name, ls[i].value);
-        w->refs[2 * i] = nr;
-        w->refs[2 * i + 1] = vr;
-        enc_uvarint(&w->buf, nr);
-        enc_uvarint(&w->buf, vr);
+        enc_uvarint(&w->buf, w->refs[2 * i]);
+        enc_uvarint(&w->buf, w->refs[2 * i + 1]);
     }
     enc_uvarint(&w->buf, nchks);
     for (size_t i = 0; i < nchks; i++) {
@@ -506,7 +542,7 @@ int index_writer_close(index_writer_t *w, pl_err_t *err) {
     uint64_t maxcount = 0;
     for (size_t i = 0; i < w->nnames; i++)
         if (w->names[i].count > maxcount) maxcount = w->names[i].count;
-    size_t ents_cap = maxcount > IW_BATCH_ENTRIES ? (size_t)maxcount : IW_BATCH_ENTRIES;
+    size_t ents_cap = maxcount > iw_batch_entries ? (size_t)maxcount : iw_batch_entries;
     if (!(ents = malloc(ents_cap * sizeof *ents)) || !(li_off = malloc((w->nnames + 1) * sizeof *li_off))) goto oom;
 
     /* The postings of ("", "") first: every series id, in file order. */

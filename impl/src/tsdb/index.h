@@ -45,11 +45,19 @@ int index_writer_add_symbol(index_writer_t *w, const char *s, pl_err_t *err);
  * *series_id (may be NULL) gets the series' id (offset / 16). */
 int index_writer_add_series(index_writer_t *w, const label_t *ls, size_t n, const chunk_meta_t *chks, size_t nchks,
                             uint32_t *series_id, pl_err_t *err);
+/* Whether every name and value of ls is a symbol (binary searches). Once the
+ * first series was added, the refs found are kept for the next
+ * index_writer_add_series of these very labels (same pointer and count,
+ * unchanged), which then does not look them up again. */
+bool index_writer_has_symbols(index_writer_t *w, const label_t *ls, size_t n);
 /* Writes label indices, postings, the tables and the TOC; fsyncs; frees w
  * (also on error). */
 int index_writer_close(index_writer_t *w, pl_err_t *err);
 /* Frees w without finishing the file (after an error). */
 void index_writer_abort(index_writer_t *w);
+/* Test hook: the (value, series id) entries one read-back pass of the series
+ * section gathers at most (0: the default, 1M). Process-wide. */
+void index_writer_set_batch_entries(size_t n);
 
 /* ---- reader ------------------------------------------------------------------- */
 
