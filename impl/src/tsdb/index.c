@@ -543,7 +543,7 @@ int index_writer_close(index_writer_t *w, pl_err_t *err) {
     for (size_t i = 0; i < w->nnames; i++)
         if (w->names[i].count > maxcount) maxcount = w->names[i].count;
     size_t ents_cap = maxcount > iw_batch_entries ? (size_t)maxcount : iw_batch_entries;
-    if (!(ents = malloc(ents_cap * sizeof *ents)) || !(li_off = malloc((w->nnames + 1) * sizeof *li_off))) goto oom;
+    if (!(ents = malloc(ents_cap * sizeof *ents)) || !(li_off = calloc(w->nnames + 1, sizeof *li_off))) goto oom;
 
     /* The postings of ("", "") first: every series id, in file order. */
     {
