@@ -29,7 +29,6 @@
 #include "util/timeutil.h"
 
 #define MAX_BATCH 64
-#define LAT_RING 256
 #define PROMLAB_COMPAT_UA "3.0.0" /* as web.h says PROMLAB_PROMETHEUS_COMPAT; rules does not include web */
 
 typedef struct am {
@@ -42,10 +41,7 @@ typedef struct am {
 typedef struct am_stats {
     char *url;
     uint64_t sent, errors;
-    double lat[LAT_RING];
-    size_t nlat;
-    uint64_t lat_count;
-    double lat_sum;
+    pl_summary_t lat; /* seconds per POST to this Alertmanager */
 } am_stats_t;
 
 typedef struct qalert {
@@ -390,10 +386,7 @@ static void send_batch(notifier_t *n, qalert_t *batch, size_t nb) {
             if (st) {
                 st->sent += k;
                 if (rc < 0) st->errors += k;
-                st->lat[st->lat_count % LAT_RING] = secs;
-                if (st->nlat < LAT_RING) st->nlat++;
-                st->lat_count++;
-                st->lat_sum += secs;
+                pl_summary_observe(&st->lat, secs, pl_monotonic_ns() / 1000000);
             }
             pthread_mutex_unlock(&n->mu);
             strbuf_free(&body);
@@ -483,11 +476,6 @@ void notifier_urls(notifier_t *n, strbuf_t *sb) {
     pthread_rwlock_unlock(&n->ams_lock);
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 void notifier_write_metrics(notifier_t *n, strbuf_t *sb) {
     pthread_rwlock_rdlock(&n->ams_lock);
     size_t discovered = n->nams;
@@ -507,22 +495,11 @@ void notifier_write_metrics(notifier_t *n, strbuf_t *sb) {
     strbuf_puts(sb, "# HELP prometheus_notifications_latency_seconds Latency quantiles for sending alert notifications.\n"
                     "# TYPE prometheus_notifications_latency_seconds summary\n");
     static const double qs[] = {0.5, 0.9, 0.99};
+    const int64_t now = pl_monotonic_ns() / 1000000;
     for (size_t i = 0; i < n->nstats; i++) {
-        am_stats_t *st = &n->stats[i];
-        double sorted[LAT_RING];
-        memcpy(sorted, st->lat, st->nlat * sizeof *sorted);
-        qsort(sorted, st->nlat, sizeof *sorted, cmp_double);
-        for (size_t q = 0; q < 3; q++) {
-            strbuf_printf(sb, "prometheus_notifications_latency_seconds{alertmanager=\"%s\",quantile=\"%g\"} ", st->url,
-                          qs[q]);
-            if (!st->nlat) strbuf_puts(sb, "NaN");
-            else strbuf_put_float(sb, sorted[(size_t)(qs[q] * (double)(st->nlat - 1) + 0.5)]);
-            strbuf_putc(sb, '\n');
-        }
-        strbuf_printf(sb, "prometheus_notifications_latency_seconds_sum{alertmanager=\"%s\"} ", st->url);
-        strbuf_put_float(sb, st->lat_sum);
-        strbuf_printf(sb, "\nprometheus_notifications_latency_seconds_count{alertmanager=\"%s\"} %" PRIu64 "\n", st->url,
-                      st->lat_count);
+        char labels[600];
+        snprintf(labels, sizeof labels, "alertmanager=\"%.500s\"", n->stats[i].url);
+        pl_summary_write(sb, "prometheus_notifications_latency_seconds", labels, &n->stats[i].lat, now, qs, 3);
     }
     strbuf_puts(sb, "# HELP prometheus_notifications_queue_capacity The capacity of the alert notifications queue.\n"
                     "# TYPE prometheus_notifications_queue_capacity gauge\n");
