@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "tsdb/aggrchunk.h"
 #include "tsdb/block.h"
 #include "tsdb/chunkenc.h"
 #include "tsdb/chunks.h"
@@ -40,7 +41,7 @@
  * chunk that turns out longer is read again whole. */
 #define FETCH_TAIL (16 * 1024)
 /* Thanos's encoding byte of aggregate chunks. */
-#define CHUNKENC_AGGR 0xff
+#define CHUNKENC_AGGR AGGRCHUNK_ENCODING
 
 typedef struct store_block {
     char ulid[ULID_LEN + 1];
@@ -828,7 +829,11 @@ int store_select(store_t *s, const matcher_t *ms, size_t nms, int64_t mint, int6
         if (rc == 0) rc = cursor_fill(s, c, aggr, err);
     }
     /* k-way merge by label set. */
-    size_t mcap = 0;
+    size_t mcap = 0, fcap = 0;
+    sample_t *fed = NULL;
+    bool counter_feed = false;
+    for (size_t i = 0; i < ncur; i++)
+        if (aggr == STORE_AGGR_COUNTER && cur[i].b->resolution > 0) counter_feed = true;
     while (rc == 0) {
         cursor_t *min = NULL;
         for (size_t i = 0; i < ncur; i++) {
@@ -875,6 +880,23 @@ int store_select(store_t *s, const matcher_t *ms, size_t nms, int64_t mint, int6
             out = merged;
             nout = k;
         }
+        if (counter_feed && nout > 0) { /* reset-adjusted across chunks and parts */
+            if (nout > fcap) {
+                sample_t *nf = realloc(fed, nout * sizeof *nf);
+                if (!nf) {
+                    rc = pl_err_set(err, "out of memory");
+                    break;
+                }
+                fed = nf;
+                fcap = nout;
+            }
+            aggr_counter_state_t cst = {0};
+            size_t nfed = 0;
+            for (size_t q = 0; q < nout; q++)
+                if (aggr_counter_feed(&cst, out[q].t, out[q].v, &fed[nfed].t, &fed[nfed].v)) nfed++;
+            out = fed;
+            nout = nfed;
+        }
         rc = fn(ctx, m->ls, m->n, out, nout);
         atomic_fetch_add(&s->series_returned, 1);
         if (rc != 0) break;
@@ -894,6 +916,7 @@ int store_select(store_t *s, const matcher_t *ms, size_t nms, int64_t mint, int6
         refill_min = min->pos >= min->nbatch;
         if (rc == 0 && refill_min) rc = cursor_fill(s, min, aggr, err);
     }
+    free(fed);
 out:
     if (rc != 0) atomic_fetch_add(&s->select_failures, 1);
     free(merged);
