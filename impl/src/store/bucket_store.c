@@ -11,7 +11,7 @@
  * fetched with as few range reads as the gaps allow, decoded at once, and
  * the batch's bytes freed. Parts advance together by label set (a k-way
  * merge), so a series present in several blocks comes out once, its parts
- * concatenated in time order; memory stays one batch per part. */
+ * merged in time order; memory stays one batch per part. */
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -737,25 +737,6 @@ static int cmp_block_group(const void *a, const void *b) {
     return labels_compare(x->ext, x->next, y->ext, y->next);
 }
 
-/* Series of two groups with equal labels (a series label that overrides an
- * external one): sorts by time, the earlier source winning a shared
- * timestamp. Insertion sort: the input is runs already in order. */
-static size_t sort_dedup(sample_t *v, size_t n) {
-    for (size_t i = 1; i < n; i++) {
-        sample_t x = v[i];
-        size_t j = i;
-        while (j > 0 && v[j - 1].t > x.t) {
-            v[j] = v[j - 1];
-            j--;
-        }
-        v[j] = x;
-    }
-    size_t w = 0;
-    for (size_t i = 0; i < n; i++)
-        if (w == 0 || v[i].t != v[w - 1].t) v[w++] = v[i];
-    return w;
-}
-
 int store_select(store_t *s, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt,
                  const store_select_opts_t *o, storage_series_fn fn, void *ctx, pl_err_t *err) {
     store_select_opts_t def = {0};
@@ -866,17 +847,36 @@ int store_select(store_t *s, const matcher_t *ms, size_t nms, int64_t mint, int6
                 mcap = total;
             }
             size_t k = 0;
-            bool sorted = true;
             for (size_t i = 0; i < ncur; i++) { /* cursors are in (group, time) order */
                 cursor_t *c = &cur[i];
                 if (c->pos < c->nbatch && labels_equal(c->batch[c->pos].ls, c->batch[c->pos].n, m->ls, m->n)) {
                     bseries_t *bs = &c->batch[c->pos];
-                    if (k > 0 && bs->ns > 0 && bs->s[0].t <= merged[k - 1].t) sorted = false;
-                    memcpy(merged + k, bs->s, bs->ns * sizeof *merged);
-                    k += bs->ns;
+                    if (k == 0 || bs->ns == 0 || bs->s[0].t > merged[k - 1].t) { /* the usual case: later data */
+                        memcpy(merged + k, bs->s, bs->ns * sizeof *merged);
+                        k += bs->ns;
+                        continue;
+                    }
+                    /* Overlapping blocks: a merge, the earlier part winning a shared timestamp. */
+                    sample_t *tmp = malloc((k + bs->ns) * sizeof *tmp);
+                    if (!tmp) {
+                        rc = pl_err_set(err, "out of memory");
+                        break;
+                    }
+                    size_t x = 0, y = 0, w = 0;
+                    while (x < k || y < bs->ns) {
+                        if (y == bs->ns || (x < k && merged[x].t <= bs->s[y].t)) {
+                            while (y < bs->ns && x < k && bs->s[y].t == merged[x].t) y++;
+                            tmp[w++] = merged[x++];
+                        } else {
+                            tmp[w++] = bs->s[y++];
+                        }
+                    }
+                    memcpy(merged, tmp, w * sizeof *tmp);
+                    free(tmp);
+                    k = w;
                 }
             }
-            if (!sorted) k = sort_dedup(merged, k);
+            if (rc != 0) break;
             out = merged;
             nout = k;
         }

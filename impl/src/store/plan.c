@@ -91,22 +91,24 @@ static void emit(planner_t *p, size_t block, int64_t mint, int64_t maxt) {
 /* Fills [mint, maxt] from resolution level li on, finer levels filling gaps. */
 static void fill(planner_t *p, int64_t mint, int64_t maxt, size_t li) {
     if (mint > maxt || li >= p->nres || p->oom) return;
-    int64_t cur = mint; /* the first time not yet covered */
-    for (size_t k = 0; k < p->n && cur <= maxt; k++) {
+    int64_t cur = mint; /* the first time no block of this resolution covers */
+    for (size_t k = 0; k < p->n; k++) {
         const store_plan_block_t *b = &p->blocks[p->order[k]];
         if (b->resolution != p->res[li]) continue;
         int64_t bmax = b->max_time - 1; /* inclusive */
-        if (bmax < cur || b->max_time <= b->min_time) continue;
+        if (bmax < mint || b->max_time <= b->min_time) continue;
         if (b->min_time > maxt) break;
         if (b->min_time > cur) {
             fill(p, cur, b->min_time - 1, li + 1);
             cur = b->min_time;
         }
-        emit(p, p->order[k], cur, bmax < maxt ? bmax : maxt);
-        if (bmax >= maxt) return;
-        cur = bmax + 1;
+        /* Every block of this resolution in the interval answers for its
+         * own range: overlapping blocks of one resolution may hold different
+         * series (a compacted block beside its sources), the select merges. */
+        emit(p, p->order[k], b->min_time > mint ? b->min_time : mint, bmax < maxt ? bmax : maxt);
+        if (bmax + 1 > cur) cur = bmax + 1;
     }
-    fill(p, cur, maxt, li + 1);
+    if (cur <= maxt) fill(p, cur, maxt, li + 1);
 }
 
 static int cmp_part(const void *a, const void *b) {

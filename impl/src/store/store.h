@@ -83,7 +83,11 @@ typedef struct store_plan_part {
 
 /* Covers [mint, maxt] with the blocks of ONE group: the coarsest resolution
  * <= max_resolution first, each gap it leaves filled from the next finer
- * resolution, recursively. Parts come in time order and never overlap.
+ * resolution, recursively. Parts come in time order; parts of different
+ * resolutions never overlap (nothing is counted twice), while blocks of one
+ * resolution that overlap each other (a compacted block beside its sources
+ * until they are deleted) all get a part and the select merges them, a
+ * shared timestamp taken once.
  * *out is malloc'd (free it; NULL when *nout is 0). -1 when out of memory. */
 int store_plan(const store_plan_block_t *blocks, size_t n, int64_t mint, int64_t maxt, int64_t max_resolution,
                store_plan_part_t **out, size_t *nout);
