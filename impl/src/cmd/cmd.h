@@ -12,5 +12,7 @@ int cmd_sidecar(int argc, char **argv);
 int cmd_store(int argc, char **argv);
 /* promlab tool bucket ls|inspect|verify (tool_bucket.c). */
 int cmd_tool_bucket(int argc, char **argv);
+/* compact.c: the Thanos-style compactor. */
+int cmd_compact(int argc, char **argv);
 
 #endif

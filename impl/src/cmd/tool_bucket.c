@@ -19,6 +19,7 @@
 
 #include "cmd/cmd.h"
 #include "objstore/objstore.h"
+#include "shipper/shipper.h"
 #include "tsdb/block.h"
 #include "tsdb/meta.h"
 #include "util/timeutil.h"
@@ -202,15 +203,64 @@ static int verify(scan_t *s) {
 }
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: promlab tool bucket ls|inspect|verify (--objstore.config-file=FILE | --objstore.config=YAML) [-o wide|json]\n");
+    fprintf(out, "usage: promlab tool bucket ls|inspect|verify (--objstore.config-file=FILE | --objstore.config=YAML) [-o wide|json]\n"
+                 "       promlab tool bucket upload-blocks (--objstore.config-file=FILE | --objstore.config=YAML) --path=DIR "
+                 "--label=NAME=VALUE...\n");
 }
+
+/* upload-blocks (Thanos's `tools bucket upload-blocks`): ships every block of
+ * a TSDB directory (any compaction level) with the given external labels, as
+ * the sidecar's shipper does (source "bucket.upload"); records them in
+ * DIR/thanos.shipper.json so a second run uploads nothing twice. */
+static int upload_blocks(objstore_t *b, const char *path, const char **labels, size_t nlabels) {
+    pl_err_t err = {{0}};
+    if (!path || nlabels == 0) {
+        fprintf(stderr, "promlab tool bucket upload-blocks: --path and at least one --label are required\n");
+        return 2;
+    }
+    label_t *ls = calloc(nlabels, sizeof *ls);
+    char **copies = calloc(nlabels, sizeof *copies);
+    int rc = 0;
+    for (size_t i = 0; i < nlabels && rc == 0; i++) {
+        copies[i] = strdup(labels[i]);
+        char *eq = copies[i] ? strchr(copies[i], '=') : NULL;
+        if (!eq || eq == copies[i]) {
+            fprintf(stderr, "promlab tool bucket upload-blocks: --label %s: want NAME=VALUE\n", labels[i]);
+            rc = 2;
+            break;
+        }
+        *eq = '\0';
+        ls[i].name = copies[i];
+        ls[i].value = eq + 1;
+    }
+    shipper_t *s = NULL;
+    if (rc == 0) {
+        shipper_opts_t o = {.tsdb_path = path, .bucket = b, .upload_compacted = true, .source = "bucket.upload"};
+        if (!(s = shipper_new(&o, &err)) || shipper_set_labels(s, ls, nlabels, &err) != 0) rc = 1;
+    }
+    int n = 0;
+    if (rc == 0 && shipper_sync(s, &n, &err) != 0) rc = 1;
+    if (rc == 1) fprintf(stderr, "promlab tool bucket upload-blocks: %s\n", err.msg);
+    if (rc == 0) printf("uploaded %d blocks from %s\n", n, path);
+    shipper_free(s);
+    for (size_t i = 0; i < nlabels; i++)
+        free(copies[i]);
+    free(copies);
+    free(ls);
+    return rc;
+}
+
+static bool has_deletion_mark(const bblock_t *k) { return find_file(k, "deletion-mark.json") >= 0; }
 
 int cmd_tool_bucket(int argc, char **argv) {
     if (argc < 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
         usage(argc < 1 ? stderr : stdout);
         return argc < 1 ? 2 : 0;
     }
-    const char *sub = argv[0], *file = NULL, *inline_cfg = NULL, *output = "";
+    const char *sub = argv[0], *file = NULL, *inline_cfg = NULL, *output = "", *path = NULL;
+    const char **labels = calloc((size_t)argc + 1, sizeof *labels);
+    size_t nlabels = 0;
+    if (!labels) return 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strncmp(a, "--objstore.config-file=", 23)) file = a + 23;
@@ -219,22 +269,30 @@ int cmd_tool_bucket(int argc, char **argv) {
         else if (!strcmp(a, "--objstore.config") && i + 1 < argc) inline_cfg = argv[++i];
         else if (!strncmp(a, "--output=", 9)) output = a + 9;
         else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && i + 1 < argc) output = argv[++i];
+        else if (!strncmp(a, "--path=", 7)) path = a + 7;
+        else if (!strcmp(a, "--path") && i + 1 < argc) path = argv[++i];
+        else if (!strncmp(a, "--label=", 8)) labels[nlabels++] = a + 8;
+        else if (!strcmp(a, "--label") && i + 1 < argc) labels[nlabels++] = argv[++i];
         else {
+            free(labels);
             fprintf(stderr, "promlab tool bucket %s: unknown argument %s\n", sub, a);
             usage(stderr);
             return 2;
         }
     }
-    if (strcmp(sub, "ls") && strcmp(sub, "inspect") && strcmp(sub, "verify")) {
+    if (strcmp(sub, "ls") && strcmp(sub, "inspect") && strcmp(sub, "verify") && strcmp(sub, "upload-blocks")) {
+        free(labels);
         fprintf(stderr, "promlab tool bucket: unknown command %s\n", sub);
         usage(stderr);
         return 2;
     }
     if (!file == !inline_cfg) {
+        free(labels);
         fprintf(stderr, "promlab tool bucket %s: give exactly one of --objstore.config-file and --objstore.config\n", sub);
         return 2;
     }
     if (*output && strcmp(output, "wide") && strcmp(output, "json")) {
+        free(labels);
         fprintf(stderr, "promlab tool bucket %s: -o must be wide or json\n", sub);
         return 2;
     }
@@ -244,14 +302,23 @@ int cmd_tool_bucket(int argc, char **argv) {
                   : objstore_config_parse(inline_cfg, strlen(inline_cfg), "<objstore.config>", &cfg, &err);
     if (rc < 0) {
         fprintf(stderr, "promlab tool bucket %s: %s\n", sub, err.msg);
+        free(labels);
         return 1;
     }
     objstore_t *b = objstore_open(&cfg, &err);
     objstore_config_free(&cfg);
     if (!b) {
         fprintf(stderr, "promlab tool bucket %s: %s\n", sub, err.msg);
+        free(labels);
         return 1;
     }
+    if (!strcmp(sub, "upload-blocks")) {
+        rc = upload_blocks(b, path, labels, nlabels);
+        free(labels);
+        objstore_close(b);
+        return rc;
+    }
+    free(labels);
     scan_t s = {.b = b, .err = &err};
     if (objstore_iter(b, "", false, add_block, &s, &err) != 0) {
         fprintf(stderr, "promlab tool bucket %s: %s\n", sub, err.msg);
@@ -298,8 +365,9 @@ int cmd_tool_bucket(int argc, char **argv) {
                        (unsigned long long)k->meta.num_chunks, k->meta.level, (long long)resolution_of(k), source_of(k),
                        (long long)k->size, l.data);
             else
-                printf("%s -- %s - %s (%s) -- labels %s, resolution %lld, level %d, %lld bytes\n", k->ulid, from, until,
-                       range, l.data, (long long)resolution_of(k), k->meta.level, (long long)k->size);
+                printf("%s -- %s - %s (%s) -- labels %s, resolution %lld, level %d, %lld bytes%s\n", k->ulid, from, until,
+                       range, l.data, (long long)resolution_of(k), k->meta.level, (long long)k->size,
+                       has_deletion_mark(k) ? ", marked for deletion" : "");
             strbuf_free(&l);
         }
     }
