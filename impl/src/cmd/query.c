@@ -8,9 +8,15 @@
  * request, the fan-out view with that request's `dedup` and
  * `partial_response` parameters, and hands back the leaves' warnings).
  *
- * At start, and every --endpoint.refresh-interval, each endpoint's external
- * labels are read from its /api/v1/status/config: they decide which leaves a
- * select needs. The server is ready once every endpoint was probed once. */
+ * At start, and every --endpoint.refresh-interval, each endpoint is probed:
+ * stores and sidecars advertise label sets and a time range at
+ * /api/v1/store/info; other endpoints (servers) their external labels in
+ * /api/v1/status/config. They decide which leaves a select needs. The server
+ * is ready once every endpoint was probed once.
+ *
+ * Downsampling: a request's max_source_resolution (or step/5 with "auto" or
+ * --query.auto-downsampling) goes to every leaf with each select, together
+ * with the range function as the remote-read hint (query/query.h). */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -157,9 +163,9 @@ static int probe_info(query_server_t *qs, size_t i, pl_err_t *err) {
             query_leaf_info_free(&li);
             rc = 1;
         }
-    } else if (rc == 0) {
-        rc = 0; /* no info path: a server */
-    }
+    } else if (rc == 0 && status != 404) {
+        rc = pl_err_set(err, "/api/v1/store/info: HTTP status %ld", status); /* e.g. a store still syncing */
+    } /* 404: no info path, a server: rc 0 */
     strbuf_free(&body);
     return rc;
 }

@@ -11,7 +11,11 @@
  *
  * Flags are Thanos sidecar's. The StoreAPI (gRPC) is not built: --grpc-address
  * is accepted and logged as not served. HTTP on --http-address: /metrics,
- * /-/healthy, /-/ready (ready once Prometheus answered and labels are known).
+ * /-/healthy, /-/ready (ready once Prometheus answered and labels are known),
+ * and the read API Thanos's sidecar builds its StoreAPI on, over remote read:
+ * POST /api/v1/read forwarded to the server's /api/v1/read with the external
+ * labels applied and attached (sidecar/read.h), GET /api/v1/store/info (the
+ * labels, and the time range from the oldest local block on) for `promlab query`.
  *
  * Threads: the main thread waits for SIGINT/SIGTERM; one worker runs the
  * start-up checks and the sync loop; the HTTP server's threads only read

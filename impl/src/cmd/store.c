@@ -217,6 +217,10 @@ static void handle(void *ctx, const http_request_t *req, http_response_t *r) {
         }
         handle_read(ss, req, r);
     } else if (!strcmp(p, "/api/v1/store/info")) {
+        if (!atomic_load(&ss->ready)) { /* an empty block list now would read as "holds nothing" */
+            plain(r, 503, "store is not ready: the first bucket sync has not finished");
+            return;
+        }
         r->status = 200;
         r->content_type = "application/json";
         strbuf_puts(&r->body, "{\"status\":\"success\",\"data\":");
