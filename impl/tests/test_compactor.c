@@ -210,6 +210,38 @@ static void test_compact_group_and_halt(void **state) {
     objstore_close(b);
 }
 
+
+/* A no-compact-mark.json keeps a block out of the plan: the rest of its 8h
+ * window no longer spans the range, so nothing merges; the mark removed,
+ * the window merges. */
+static void test_no_compact_mark(void **state) {
+    (void)state;
+    objstore_t *b = open_bucket();
+    pl_err_t err = {{0}};
+    int64_t t0 = 4000 * D;
+    char u[5][27];
+    for (int i = 0; i < 5; i++) {
+        make_block(t0 + i * 2 * H, t0 + (i + 1) * 2 * H, "nc", u[i], 1);
+        upload(b, u[i]);
+    }
+    char o[128];
+    snprintf(o, sizeof o, "%s/no-compact-mark.json", u[0]);
+    const char *mark = "{\"id\":\"x\",\"version\":1,\"no_compact_time\":1,\"reason\":\"manual\"}";
+    assert_int_equal(objstore_upload_buf(b, o, mark, strlen(mark), &err), 0);
+    compactor_opts_t op = opts(b);
+    compactor_t *c = compactor_new(&op, &err);
+    assert_int_equal(compactor_run_once(c, &err), 0);
+    assert_int_equal(compactor_compactions_total(c), 0);
+    assert_int_equal(compactor_marked_total(c), 0);
+    compactor_free(c);
+    assert_int_equal(objstore_delete(b, o, &err), 0);
+    c = compactor_new(&op, &err);
+    assert_int_equal(compactor_run_once(c, &err), 0);
+    assert_int_equal(compactor_compactions_total(c), 1);
+    assert_true(exists(u[0], "deletion-mark.json"));
+    compactor_free(c);
+    objstore_close(b);
+}
 /* Retention marks what is older than its resolution's retention; the delete
  * delay keeps it until it has passed; then meta.json, files and mark go. */
 static void test_retention_and_delete(void **state) {
@@ -342,6 +374,7 @@ static void test_downsampled_group(void **state) {
 }
 
 PL_TEST_MAIN(cmocka_unit_test_setup_teardown(test_compact_group_and_halt, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_no_compact_mark, setup, teardown),
              cmocka_unit_test_setup_teardown(test_retention_and_delete, setup, teardown),
              cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
              cmocka_unit_test_setup_teardown(test_downsampled_group, setup, teardown))

@@ -47,6 +47,7 @@ typedef struct bblk {
     bool marked;
     int64_t mark_time_s;
     bool gone; /* deleted in this iteration */
+    bool no_compact, no_downsample; /* no-compact-mark.json, no-downsample-mark.json */
 } bblk_t;
 
 typedef struct blist {
@@ -211,6 +212,14 @@ static int sync_one(void *ctx, const char *name) {
         return -1;
     }
     strbuf_free(&mk);
+    /* the operator's opt-outs (Thanos's markers): kept out of compaction / downsampling */
+    bool ex = false;
+    snprintf(obj, sizeof obj, "%s/no-compact-mark.json", ulid);
+    if (objstore_exists(bk, obj, &ex, &e) != 0) return pl_err_set(s->err, "read %s: %s", obj, e.msg);
+    b->no_compact = ex;
+    snprintf(obj, sizeof obj, "%s/no-downsample-mark.json", ulid);
+    if (objstore_exists(bk, obj, &ex, &e) != 0) return pl_err_set(s->err, "read %s: %s", obj, e.msg);
+    b->no_downsample = ex;
     return 0;
 }
 
@@ -245,8 +254,9 @@ static int mark_deletion(compactor_t *c, bblk_t *b, const char *why, pl_err_t *e
     snprintf(obj, sizeof obj, "%s/" DELETION_MARK, b->m.ulid);
     int64_t now_s = pl_now_ms() / 1000;
     strbuf_t sb = STRBUF_INIT;
-    strbuf_printf(&sb, "{\n\t\"id\": \"%s\",\n\t\"deletion_time\": %lld,\n\t\"version\": 1,\n\t\"details\": \"%s\"\n}",
-                  b->m.ulid, (long long)now_s, why);
+    /* Thanos's DeletionMark, fields in its order */
+    strbuf_printf(&sb, "{\n\t\"id\": \"%s\",\n\t\"version\": 1,\n\t\"details\": \"%s\",\n\t\"deletion_time\": %lld\n}",
+                  b->m.ulid, why, (long long)now_s);
     int rc = objstore_upload_buf(c->o.bucket, obj, sb.data, sb.len, err);
     strbuf_free(&sb);
     if (rc != 0) return pl_err_prefix(err, "mark %s for deletion", b->m.ulid);
@@ -587,6 +597,10 @@ static int compact_group(compactor_t *c, blist_t *l, size_t gi, int64_t now_ms, 
             break;
         }
         size_t n = group_members(c, l, g, members, now_ms), np = 0;
+        size_t kept = 0; /* blocks with a no-compact mark stay out of the plan */
+        for (size_t i = 0; i < n; i++)
+            if (!members[i]->no_compact) members[kept++] = members[i];
+        n = kept;
         if (plan_group(c, members, n, plan, &np, err) != 0) {
             free(members);
             free(plan);
@@ -716,7 +730,7 @@ static int downsample_pass(compactor_t *c, blist_t *l, int64_t now_ms, pl_err_t 
     size_t n0 = l->n;
     for (size_t i = 0; i < n0; i++) {
         bblk_t *b = &l->v[i];
-        if (!usable(c, b, now_ms)) continue;
+        if (!usable(c, b, now_ms) || b->no_downsample) continue;
         int64_t to;
         if (b->res == 0 && b->m.max_time - b->m.min_time >= DOWNSAMPLE_RANGE_5M)
             to = DOWNSAMPLE_RES_5M;
