@@ -148,3 +148,34 @@ bool aggr_counter_feed(aggr_counter_state_t *st, int64_t t, double v, int64_t *o
     *out_v = st->total_v;
     return true;
 }
+
+int aggrchunk_series_samples(const aggrchunk_t *chunks, size_t nchunks, enum aggr_type t, sample_t **out, size_t *n,
+                             size_t *cap, pl_err_t *err) {
+    if ((unsigned)t >= AGGR_N) return pl_err_set(err, "aggregate chunk: no aggregate %d", (int)t);
+    if (t != AGGR_COUNTER) {
+        for (size_t i = 0; i < nchunks; i++)
+            if (aggrchunk_append_samples(&chunks[i], t, out, n, cap, err) != 0) return -1;
+        return 0;
+    }
+    aggr_counter_state_t st = {0};
+    for (size_t i = 0; i < nchunks; i++) {
+        xor_iter_t it;
+        if (!aggrchunk_iter(&chunks[i], AGGR_COUNTER, &it)) continue;
+        while (xor_iter_next(&it)) {
+            int64_t ts, ot;
+            double v, ov;
+            xor_iter_at(&it, &ts, &v);
+            if (!aggr_counter_feed(&st, ts, v, &ot, &ov)) continue;
+            if (*n == *cap) {
+                size_t nc = *cap ? *cap * 2 : 256;
+                sample_t *nv = realloc(*out, nc * sizeof *nv);
+                if (!nv) return pl_err_set(err, "out of memory");
+                *out = nv;
+                *cap = nc;
+            }
+            (*out)[(*n)++] = (sample_t){ot, ov};
+        }
+        if (xor_iter_err(&it)) return pl_err_set(err, "aggregate chunk: counter: malformed XOR sub-chunk");
+    }
+    return 0;
+}

@@ -119,4 +119,13 @@ typedef struct aggr_counter_state {
 
 bool aggr_counter_feed(aggr_counter_state_t *st, int64_t t, double v, int64_t *out_t, double *out_v);
 
+/* The samples of aggregate t over one series' aggregate chunks (consecutive,
+ * in time order), appended to *out (grown with realloc; *n and *cap track
+ * it), as a reader of downsampled data wants them: count, sum, min and max
+ * as stored; the counter with aggr_counter_feed applied across the chunks
+ * (monotonic, for rate() and increase()). Chunks without that aggregate
+ * add nothing. */
+int aggrchunk_series_samples(const aggrchunk_t *chunks, size_t nchunks, enum aggr_type t, sample_t **out, size_t *n,
+                             size_t *cap, pl_err_t *err);
+
 #endif
