@@ -242,6 +242,44 @@ static void test_no_compact_mark(void **state) {
     compactor_free(c);
     objstore_close(b);
 }
+
+/* A corrupt chunk in one input: the iteration fails naming the block, and
+ * nothing is lost — no input marked, no new block, and retention/deletion
+ * do not run in that iteration. */
+static void test_corrupt_input(void **state) {
+    (void)state;
+    objstore_t *b = open_bucket();
+    pl_err_t err = {{0}};
+    int64_t t0 = 5000 * D;
+    char u[5][27];
+    for (int i = 0; i < 5; i++) {
+        make_block(t0 + i * 2 * H, t0 + (i + 1) * 2 * H, "bad", u[i], 1);
+        upload(b, u[i]);
+    }
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s/chunks/000001", bdir, u[1]);
+    FILE *f = fopen(p, "r+b");
+    assert_non_null(f);
+    fseek(f, 20, SEEK_SET);
+    int ch = fgetc(f);
+    fseek(f, 20, SEEK_SET);
+    fputc(ch ^ 0xff, f);
+    fclose(f);
+    compactor_opts_t op = opts(b);
+    op.delete_delay_ms = 0;
+    compactor_t *c = compactor_new(&op, &err);
+    err.msg[0] = 0;
+    assert_int_equal(compactor_run_once(c, &err), -1);
+    assert_non_null(strstr(err.msg, u[1]));
+    assert_false(compactor_halted(c));
+    assert_int_equal(compactor_marked_total(c), 0);
+    for (int i = 0; i < 5; i++) assert_false(exists(u[i], "deletion-mark.json"));
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "test $(ls %s | wc -l) -eq 5", bdir);
+    assert_int_equal(system(cmd), 0);
+    compactor_free(c);
+    objstore_close(b);
+}
 /* Retention marks what is older than its resolution's retention; the delete
  * delay keeps it until it has passed; then meta.json, files and mark go. */
 static void test_retention_and_delete(void **state) {
@@ -375,6 +413,7 @@ static void test_downsampled_group(void **state) {
 
 PL_TEST_MAIN(cmocka_unit_test_setup_teardown(test_compact_group_and_halt, setup, teardown),
              cmocka_unit_test_setup_teardown(test_no_compact_mark, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_corrupt_input, setup, teardown),
              cmocka_unit_test_setup_teardown(test_retention_and_delete, setup, teardown),
              cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
              cmocka_unit_test_setup_teardown(test_downsampled_group, setup, teardown))
