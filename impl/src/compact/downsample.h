@@ -86,6 +86,15 @@ int downsample_raw(const sample_t *s, size_t n, int64_t resolution, ds_chunks_t 
 int downsample_aggr(const aggrchunk_t *in, size_t nin, int64_t mint, int64_t maxt, int64_t in_res, int64_t out_res,
                     ds_chunks_t *out, pl_err_t *err);
 
+/* The same with the number of output chunks given instead of Thanos's
+ * targetChunkCount (its downsampleRawLoop / downsampleAggrLoop): raw
+ * samples are cut into batches of n/nchunks+1 samples, each extended to the
+ * end of the window it ends in; aggregate chunks into batches of
+ * nin/nchunks chunks (at least 1). For tests against Thanos's vectors. */
+int downsample_raw_n(const sample_t *s, size_t n, int64_t resolution, size_t nchunks, ds_chunks_t *out, pl_err_t *err);
+int downsample_aggr_n(const aggrchunk_t *in, size_t nin, int64_t out_res, size_t nchunks, ds_chunks_t *out,
+                      pl_err_t *err);
+
 /* The thanos.downsample.resolution of a meta (0 when absent). */
 int64_t downsample_meta_resolution(const block_meta_t *m);
 
