@@ -294,12 +294,22 @@ static void test_retention_and_delete(void **state) {
     upload(b, old);
     upload(b, young);
     compactor_opts_t op = opts(b);
+    /* an upload that died in 2016 (a ULID of then, no meta.json): deleted; a fresh partial one is not (test above) */
+    const char *dead = "01AN4Z07BY79KA1307SR9X4MV3";
+    char o[128];
+    snprintf(o, sizeof o, "%s/chunks/000001", dead);
+    assert_int_equal(objstore_upload_buf(b, o, "x", 1, &err), 0);
     op.retention_ms[0] = 5 * D; /* raw: 5 days */
     compactor_t *c = compactor_new(&op, &err);
     assert_int_equal(compactor_run_once(c, &err), 0);
     assert_true(exists(old, "deletion-mark.json"));
     assert_true(exists(old, "meta.json")); /* delete delay 48h: still there */
     assert_false(exists(young, "deletion-mark.json"));
+    assert_false(exists(dead, "chunks/000001"));
+    strbuf_t mt = STRBUF_INIT;
+    compactor_write_metrics(c, &mt);
+    assert_non_null(strstr(mt.data, "thanos_compact_aborted_partial_uploads_deletion_attempts_total 1\n"));
+    strbuf_free(&mt);
     compactor_free(c);
     op.delete_delay_ms = 0;
     c = compactor_new(&op, &err);

@@ -24,6 +24,8 @@
 #include "util/timeutil.h"
 
 #define DELETION_MARK "deletion-mark.json"
+/* Thanos's PartialUploadThresholdAge: a block dir without meta.json this old is an upload that died. */
+#define PARTIAL_UPLOAD_AGE_MS (48 * 3600 * 1000LL)
 
 /* Thanos's default compaction levels: the first is the block range the
  * planner's ranges[0] stands for, the rest are the merge ranges. */
@@ -53,6 +55,8 @@ typedef struct bblk {
 typedef struct blist {
     bblk_t *v;
     size_t n, cap;
+    char (*partial)[ULID_LEN + 1]; /* block dirs without meta.json */
+    size_t npartial;
 } blist_t;
 
 struct compactor {
@@ -61,6 +65,7 @@ struct compactor {
     _Atomic int halted;
     _Atomic uint64_t iterations, compactions[N_RES], compaction_failures, downsamples[N_RES], downsample_failures,
         marked_compaction, marked_retention, marked_garbage, deleted, halts;
+    _Atomic uint64_t partial_deleted;
     _Atomic int64_t last_success_s;
 };
 
@@ -113,6 +118,7 @@ static void blist_free(blist_t *l) {
     for (size_t i = 0; i < l->n; i++)
         bblk_free(&l->v[i]);
     free(l->v);
+    free(l->partial);
     memset(l, 0, sizeof *l);
 }
 
@@ -173,6 +179,10 @@ static int sync_one(void *ctx, const char *name) {
         strbuf_free(&body);
         if (objstore_is_not_found(bk)) {
             s->partial++;
+            void *nv = realloc(s->l->partial, (s->l->npartial + 1) * sizeof *s->l->partial);
+            if (!nv) return pl_err_set(s->err, "out of memory");
+            s->l->partial = nv;
+            memcpy(s->l->partial[s->l->npartial++], ulid, ULID_LEN + 1);
             log_debug("compactor", "skipping partial block (no meta.json)", "block=%s", ulid);
             return 0;
         }
@@ -294,27 +304,32 @@ static void names_free(names_t *ns) {
 }
 
 /* Thanos's block.Delete order: meta.json first, the deletion mark last. */
-static int delete_block(compactor_t *c, bblk_t *b, pl_err_t *err) {
+static int delete_objects(compactor_t *c, const char *ulid, pl_err_t *err) {
     char pre[64], obj[64];
-    snprintf(pre, sizeof pre, "%s/", b->m.ulid);
+    snprintf(pre, sizeof pre, "%s/", ulid);
     names_t ns = {0};
     pl_err_t e = {{0}};
     if (objstore_iter(c->o.bucket, pre, true, collect_name, &ns, &e) != 0) {
         names_free(&ns);
         return pl_err_set(err, "list %s: %s", pre, e.msg);
     }
-    snprintf(obj, sizeof obj, "%s/meta.json", b->m.ulid);
+    snprintf(obj, sizeof obj, "%s/meta.json", ulid);
     int rc = 0;
     if (objstore_delete(c->o.bucket, obj, &e) != 0 && !objstore_is_not_found(c->o.bucket)) rc = -1;
     char mark[64];
-    snprintf(mark, sizeof mark, "%s/" DELETION_MARK, b->m.ulid);
+    snprintf(mark, sizeof mark, "%s/" DELETION_MARK, ulid);
     for (size_t i = 0; i < ns.n && rc == 0; i++) {
         if (!strcmp(ns.v[i], obj) || !strcmp(ns.v[i], mark)) continue;
         if (objstore_delete(c->o.bucket, ns.v[i], &e) != 0 && !objstore_is_not_found(c->o.bucket)) rc = -1;
     }
     if (rc == 0 && objstore_delete(c->o.bucket, mark, &e) != 0 && !objstore_is_not_found(c->o.bucket)) rc = -1;
     names_free(&ns);
-    if (rc != 0) return pl_err_set(err, "delete block %s: %s", b->m.ulid, e.msg);
+    if (rc != 0) return pl_err_set(err, "delete block %s: %s", ulid, e.msg);
+    return 0;
+}
+
+static int delete_block(compactor_t *c, bblk_t *b, pl_err_t *err) {
+    if (delete_objects(c, b->m.ulid, err) != 0) return -1;
     b->gone = true;
     atomic_fetch_add(&c->deleted, 1);
     log_info("compactor", "deleted block marked for deletion", "block=%s", b->m.ulid);
@@ -862,6 +877,15 @@ int compactor_run_once(compactor_t *c, pl_err_t *err) {
         if ((pl_now_ms() - b->mark_time_s * 1000) < c->o.delete_delay_ms) continue;
         if (delete_block(c, b, err) != 0) goto out;
     }
+    /* partial uploads older than max(consistency delay, 48h): an upload that died (Thanos deletes them too) */
+    int64_t partial_age = c->o.consistency_delay_ms > PARTIAL_UPLOAD_AGE_MS ? c->o.consistency_delay_ms : PARTIAL_UPLOAD_AGE_MS;
+    for (size_t i = 0; i < l.npartial; i++) {
+        int64_t born = block_ulid_time(l.partial[i]);
+        if (born < 0 || pl_now_ms() - born <= partial_age) continue;
+        if (delete_objects(c, l.partial[i], err) != 0) goto out;
+        atomic_fetch_add(&c->partial_deleted, 1);
+        log_info("compactor", "deleted aborted partial upload", "block=%s", l.partial[i]);
+    }
     atomic_store(&c->last_success_s, pl_now_ms() / 1000);
     rc = 0;
 out:
@@ -907,6 +931,10 @@ void compactor_write_metrics(compactor_t *c, strbuf_t *sb) {
     strbuf_puts(sb, "# HELP thanos_compact_blocks_cleaned_total Total number of blocks deleted in compactor.\n"
                     "# TYPE thanos_compact_blocks_cleaned_total counter\n");
     strbuf_printf(sb, "thanos_compact_blocks_cleaned_total %llu\n", (unsigned long long)atomic_load(&c->deleted));
+    strbuf_puts(sb, "# HELP thanos_compact_aborted_partial_uploads_deletion_attempts_total Total number of started deletions of blocks that are assumed aborted and only partially uploaded.\n"
+                    "# TYPE thanos_compact_aborted_partial_uploads_deletion_attempts_total counter\n");
+    strbuf_printf(sb, "thanos_compact_aborted_partial_uploads_deletion_attempts_total %llu\n",
+                  (unsigned long long)atomic_load(&c->partial_deleted));
     strbuf_puts(sb, "# HELP thanos_compact_last_successful_run_timestamp_seconds Unix timestamp of the last successful iteration.\n"
                     "# TYPE thanos_compact_last_successful_run_timestamp_seconds gauge\n");
     strbuf_printf(sb, "thanos_compact_last_successful_run_timestamp_seconds %lld\n", (long long)atomic_load(&c->last_success_s));
