@@ -254,5 +254,41 @@ static void test_series_samples(void **state) {
     strbuf_free(&b1);
     strbuf_free(&b2);
 }
+
+static void test_function_and_average(void **state) {
+    (void)state;
+    assert_int_equal(aggr_for_function("max_over_time"), AGGR_MAX);
+    assert_int_equal(aggr_for_function("min"), AGGR_MIN);
+    assert_int_equal(aggr_for_function("count_over_time"), AGGR_COUNT);
+    assert_int_equal(aggr_for_function("sum_over_time"), AGGR_SUM);
+    assert_int_equal(aggr_for_function("rate"), AGGR_COUNTER);
+    assert_int_equal(aggr_for_function("irate"), AGGR_COUNTER);
+    assert_int_equal(aggr_for_function("sum"), AGGR_AVERAGE);
+    assert_int_equal(aggr_for_function("avg_over_time"), AGGR_AVERAGE);
+    assert_int_equal(aggr_for_function(NULL), AGGR_AVERAGE);
+    sample_t cnt[] = {{299999, 4}, {599999, 5}}, sum[] = {{299999, 10}, {599999, 20}}, other[] = {{1, 1}, {2, 2}};
+    const sample_t *in[AGGR_N] = {cnt, sum, NULL, NULL, NULL};
+    size_t n[AGGR_N] = {2, 2, 0, 0, 0};
+    strbuf_t sb = STRBUF_INIT;
+    pl_err_t err = {{0}};
+    assert_int_equal(aggrchunk_encode(in, n, &sb, &err), 0);
+    aggrchunk_t c;
+    assert_int_equal(aggrchunk_parse((const uint8_t *)sb.data, sb.len, &c, &err), 0);
+    sample_t *out = NULL;
+    size_t m = 0, cap = 0;
+    assert_int_equal(aggrchunk_series_samples(&c, 1, (enum aggr_type)AGGR_AVERAGE, &out, &m, &cap, &err), 0);
+    assert_int_equal(m, 2);
+    assert_true(out[0].t == 299999 && out[0].v == 2.5 && out[1].v == 4);
+    /* sum and count of different windows: an error */
+    strbuf_reset(&sb);
+    in[AGGR_SUM] = other;
+    assert_int_equal(aggrchunk_encode(in, n, &sb, &err), 0);
+    assert_int_equal(aggrchunk_parse((const uint8_t *)sb.data, sb.len, &c, &err), 0);
+    m = 0;
+    assert_int_equal(aggrchunk_series_samples(&c, 1, (enum aggr_type)AGGR_AVERAGE, &out, &m, &cap, &err), -1);
+    free(out);
+    strbuf_free(&sb);
+}
 PL_TEST_MAIN(cmocka_unit_test(test_golden_bytes), cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_absent),
-             cmocka_unit_test(test_malformed), cmocka_unit_test(test_counter_feed), cmocka_unit_test(test_series_samples))
+             cmocka_unit_test(test_malformed), cmocka_unit_test(test_counter_feed), cmocka_unit_test(test_series_samples),
+             cmocka_unit_test(test_function_and_average))
