@@ -185,7 +185,8 @@ static void test_compact_group_and_halt(void **state) {
     assert_int_equal(count_live(0, 2), 1);
     strbuf_t m = STRBUF_INIT;
     compactor_write_metrics(c, &m);
-    assert_non_null(strstr(m.data, "thanos_compact_group_compactions_total{resolution=\"0\"} 1\n"));
+    assert_non_null(strstr(m.data, "thanos_compact_group_compactions_total{group=\"0@{cluster=\\\"eu1\\\"}\"} 1\n"));
+    assert_non_null(strstr(m.data, "thanos_compact_group_compactions_total{group=\"0@{cluster=\\\"us1\\\"}\"} 0\n"));
     assert_non_null(strstr(m.data, "thanos_compact_halted 0\n"));
     strbuf_free(&m);
     compactor_free(c);
@@ -384,7 +385,7 @@ static void test_downsampled_group(void **state) {
     assert_int_equal(count_live(DOWNSAMPLE_RES_5M, 2), 1);
     strbuf_t m = STRBUF_INIT;
     compactor_write_metrics(c, &m);
-    assert_non_null(strstr(m.data, "thanos_compact_group_compactions_total{resolution=\"300000\"} 1\n"));
+    assert_non_null(strstr(m.data, "thanos_compact_group_compactions_total{group=\"300000@{cluster=\\\"ds\\\"}\"} 1\n"));
     strbuf_free(&m);
     compactor_free(c);
 

@@ -134,6 +134,9 @@ check "compactor --wait serves /-/ready" wait_for 30 http_ok http://127.0.0.1:$H
 check "the iteration completes (thanos_compact_iterations_total 1, a successful run recorded)" \
   wait_for 60 body_has http://127.0.0.1:$HP/metrics '^thanos_compact_last_successful_run_timestamp_seconds [1-9]'
 curl -fsS http://127.0.0.1:$HP/metrics >"$TMP/metrics2"
+{ "$PROMTOOL" check metrics <"$TMP/metrics2" >"$TMP/checkmetrics.log" 2>&1 &&
+  grep -q '^thanos_compact_group_compactions_total{group="0@{cluster=\\"eu1\\",replica=\\"a\\"}"} 0$' "$TMP/metrics2"; }
+check "promtool check metrics accepts /metrics; thanos_compact_group_* carry the group" [ $? = 0 ]
 {   grep -q '^thanos_compact_blocks_marked_total{marker="deletion-mark.json",reason="retention"} 2$' "$TMP/metrics2" &&
   grep -q '^thanos_compact_halted 0$' "$TMP/metrics2" && grep -q '^thanos_compact_iterations_total 1$' "$TMP/metrics2"; }
 check "metrics: 2 blocks marked by retention, thanos_compact_halted 0" [ $? = 0 ]

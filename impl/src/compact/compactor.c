@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +35,6 @@ static const int64_t compact_ranges[] = {3600000LL, 2 * 3600000LL, 8 * 3600000LL
 #define N_RANGES (sizeof compact_ranges / sizeof compact_ranges[0])
 
 enum { RES_RAW = 0, RES_5M, RES_1H, N_RES };
-static const char *const res_names[N_RES] = {"0", "300000", "3600000"};
 
 static int res_index(int64_t res) {
     return res == DOWNSAMPLE_RES_5M ? RES_5M : res == DOWNSAMPLE_RES_1H ? RES_1H : res == 0 ? RES_RAW : -1;
@@ -67,7 +67,45 @@ struct compactor {
         marked_compaction, marked_retention, marked_garbage, deleted, halts;
     _Atomic uint64_t partial_deleted;
     _Atomic int64_t last_success_s;
+    /* per-group counters (Thanos labels them by group): guarded by gmu, read by the metrics writer */
+    pthread_mutex_t gmu;
+    struct gstat {
+        char *key; /* <resolution>@{labels} */
+        uint64_t compactions, failures, downsamples, downsample_failures;
+    } *gs;
+    size_t ngs;
 };
+
+enum { GS_NONE = 0, GS_COMPACTION, GS_FAILURE, GS_DOWNSAMPLE, GS_DOWNSAMPLE_FAILURE };
+
+/* Counts one event for the group res@labels (GS_NONE: just makes it known, at 0). */
+static void gstat_add(compactor_t *c, int64_t res, const char *labels, int what) {
+    char key[1024];
+    snprintf(key, sizeof key, "%lld@%s", (long long)res, labels);
+    pthread_mutex_lock(&c->gmu);
+    struct gstat *g = NULL;
+    for (size_t i = 0; i < c->ngs && !g; i++)
+        if (!strcmp(c->gs[i].key, key)) g = &c->gs[i];
+    if (!g) {
+        struct gstat *nv = realloc(c->gs, (c->ngs + 1) * sizeof *nv);
+        char *k = strdup(key);
+        if (nv) c->gs = nv;
+        if (nv && k) {
+            g = &c->gs[c->ngs++];
+            memset(g, 0, sizeof *g);
+            g->key = k;
+        } else {
+            free(k);
+        }
+    }
+    if (g) {
+        if (what == GS_COMPACTION) g->compactions++;
+        if (what == GS_FAILURE) g->failures++;
+        if (what == GS_DOWNSAMPLE) g->downsamples++;
+        if (what == GS_DOWNSAMPLE_FAILURE) g->downsample_failures++;
+    }
+    pthread_mutex_unlock(&c->gmu);
+}
 
 /* ---- small helpers ----------------------------------------------------------------- */
 
@@ -241,8 +279,10 @@ static int sync_metas(compactor_t *c, blist_t *l, pl_err_t *err) {
     if (rc < 0) return pl_err_set(err, "list bucket: %s", e.msg);
     if (rc > 0) return -1;
     size_t marked = 0;
-    for (size_t i = 0; i < l->n; i++)
+    for (size_t i = 0; i < l->n; i++) {
         marked += l->v[i].marked;
+        gstat_add(c, l->v[i].res, l->v[i].labels, GS_NONE);
+    }
     log_info("compactor", "successfully synchronized block metadata", "blocks=%zu partial=%zu marked_for_deletion=%zu",
              l->n, s.partial, marked);
     return 0;
@@ -711,11 +751,13 @@ static int compact_group(compactor_t *c, blist_t *l, size_t gi, int64_t now_ms, 
         block_rm_rf(wdir);
         if (rc != 0) {
             atomic_fetch_add(&c->compaction_failures, 1);
+            gstat_add(c, res, labels, GS_FAILURE);
             pl_err_prefix(err, "compaction of group %lld@%s", (long long)res, labels);
             break;
         }
         int ri = res_index(res);
         if (ri >= 0) atomic_fetch_add(&c->compactions[ri], 1);
+        gstat_add(c, res, labels, GS_COMPACTION);
         done++;
     }
     block_rm_rf(pdir);
@@ -756,8 +798,14 @@ static int downsample_pass(compactor_t *c, blist_t *l, int64_t now_ms, pl_err_t 
         if (covered(l, b, to)) continue;
         char ulid[ULID_LEN + 1];
         memcpy(ulid, b->m.ulid, sizeof ulid);
+        int64_t src_res = b->res;
+        char *src_labels = strdup(b->labels);
+        if (!src_labels) return pl_err_set(err, "out of memory");
         block_rm_rf(wdir);
-        if (mkdir_p(wdir) != 0) return pl_err_set(err, "mkdir %s: %s", wdir, strerror(errno));
+        if (mkdir_p(wdir) != 0) {
+            free(src_labels);
+            return pl_err_set(err, "mkdir %s: %s", wdir, strerror(errno));
+        }
         int64_t t0 = pl_monotonic_ns();
         char src[4300], out[ULID_LEN + 1] = "";
         snprintf(src, sizeof src, "%s/%s", wdir, ulid);
@@ -779,9 +827,13 @@ static int downsample_pass(compactor_t *c, blist_t *l, int64_t now_ms, pl_err_t 
         block_rm_rf(wdir);
         if (rc != 0) {
             atomic_fetch_add(&c->downsample_failures, 1);
+            gstat_add(c, src_res, src_labels, GS_DOWNSAMPLE_FAILURE);
+            free(src_labels);
             return pl_err_prefix(err, "downsample block %s to %lld ms", ulid, (long long)to);
         }
         atomic_fetch_add(&c->downsamples[res_index(to)], 1);
+        gstat_add(c, src_res, src_labels, GS_DOWNSAMPLE);
+        free(src_labels);
         log_info("compactor", "downsampled and uploaded block", "from=%s to=%s resolution=%lld duration_ms=%lld", ulid,
                  out, (long long)to, (long long)((pl_monotonic_ns() - t0) / 1000000));
     }
@@ -799,6 +851,7 @@ compactor_t *compactor_new(const compactor_opts_t *o, pl_err_t *err) {
     }
     c->o = *o;
     c->o.data_dir = c->data_dir;
+    pthread_mutex_init(&c->gmu, NULL);
     if (mkdir_p(c->data_dir) != 0) {
         pl_err_set(err, "mkdir %s: %s", c->data_dir, strerror(errno));
         compactor_free(c);
@@ -809,6 +862,10 @@ compactor_t *compactor_new(const compactor_opts_t *o, pl_err_t *err) {
 
 void compactor_free(compactor_t *c) {
     if (!c) return;
+    for (size_t i = 0; i < c->ngs; i++)
+        free(c->gs[i].key);
+    free(c->gs);
+    pthread_mutex_destroy(&c->gmu);
     free(c->data_dir);
     free(c);
 }
@@ -896,6 +953,41 @@ out:
 
 /* ---- metrics -------------------------------------------------------------------------------- */
 
+/* A label value with \ " and newline escaped, as the text format wants. */
+static void put_label_value(strbuf_t *sb, const char *v) {
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"') strbuf_putc(sb, '\\');
+        if (*v == '\n') {
+            strbuf_puts(sb, "\\n");
+            continue;
+        }
+        strbuf_putc(sb, *v);
+    }
+}
+
+static void write_group_metrics(compactor_t *c, strbuf_t *sb) {
+    static const struct {
+        const char *name, *help;
+    } fams[4] = {
+        {"thanos_compact_group_compactions_total", "Total number of group compaction attempts that resulted in a new block."},
+        {"thanos_compact_group_compactions_failures_total", "Total number of failed group compactions."},
+        {"thanos_compact_downsample_total", "Total number of downsampling attempts."},
+        {"thanos_compact_downsample_failures_total", "Total number of failed downsampling attempts."},
+    };
+    pthread_mutex_lock(&c->gmu);
+    for (int f = 0; f < 4; f++) {
+        strbuf_printf(sb, "# HELP %s %s\n# TYPE %s counter\n", fams[f].name, fams[f].help, fams[f].name);
+        for (size_t i = 0; i < c->ngs; i++) {
+            const struct gstat *g = &c->gs[i];
+            uint64_t v = f == 0 ? g->compactions : f == 1 ? g->failures : f == 2 ? g->downsamples : g->downsample_failures;
+            strbuf_printf(sb, "%s{group=\"", fams[f].name);
+            put_label_value(sb, g->key);
+            strbuf_printf(sb, "\"} %llu\n", (unsigned long long)v);
+        }
+    }
+    pthread_mutex_unlock(&c->gmu);
+}
+
 void compactor_write_metrics(compactor_t *c, strbuf_t *sb) {
     strbuf_puts(sb, "# HELP thanos_compact_halted Set to 1 if the compactor halted due to an unexpected error.\n"
                     "# TYPE thanos_compact_halted gauge\n");
@@ -903,23 +995,7 @@ void compactor_write_metrics(compactor_t *c, strbuf_t *sb) {
     strbuf_puts(sb, "# HELP thanos_compact_iterations_total Total number of iterations that were executed.\n"
                     "# TYPE thanos_compact_iterations_total counter\n");
     strbuf_printf(sb, "thanos_compact_iterations_total %llu\n", (unsigned long long)atomic_load(&c->iterations));
-    strbuf_puts(sb, "# HELP thanos_compact_group_compactions_total Total number of group compaction attempts that resulted in a new block.\n"
-                    "# TYPE thanos_compact_group_compactions_total counter\n");
-    for (int r = 0; r < N_RES; r++)
-        strbuf_printf(sb, "thanos_compact_group_compactions_total{resolution=\"%s\"} %llu\n", res_names[r],
-                      (unsigned long long)atomic_load(&c->compactions[r]));
-    strbuf_puts(sb, "# HELP thanos_compact_group_compactions_failures_total Total number of failed group compactions.\n"
-                    "# TYPE thanos_compact_group_compactions_failures_total counter\n");
-    strbuf_printf(sb, "thanos_compact_group_compactions_failures_total %llu\n",
-                  (unsigned long long)atomic_load(&c->compaction_failures));
-    strbuf_puts(sb, "# HELP thanos_compact_downsample_total Total number of downsampling attempts.\n"
-                    "# TYPE thanos_compact_downsample_total counter\n");
-    for (int r = 1; r < N_RES; r++)
-        strbuf_printf(sb, "thanos_compact_downsample_total{resolution=\"%s\"} %llu\n", res_names[r],
-                      (unsigned long long)atomic_load(&c->downsamples[r]));
-    strbuf_puts(sb, "# HELP thanos_compact_downsample_failures_total Total number of failed downsampling attempts.\n"
-                    "# TYPE thanos_compact_downsample_failures_total counter\n");
-    strbuf_printf(sb, "thanos_compact_downsample_failures_total %llu\n", (unsigned long long)atomic_load(&c->downsample_failures));
+    write_group_metrics(c, sb);
     strbuf_puts(sb, "# HELP thanos_compact_blocks_marked_total Total number of blocks marked in compactor.\n"
                     "# TYPE thanos_compact_blocks_marked_total counter\n");
     strbuf_printf(sb, "thanos_compact_blocks_marked_total{marker=\"deletion-mark.json\",reason=\"compaction\"} %llu\n",
