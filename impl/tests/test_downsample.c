@@ -553,7 +553,48 @@ static void test_downsample_block(void **state) {
     rmrf(tmpdir);
 }
 
+
+/* Tombstones of a raw block are applied: a series deleted entirely is not
+ * in the downsampled block, another one loses only its deleted day. */
+static void test_downsample_tombstones(void **state) {
+    (void)state;
+    char dir[256];
+    snprintf(dir, sizeof dir, "/tmp/test_downsample_tomb.%d", (int)getpid());
+    rmrf(dir);
+    assert_int_equal(mkdir(dir, 0777), 0);
+    char raw[27], ds[27], p[512];
+    make_raw_block(dir, raw);
+    snprintf(p, sizeof p, "%s/%s", dir, raw);
+    pl_err_t err = {{0}};
+    block_t *b = block_open(p, &err);
+    uint32_t *ids;
+    size_t nids;
+    assert_int_equal(index_reader_postings(b->index, "", "", &ids, &nids, &err), 0);
+    assert_int_equal(nids, 3);
+    tombstones_t ts = {0};
+    assert_int_equal(tombstones_add(&ts, ids[0], INT64_MIN, INT64_MAX), 0);  /* all of series 0 */
+    assert_int_equal(tombstones_add(&ts, ids[1], T0, T0 + 24 * 3600 * 1000LL - 1), 0); /* day 1 of series 1 */
+    block_close(b);
+    free(ids);
+    char tp[600];
+    snprintf(tp, sizeof tp, "%s/tombstones", p);
+    assert_int_equal(tombstones_write(tp, &ts, &err), 0);
+    tombstones_free(&ts);
+    assert_int_equal(downsample_block(p, DOWNSAMPLE_RES_5M, dir, ds, &err), 0);
+    snprintf(p, sizeof p, "%s/%s", dir, ds);
+    b = block_open(p, &err);
+    assert_non_null(b);
+    assert_int_equal(b->meta.num_series, 2);
+    assert_int_equal(index_reader_postings(b->index, "", "", &ids, &nids, &err), 0);
+    index_series_t s = {0};
+    assert_int_equal(index_reader_series(b->index, ids[0], &s, &err), 0);
+    assert_true(s.chks[0].mint >= T0 + 24 * 3600 * 1000LL); /* its first window is after the deleted day */
+    index_series_free(&s);
+    free(ids);
+    block_close(b);
+    rmrf(dir);
+}
 PL_TEST_MAIN(cmocka_unit_test(test_window_end), cmocka_unit_test(test_raw_windows), cmocka_unit_test(test_counter_resets),
              cmocka_unit_test(test_5m_to_1h_equals_raw_to_1h), cmocka_unit_test(test_thanos_vectors_raw),
              cmocka_unit_test(test_thanos_vectors_aggr), cmocka_unit_test(test_thanos_vectors_counter_boundary),
-             cmocka_unit_test(test_downsample_block))
+             cmocka_unit_test(test_downsample_block), cmocka_unit_test(test_downsample_tombstones))

@@ -395,6 +395,7 @@ int downsample_block(const char *src_dir, int64_t res, const char *dst_parent, c
     if (index_reader_postings(b->index, "", "", &ids, &nids, err) != 0) goto out;
     for (size_t k = 0; k < nids; k++) {
         if (index_reader_series(b->index, ids[k], &s, err) != 0) goto out;
+        bool tomb = tombstones_has_series(&b->tombstones, ids[k]);
         for (size_t i = 1; i < s.nchks; i++)
             if (s.chks[i - 1].maxt >= s.chks[i].mint) {
                 pl_err_set(err, "found overlapping chunks within the series (chunk %zu [%lld, %lld], chunk %zu [%lld, %lld])",
@@ -428,6 +429,7 @@ int downsample_block(const char *src_dir, int64_t res, const char *dst_parent, c
                     double v;
                     xor_iter_at(&it, &t, &v);
                     if (is_stale(v) || t < last) continue;
+                    if (tomb && tombstones_deleted(&b->tombstones, ids[k], t)) continue; /* deleted stays deleted */
                     if (sbuf_push(&raw, t, v, err) != 0) goto out;
                     last = t;
                 }

@@ -34,7 +34,8 @@
  * sum, min and max, raw -> 5m -> 1h gives exactly raw -> 1h (up to float
  * rounding of sums).
  *
- * downsample_block applies this to every series of a block, as Thanos's
+ * downsample_block applies this to every series of a block (a raw block's
+ * tombstones applied first: deleted samples stay deleted), as Thanos's
  * Downsample: the new block keeps the source's minTime, maxTime and
  * compaction (level, sources, parents), gets a new ULID, and its thanos
  * section is the source's with downsample.resolution set and source
