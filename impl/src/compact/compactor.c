@@ -675,6 +675,12 @@ static int compact_group(compactor_t *c, blist_t *l, size_t gi, int64_t now_ms, 
             break;
         }
         char **dirs = calloc(np, sizeof *dirs);
+        if (!dirs) {
+            free(members);
+            free(plan);
+            rc = pl_err_set(err, "out of memory");
+            break;
+        }
         strbuf_t ids = STRBUF_INIT;
         for (size_t i = 0; i < np && rc == 0; i++) {
             strbuf_printf(&ids, "%s%s", i ? "," : "", plan[i]->m.ulid);
