@@ -73,8 +73,11 @@ check "only indexes were downloaded at sync (no chunks dir locally)" \
 
 start_bg "$TMP/query1.log" "$PROMLAB" query --endpoint=$S --http-address=127.0.0.1:$Q1_PORT
 start_bg "$TMP/query2.log" "$PROMLAB" query --endpoint=$S --endpoint=$ST --http-address=127.0.0.1:$Q2_PORT
-check "both queries ready" wait_for 30 http_ok $Q1/-/ready
+Q3_PORT=$(free_port); Q3=http://127.0.0.1:$Q3_PORT
+start_bg "$TMP/query3.log" "$PROMLAB" query --endpoint=$SC --endpoint=$ST --http-address=127.0.0.1:$Q3_PORT
+check "the three queries ready" wait_for 30 http_ok $Q1/-/ready
 wait_for 30 http_ok $Q2/-/ready
+wait_for 30 http_ok $Q3/-/ready
 
 range() { # URL EXPR START END STEP: the sorted result of a range query, canonical
   curl -fsS --get --data-urlencode "query=$2" --data-urlencode "start=$3" --data-urlencode "end=$4" \
@@ -102,6 +105,10 @@ check "query over server + store: sum by (series) (rate(...[5m])) equals the rec
   [ "$(range $Q2 'sum by (series) (rate(lab_metric[5m]))' $A $Z 300)" = "$(cat "$TMP/before_rate.json")" ]
 check "query over server + store: count_over_time equals the recorded one" \
   [ "$(instant $Q2 'count_over_time(lab_metric[30m])' $((BF_START + 3600)))" = "$(cat "$TMP/before_count.json")" ]
+check "query over sidecar + store (as Thanos): raw samples equal the recorded ones" \
+  [ "$(range $Q3 'lab_metric' $A $Z 60)" = "$(cat "$TMP/before_raw.json")" ]
+check "query over sidecar + store: the rate equals the recorded one" \
+  [ "$(range $Q3 'sum by (series) (rate(lab_metric[5m]))' $A $Z 300)" = "$(cat "$TMP/before_rate.json")" ]
 check "store metrics: chunks were range-read from the bucket" \
   body_has $ST/metrics '^thanos_bucket_store_bytes_fetched_total\{kind="chunks"\} [1-9]'
 
