@@ -190,6 +190,30 @@ static void test_leaf_info(void **state) {
     assert_int_equal(query_parse_leaf_info("not json", 8, &li, &e), -1);
 }
 
+static void test_query_resolution_param(void **state) {
+    (void)state;
+    int64_t ms = -1;
+    pl_err_t e = {{0}};
+    assert_int_equal(query_max_source_resolution(NULL, "3600", false, &ms, &e), 0);
+    assert_int_equal(ms, 0); /* no parameter, no auto: raw */
+    assert_int_equal(query_max_source_resolution(NULL, "3600", true, &ms, &e), 0);
+    assert_int_equal(ms, 720000); /* auto by default: step / 5 */
+    assert_int_equal(query_max_source_resolution("auto", "1h", false, &ms, &e), 0);
+    assert_int_equal(ms, 720000);
+    assert_int_equal(query_max_source_resolution("auto", NULL, false, &ms, &e), 0);
+    assert_int_equal(ms, 0); /* instant query */
+    assert_int_equal(query_max_source_resolution("5m", "3600", true, &ms, &e), 0);
+    assert_int_equal(ms, 300000); /* an explicit value wins over auto */
+    assert_int_equal(query_max_source_resolution("0s", "3600", true, &ms, &e), 0);
+    assert_int_equal(ms, 0);
+    assert_int_equal(query_max_source_resolution("raw", NULL, false, &ms, &e), 0);
+    assert_int_equal(ms, 0);
+    assert_int_equal(query_max_source_resolution("3600000", NULL, false, &ms, &e), 0);
+    assert_int_equal(ms, 3600000);
+    assert_int_equal(query_max_source_resolution("soon", NULL, false, &ms, &e), -1);
+    assert_non_null(strstr(e.msg, "max_source_resolution"));
+}
+
 /* A fan-out leaf with two label sets is asked for either, not for a third. */
 typedef struct count_q {
     int selects;
@@ -468,6 +492,30 @@ static void test_sync_skips_and_merges(void **state) {
     store_free(s);
 }
 
+/* --min-time / --max-time: blocks wholly outside are not loaded. */
+static void test_time_shard(void **state) {
+    fixture_t *f = *state;
+    char a[ULID_LEN + 1], b[ULID_LEN + 1];
+    make_block(f->bkt, "a", "up", 1, T0, T0 + 2 * H, 15000, a);
+    make_block(f->bkt, "a", "up", 1, T0 + 2 * H, T0 + 4 * H, 15000, b);
+    store_opts_t o = {.bucket = f->bucket, .data_dir = f->data, .ignore_deletion_marks_delay_ms = 24 * H,
+                      .min_time = T0 + 3 * H, .max_time = INT64_MAX};
+    pl_err_t e = {{0}};
+    store_t *s = store_new(&o, &e);
+    assert_non_null(s);
+    assert_int_equal(store_sync(s, &e), 0);
+    assert_int_equal(store_blocks_loaded(s), 1);
+    strbuf_t m = STRBUF_INIT;
+    store_write_metrics(s, &m);
+    assert_non_null(strstr(m.data, "thanos_blocks_meta_synced{state=\"time-excluded\"} 1\n"));
+    strbuf_free(&m);
+    got_t g = select_all(s, "up", NULL, T0, T0 + 4 * H, 0, NULL);
+    assert_int_equal(g.nseries, 1);
+    assert_int_equal(g.s[0].t, T0 + 2 * H); /* block b's first sample: block a is not served */
+    free(g.s);
+    store_free(s);
+}
+
 /* A chunk segment whose bytes were damaged: the select fails with the
  * block named, nothing crashes. */
 static void test_corrupt_chunk(void **state) {
@@ -656,7 +704,8 @@ static void test_sidecar_read(void **state) {
 PL_TEST_MAIN(cmocka_unit_test(test_aggr_for_func), cmocka_unit_test(test_parse_resolution),
              cmocka_unit_test(test_plan_raw_only), cmocka_unit_test(test_plan_prefers_coarse_and_fills_gaps),
              cmocka_unit_test(test_plan_overlaps_and_missing), cmocka_unit_test(test_leaf_info),
-             cmocka_unit_test(test_fanout_label_sets),
+             cmocka_unit_test(test_fanout_label_sets), cmocka_unit_test(test_query_resolution_param),
+             cmocka_unit_test_setup_teardown(test_time_shard, setup, teardown),
              cmocka_unit_test_setup_teardown(test_sync_skips_and_merges, setup, teardown),
              cmocka_unit_test_setup_teardown(test_corrupt_chunk, setup, teardown),
              cmocka_unit_test_setup_teardown(test_downsampled, setup, teardown), cmocka_unit_test(test_sidecar_read))
