@@ -443,13 +443,12 @@ static int check_overlaps(compactor_t *c, blist_t *l, bblk_t **buf, int64_t now_
                 fmt_time(b1, sizeof b1, buf[k]->m.max_time);
                 return pl_err_set(
                     err,
-                    "compaction halted: overlapping blocks in group %lld@%s (resolution %lld, labels %s): block %s "
-                    "[%s, %s) source %s and block %s [%s, %s) source %s. Blocks of one group must not overlap: two "
-                    "producers upload with the same external labels %s (e.g. Prometheus replicas without a distinct "
-                    "replica label). Give each producer a unique external label set, then move or delete the "
-                    "duplicate blocks; the compactor does nothing until then",
-                    (long long)g->res, g->labels, (long long)g->res, g->labels, buf[prev]->m.ulid, a0, a1,
-                    bblk_source(buf[prev]), buf[k]->m.ulid, b0, b1, bblk_source(buf[k]), g->labels);
+                    "compaction halted: overlapping blocks in group %lld@%s: %s [%s, %s) source %s and %s [%s, %s) "
+                    "source %s. Two producers upload with the same external labels (e.g. replicas without a "
+                    "distinct replica label): give each a unique external label set, then move or delete the "
+                    "duplicates. Nothing is compacted until then",
+                    (long long)g->res, g->labels, buf[prev]->m.ulid, a0, a1, bblk_source(buf[prev]), buf[k]->m.ulid, b0,
+                    b1, bblk_source(buf[k]));
             }
         }
     }
