@@ -312,10 +312,7 @@ int cmd_store(int argc, char **argv) {
     pl_err_t err = {{0}};
     int rc = flags_parse_cli(store_flags, N_FLAGS, argc, argv, "promlab store", "promlab store [<flags>]");
     if (rc >= 0) return rc;
-    enum log_level lvl;
-    if (log_parse_level(flags_str(store_flags, N_FLAGS, "log.level"), &lvl) < 0)
-        return usage_error("--log.level: must be one of debug, info, warn, error");
-    log_set_level(lvl);
+    if (flags_apply_log(store_flags, N_FLAGS, &err) < 0) return usage_error(err.msg);
     store_server_t ss;
     memset(&ss, 0, sizeof ss);
     int64_t delay_ms, mint, maxt;
