@@ -8,7 +8,9 @@
 #  (b) the store skips a partial block (no meta.json) and a block whose
 #      deletion mark is older than --ignore-deletion-marks-delay, serves one
 #      marked recently, drops a block that leaves the bucket; its info
-#      endpoint lists the blocks and its metrics count what it did.
+#      endpoint lists the blocks and its metrics count what it did;
+# and the same data through `promlab query --endpoint=<sidecar> --endpoint=<store>`
+# and through a real Prometheus 2.42 whose remote_read points at the store.
 source "$(dirname "$0")/../lib.sh"
 source "$ROOT/tests/sidecar_lib.sh"
 
@@ -88,6 +90,7 @@ A=$((BF_START + 600)); Z=$((BF_START + 6000))
 range $Q1 'lab_metric' $A $Z 60 >"$TMP/before_raw.json"
 range $Q1 'sum by (series) (rate(lab_metric[5m]))' $A $Z 300 >"$TMP/before_rate.json"
 instant $Q1 'count_over_time(lab_metric[30m])' $((BF_START + 3600)) >"$TMP/before_count.json"
+instant $Q1 'lab_metric' $((BF_START + 3600)) >"$TMP/before_instant.json"
 check "recorded answers have 20 series over the first block" \
   [ "$(jq length "$TMP/before_raw.json")" = 20 -a "$(jq '.[0].values | length' "$TMP/before_raw.json")" -gt 80 ]
 check "before retention, server + store (the same data twice) answers as the server alone" \
@@ -111,6 +114,20 @@ check "query over sidecar + store: the rate equals the recorded one" \
   [ "$(range $Q3 'sum by (series) (rate(lab_metric[5m]))' $A $Z 300)" = "$(cat "$TMP/before_rate.json")" ]
 check "store metrics: chunks were range-read from the bucket" \
   body_has $ST/metrics '^thanos_bucket_store_bytes_fetched_total\{kind="chunks"\} [1-9]'
+
+# A real Prometheus (Debian's 2.42) reads the store through its remote_read client.
+PR_PORT=$(free_port); PR=http://127.0.0.1:$PR_PORT
+printf 'global:\n  scrape_interval: 1h\nremote_read:\n  - url: %s/api/v1/read\n    read_recent: true\nscrape_configs: []\n' "$ST" >"$TMP/prom.yml"
+start_bg "$TMP/prometheus.log" "$PROMETHEUS" --config.file="$TMP/prom.yml" --storage.tsdb.path="$TMP/prom-data" \
+  --web.listen-address=127.0.0.1:$PR_PORT
+check "Prometheus 2.42 with remote_read from the store ready" wait_for 40 http_ok $PR/-/ready
+vals() { jq -c '[.[] | {s: .metric.series, c: .metric.cluster, v: .value[1]}] | sort_by(.s)'; }
+check "Prometheus reads the dropped block's data from the store, external labels included" \
+  [ "$(instant $PR 'lab_metric' $((BF_START + 3600)) | vals)" = "$(vals <"$TMP/before_instant.json")" -a "$(jq length "$TMP/before_instant.json")" = 20 ]
+check "store labels API: names include the external labels" \
+  sh -c "curl -fsS $ST/api/v1/labels | jq -e '.data | index(\"cluster\") and index(\"series\")' >/dev/null"
+check "query's label values API sees the store's replicas" \
+  sh -c "curl -fsS $Q2/api/v1/label/replica/values | jq -e '.data | index(\"a\") and index(\"x\")' >/dev/null"
 
 # --- (b) what the store serves of the extra blocks
 check "partial block's series not served" [ "$(instant $Q2 'partial_metric' $((BF_START - 10 * 3600 + 1800)))" = "[]" ]
