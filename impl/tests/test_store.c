@@ -543,6 +543,37 @@ static void test_corrupt_chunk(void **state) {
     store_free(s);
 }
 
+/* A segment cut short after upload: the chunks past the cut are reported
+ * (the series' block named), the store keeps serving other blocks. */
+static void test_truncated_segment(void **state) {
+    fixture_t *f = *state;
+    char a[ULID_LEN + 1], b[ULID_LEN + 1];
+    make_block(f->bkt, "a", "up", 2, T0, T0 + 2 * H, 15000, a);
+    make_block(f->bkt, "b", "up", 2, T0, T0 + 2 * H, 15000, b);
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s/chunks/000001", f->bkt, a);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(truncate(p, st.st_size / 2), 0);
+    store_t *s = new_store(f);
+    pl_err_t e = {{0}};
+    assert_int_equal(store_sync(s, &e), 0);
+    matcher_t m[2];
+    assert_int_equal(matcher_init(&m[0], MATCH_EQUAL, "__name__", "up", &e), 0);
+    assert_int_equal(matcher_init(&m[1], MATCH_EQUAL, "cluster", "a", &e), 0);
+    got_t g = {0};
+    assert_int_equal(store_select(s, m, 2, T0, T0 + 2 * H, NULL, collect, &g, &e), -1);
+    assert_non_null(strstr(e.msg, a));
+    free(g.s);
+    g = select_all(s, "up", "b", T0, T0 + 2 * H, 0, NULL);
+    assert_int_equal(g.nseries, 2);
+    assert_int_equal(g.nsamples, 2 * 480);
+    free(g.s);
+    matcher_free(&m[0]);
+    matcher_free(&m[1]);
+    store_free(s);
+}
+
 /* ---- downsampled blocks ---- */
 
 /* Raw data over 48h at 1m (a gauge and a counter), its 5m block, and a raw
@@ -708,4 +739,5 @@ PL_TEST_MAIN(cmocka_unit_test(test_aggr_for_func), cmocka_unit_test(test_parse_r
              cmocka_unit_test_setup_teardown(test_time_shard, setup, teardown),
              cmocka_unit_test_setup_teardown(test_sync_skips_and_merges, setup, teardown),
              cmocka_unit_test_setup_teardown(test_corrupt_chunk, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_truncated_segment, setup, teardown),
              cmocka_unit_test_setup_teardown(test_downsampled, setup, teardown), cmocka_unit_test(test_sidecar_read))
