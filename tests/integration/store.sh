@@ -17,6 +17,18 @@ source "$ROOT/tests/sidecar_lib.sh"
 BUCKET=$TMP/bucket
 printf 'type: FILESYSTEM\nconfig:\n  directory: %s\n' "$BUCKET" >"$TMP/bucket.yml"
 
+# --- bad flags: refused with a reason
+refused() { # EXIT_CODE REGEX ARGS...: promlab store exits with the code and says why
+  local want=$1 re=$2; shift 2
+  "$PROMLAB" store "$@" >"$TMP/refused.out" 2>&1
+  [ $? = "$want" ] && grep -qE "$re" "$TMP/refused.out"
+}
+check "no bucket configured: refused" refused 2 'no bucket' --http-address=127.0.0.1:0
+check "a bucket config with an error: refused with its position" refused 1 '<objstore.config>:1:1: .*directory' \
+  --objstore.config='type: FILESYSTEM' --http-address=127.0.0.1:0
+check "an unparsable --min-time: refused" refused 2 'min-time.*yesterday' --objstore.config-file="$TMP/bucket.yml" \
+  --min-time=yesterday --http-address=127.0.0.1:0
+
 # --- history: 6 h of 20 series in 4 blocks (first block [B+10m, B+2h))
 gen_om "$TMP/in.om" "$BF_START" 6
 "$PROMLAB" tool tsdb create-blocks-from openmetrics "$TMP/in.om" "$TMP/data" >"$TMP/bf.log" 2>&1
