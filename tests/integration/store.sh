@@ -72,7 +72,7 @@ NEWMARK=$(extra_block newmark_metric 4)
 printf '{"id":"%s","version":1,"deletion_time":%d}' "$NEWMARK" $(( $(date +%s) - 3600 )) >"$BUCKET/$NEWMARK/deletion-mark.json"
 
 start_bg "$TMP/store.log" "$PROMLAB" store --objstore.config-file="$TMP/bucket.yml" --data-dir="$TMP/store-data" \
-  --http-address=127.0.0.1:$ST_PORT --sync-block-duration=2s --ignore-deletion-marks-delay=24h
+  --http-address=127.0.0.1:$ST_PORT --sync-block-duration=2s --ignore-deletion-marks-delay=24h --log.level=debug
 check "store ready after its first sync" wait_for 30 http_ok $ST/-/ready
 check "store loaded the 4 shipped blocks and the recently marked one" \
   [ "$(curl -fsS $ST/api/v1/store/info | jq '.data.blocks | length')" = 5 ]
@@ -127,7 +127,7 @@ check "query over sidecar + store: the rate equals the recorded one" \
 check "store metrics: chunks were range-read from the bucket" \
   body_has $ST/metrics '^thanos_bucket_store_bytes_fetched_total\{kind="chunks"\} [1-9]'
 
-# A real Prometheus (Debian's 2.42) reads the store through its remote_read client.
+# A real Prometheus (Debian's 2.42) reads the store through its remote_read client (SAMPLES, as the store's log shows).
 PR_PORT=$(free_port); PR=http://127.0.0.1:$PR_PORT
 printf 'global:\n  scrape_interval: 1h\nremote_read:\n  - url: %s/api/v1/read\n    read_recent: true\nscrape_configs: []\n' "$ST" >"$TMP/prom.yml"
 start_bg "$TMP/prometheus.log" "$PROMETHEUS" --config.file="$TMP/prom.yml" --storage.tsdb.path="$TMP/prom-data" \
@@ -136,6 +136,8 @@ check "Prometheus 2.42 with remote_read from the store ready" wait_for 40 http_o
 vals() { jq -c '[.[] | {s: .metric.series, c: .metric.cluster, v: .value[1]}] | sort_by(.s)'; }
 check "Prometheus reads the dropped block's data from the store, external labels included" \
   [ "$(instant $PR 'lab_metric' $((BF_START + 3600)) | vals)" = "$(vals <"$TMP/before_instant.json")" -a "$(jq length "$TMP/before_instant.json")" = 20 ]
+check "the store answered promlab query with STREAMED_XOR_CHUNKS and Prometheus with SAMPLES" \
+  sh -c "grep -q 'response_type=STREAMED_XOR_CHUNKS' '$TMP/store.log' && grep -q 'response_type=SAMPLES' '$TMP/store.log'"
 check "store labels API: names include the external labels" \
   sh -c "curl -fsS $ST/api/v1/labels | jq -e '.data | index(\"cluster\") and index(\"series\")' >/dev/null"
 check "query's label values API sees the store's replicas" \

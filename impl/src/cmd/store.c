@@ -113,6 +113,8 @@ static void handle_read(store_server_t *ss, const http_request_t *req, http_resp
         plain(r, 400, err.msg);
         return;
     }
+    log_debug("store", "remote read", "queries=%zu response_type=%s max_source_resolution_ms=%" PRId64, rq.nqueries,
+              type == RR_SAMPLES ? "SAMPLES" : "STREAMED_XOR_CHUNKS", max_res);
     read_ctx_t c = {.type = type, .out = &r->body, .limit = ss->sample_limit, .err = &err};
     if (type == RR_SAMPLES) c.sw = rr_samples_writer_new(rq.nqueries);
     int rc = type == RR_SAMPLES && !c.sw ? pl_err_set(&err, "out of memory") : 0;
