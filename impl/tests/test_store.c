@@ -492,6 +492,47 @@ static void test_sync_skips_and_merges(void **state) {
     store_free(s);
 }
 
+/* Many blocks and many series: 40 blocks of 10 minutes with 300 series each
+ * (batches shrink to 4096 / 40 = 102 series, so every part refills twice):
+ * every series comes out once, in label order, with all 40 * 40 samples. */
+typedef struct check_all {
+    int nseries;
+    bool ok;
+    char prev[64];
+} check_all_t;
+
+static int check_series(void *ctx, const label_t *ls, size_t n, const sample_t *s, size_t ns) {
+    check_all_t *c = ctx;
+    const char *k = labels_get(ls, n, "k");
+    char key[64];
+    snprintf(key, sizeof key, "%s", k ? k : "");
+    if (c->nseries > 0 && strcmp(c->prev, key) >= 0) c->ok = false;
+    snprintf(c->prev, sizeof c->prev, "%s", key);
+    if (ns != 40 * 40) c->ok = false;
+    for (size_t i = 0; i < ns; i++)
+        if (s[i].t != T0 + (int64_t)i * 15000 || s[i].v != value_at(atoi(key), s[i].t, false)) c->ok = false;
+    c->nseries++;
+    return 0;
+}
+
+static void test_many_blocks_and_series(void **state) {
+    fixture_t *f = *state;
+    char u[ULID_LEN + 1];
+    for (int b = 0; b < 40; b++) make_block(f->bkt, "a", "up", 300, T0 + b * 10 * M, T0 + (b + 1) * 10 * M, 15000, u);
+    store_t *s = new_store(f);
+    pl_err_t e = {{0}};
+    assert_int_equal(store_sync(s, &e), 0);
+    assert_int_equal(store_blocks_loaded(s), 40);
+    matcher_t m;
+    assert_int_equal(matcher_init(&m, MATCH_EQUAL, "__name__", "up", &e), 0);
+    check_all_t c = {.ok = true};
+    assert_int_equal(store_select(s, &m, 1, T0, T0 + 400 * M, NULL, check_series, &c, &e), 0);
+    assert_int_equal(c.nseries, 300);
+    assert_true(c.ok);
+    matcher_free(&m);
+    store_free(s);
+}
+
 /* --min-time / --max-time: blocks wholly outside are not loaded. */
 static void test_time_shard(void **state) {
     fixture_t *f = *state;
@@ -737,6 +778,7 @@ PL_TEST_MAIN(cmocka_unit_test(test_aggr_for_func), cmocka_unit_test(test_parse_r
              cmocka_unit_test(test_plan_overlaps_and_missing), cmocka_unit_test(test_leaf_info),
              cmocka_unit_test(test_fanout_label_sets), cmocka_unit_test(test_query_resolution_param),
              cmocka_unit_test_setup_teardown(test_time_shard, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_many_blocks_and_series, setup, teardown),
              cmocka_unit_test_setup_teardown(test_sync_skips_and_merges, setup, teardown),
              cmocka_unit_test_setup_teardown(test_corrupt_chunk, setup, teardown),
              cmocka_unit_test_setup_teardown(test_truncated_segment, setup, teardown),
