@@ -51,6 +51,10 @@ size_t dedup_penalty(const sample_t *a, size_t na, const sample_t *b, size_t nb,
  * which a queryable does not see; promlab uses the naming convention of
  * counters instead: names ending in _total, _count or _bucket. */
 bool dedup_is_counter_name(const char *name);
+/* Whether the query's function (the select hint's func, now passed down by
+ * the engine) treats the series as a counter, as Thanos decides: rate,
+ * increase, irate, resets. The fan-out adjusts when either says so. */
+bool dedup_is_counter_func(const char *func);
 
 /* ---- the fan-out (fanout.c) ---- */
 
