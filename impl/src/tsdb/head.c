@@ -651,24 +651,25 @@ typedef struct sample_buf {
     size_t n, cap;
 } sample_buf_t;
 
+/* Room for n more samples in out. */
+static int sample_buf_reserve(sample_buf_t *out, size_t n) {
+    if (out->cap - out->n >= n) return 0;
+    size_t nc = out->cap ? out->cap : 256;
+    while (nc - out->n < n)
+        nc *= 2;
+    sample_t *nv = realloc(out->v, nc * sizeof *nv);
+    if (!nv) return -1;
+    out->v = nv;
+    out->cap = nc;
+    return 0;
+}
+
 /* Appends the samples of chunk bytes that fall in [mint, maxt]. */
 static int decode_range(const uint8_t *data, size_t len, int64_t mint, int64_t maxt, sample_buf_t *out) {
-    xor_iter_t it;
-    xor_iter_init(&it, data, len);
-    if (!xor_iter_seek(&it, mint)) return 0;
-    do {
-        sample_t smp;
-        xor_iter_at(&it, &smp.t, &smp.v);
-        if (smp.t > maxt) break;
-        if (out->n == out->cap) {
-            size_t nc = out->cap ? out->cap * 2 : 256;
-            sample_t *nv = realloc(out->v, nc * sizeof *nv);
-            if (!nv) return -1;
-            out->v = nv;
-            out->cap = nc;
-        }
-        out->v[out->n++] = smp;
-    } while (xor_iter_next(&it));
+    if (len < XOR_HEADER_BYTES) return 0;
+    if (sample_buf_reserve(out, xor_chunk_count_bytes(data)) != 0) return -1;
+    bool malformed; /* never, for chunks the head wrote; the samples before it stand */
+    out->n += xor_chunk_decode(data, len, mint, maxt, out->v + out->n, false, &malformed);
     return 0;
 }
 
@@ -880,35 +881,47 @@ static int cmp_entries(const void *a, const void *b, void *arg) {
 
 /* The newest sample of a series in [mint, maxt] into out (n = 0 or 1): the
  * open chunk's appender holds it whenever it is not after maxt, so no chunk
- * is decoded then. */
+ * is decoded then; otherwise the chunks are decoded newest first, each only
+ * up to maxt, until one has a sample in range. (With tombstones, whose
+ * samples may hide the newest one, all of them are read as series_samples
+ * does.) */
 static int series_last_sample(head_t *h, uint32_t id, const mem_series_t *s, int64_t mint, int64_t maxt,
                               sample_buf_t *out) {
-    stripe_t *st = stripe_of(h, id);
-    pthread_mutex_lock(&st->lock);
-    bool have = s->chunk != NULL;
-    int64_t t = s->app.t;
-    uint64_t vbits = s->app.vbits;
-    pthread_mutex_unlock(&st->lock);
-    if (have && t <= maxt) {
-        out->n = 0;
-        if (t < mint) return 0;
-        if (!out->cap) {
-            sample_t *v = realloc(out->v, 16 * sizeof *v);
-            if (!v) return -1;
-            out->v = v;
-            out->cap = 16;
+    out->n = 0;
+    if (!out->cap && sample_buf_reserve(out, 16) != 0) return -1;
+    if (atomic_load_explicit(&h->ntombs, memory_order_acquire)) {
+        if (series_samples(h, id, s, mint, maxt, out) != 0) return -1;
+        if (out->n > 1) {
+            out->v[0] = out->v[out->n - 1];
+            out->n = 1;
         }
-        double d;
-        memcpy(&d, &vbits, sizeof d);
-        out->v[0] = (sample_t){t, d};
-        out->n = 1;
         return 0;
     }
-    if (series_samples(h, id, s, mint, maxt, out) != 0) return -1;
-    if (out->n > 1) {
-        out->v[0] = out->v[out->n - 1];
-        out->n = 1;
+    stripe_t *st = stripe_of(h, id);
+    pthread_mutex_lock(&st->lock);
+    if (s->chunk && s->app.t <= maxt) {
+        if (s->app.t >= mint) {
+            double d;
+            memcpy(&d, &s->app.vbits, sizeof d);
+            out->v[0] = (sample_t){s->app.t, d};
+            out->n = 1;
+        }
+        goto unlock;
     }
+    bool malformed;
+    if (s->chunk && s->app.t >= mint && chunk_first_t(s->chunk) <= maxt) {
+        out->n = xor_chunk_decode(s->chunk, xor_appender_len(&s->app), mint, maxt, out->v, true, &malformed);
+        if (out->n) goto unlock;
+    }
+    for (uint32_t i = s->closed ? s->closed->n : 0; i-- > 0;) {
+        const mem_chunk_t *c = &s->closed->c[i];
+        if (c->maxt < mint) break; /* older chunks end earlier still */
+        if (c->mint > maxt) continue;
+        out->n = xor_chunk_decode(c->data, c->len, mint, maxt, out->v, true, &malformed);
+        if (out->n) break;
+    }
+unlock:
+    pthread_mutex_unlock(&st->lock);
     return 0;
 }
 
