@@ -216,12 +216,14 @@ static int query_mode(int argc, char **argv) {
             strbuf_free(&sb);
             promql_result_free(&res);
         }
-        double wmin = wall[0];
-        for (int r = 1; r < runs; r++)
+        double wmin = wall[0], cmin = cpu[0];
+        for (int r = 1; r < runs; r++) {
             if (wall[r] < wmin) wmin = wall[r];
-        printf("%-20s wall median %8.3f s  min %8.3f s  cpu median %8.3f s  json %6.3f s  %6zu series  %8zu bytes  "
+            if (cpu[r] < cmin) cmin = cpu[r];
+        }
+        printf("%-20s wall median %7.3f s  min %7.3f s  cpu median %7.3f s  min %7.3f s  json %6.3f s  %6zu series  %8zu bytes  "
                "hash %016" PRIx64 "\n",
-               bq->name, median(wall, runs), wmin, median(cpu, runs), json_s, nseries, bytes, hash);
+               bq->name, median(wall, runs), wmin, median(cpu, runs), cmin, json_s, nseries, bytes, hash);
         fflush(stdout);
     }
     promql_engine_free(eng);

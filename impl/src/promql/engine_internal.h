@@ -168,6 +168,11 @@ typedef int (*matrix_hook_fn)(void *ctx, const matrix_t *m, const mseries_t *s);
 matrix_t eval_matrix_hooked(query_t *q, const promql_expr_t *e, const grid_t *g, matrix_hook_fn hook, void *hook_ctx);
 value_t eval_call(query_t *q, const promql_expr_t *e, const grid_t *g);
 value_t eval_aggregate(query_t *q, const promql_expr_t *e, const grid_t *g);
+/* count or group (group = true) by the labels by[0..nby) of a vector
+ * selector, streamed from storage without keeping its series (engine.c):
+ * the same value as eval_aggregate computes for them. */
+value_t eval_count_selector(query_t *q, const promql_expr_t *sel, const grid_t *g, char *const *by, size_t nby,
+                            bool group);
 value_t eval_binary(query_t *q, const promql_expr_t *e, const grid_t *g);
 
 #endif

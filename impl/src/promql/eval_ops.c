@@ -445,6 +445,9 @@ value_t eval_aggregate(query_t *q, const promql_expr_t *e, const grid_t *g) {
     enum promql_agg_op op0 = e->agg;
     bool unsorted_input = false;
     if (operand->kind == PROMQL_VECTOR_SELECTOR && !e->without && e->ngrouping <= 64 &&
+        (op0 == PROMQL_AGG_COUNT || op0 == PROMQL_AGG_GROUP))
+        return eval_count_selector(q, operand, g, e->grouping, e->ngrouping, op0 == PROMQL_AGG_GROUP);
+    if (operand->kind == PROMQL_VECTOR_SELECTOR && !e->without && e->ngrouping <= 64 &&
         (op0 == PROMQL_AGG_COUNT || op0 == PROMQL_AGG_GROUP || op0 == PROMQL_AGG_SUM || op0 == PROMQL_AGG_AVG ||
          op0 == PROMQL_AGG_MIN || op0 == PROMQL_AGG_MAX || op0 == PROMQL_AGG_STDDEV || op0 == PROMQL_AGG_STDVAR)) {
         q->proj_sel = operand;

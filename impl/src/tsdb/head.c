@@ -615,6 +615,36 @@ static label_t *series_labels(head_t *h, const mem_series_t *s, size_t n, label_
     return lb->ls;
 }
 
+/* Labels a select passes: all of a series', or with a projection
+ * (storage_select_hints_t.only_labels) those whose name symbols are in
+ * only[0..nonly), in the series' (name) order. */
+typedef struct label_proj {
+    bool on;
+    uint32_t only[64];
+    size_t nonly;
+} label_proj_t;
+
+static label_t *series_labels_proj(head_t *h, const mem_series_t *s, size_t n, const label_proj_t *pj, label_buf_t *lb,
+                                   size_t *nout) {
+    *nout = n;
+    if (!pj->on) return series_labels(h, s, n, lb);
+    if (!lb->ls) {
+        lb->ls = lb->stack;
+        lb->cap = 32;
+    }
+    const uint32_t *p = series_pairs(h, s);
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < lb->cap; i++)
+        for (size_t j = 0; j < pj->nonly; j++)
+            if (p[2 * i] == pj->only[j]) {
+                lb->ls[k].name = symtab_str(h->syms, p[2 * i]);
+                lb->ls[k++].value = symtab_str(h->syms, p[2 * i + 1]);
+                break;
+            }
+    *nout = k;
+    return lb->ls;
+}
+
 static void label_buf_free(label_buf_t *lb) {
     if (lb->ls && lb->ls != lb->stack) free(lb->ls);
 }
@@ -957,6 +987,13 @@ static int select_unlocked_hinted(head_t *h, const matcher_t *ms, size_t nms, in
     label_buf_t lb = {0};
     if (!pos || !neg) goto oom;
     if (mint > maxt) goto done;
+    /* a projection: the symbols of the names wanted (at most 64; names no
+     * series has are left out) */
+    label_proj_t pj = {.on = hints && hints->only_labels && hints->nlabels <= 64};
+    for (size_t i = 0; pj.on && i < hints->nlabels; i++) {
+        uint32_t sym;
+        if (symtab_find(h->syms, hints->labels[i], strlen(hints->labels[i]), &sym)) pj.only[pj.nonly++] = sym;
+    }
 
     for (size_t i = 0; i < nms; i++) {
         const matcher_t *m = &ms[i];
@@ -1001,10 +1038,10 @@ static int select_unlocked_hinted(head_t *h, const matcher_t *ms, size_t nms, in
                            : series_samples(h, cur->v[i], s, mint, maxt, &sb)) != 0)
                 goto oom;
             if (sb.n == 0) continue;
-            size_t n = atomic_load_explicit(&s->nlabels, memory_order_acquire);
-            label_t *ls = series_labels(h, s, n, &lb);
+            size_t n = atomic_load_explicit(&s->nlabels, memory_order_acquire), nls;
+            label_t *ls = series_labels_proj(h, s, n, &pj, &lb, &nls);
             if (!ls) goto oom;
-            rc = fn(ctx, ls, n, sb.v, sb.n);
+            rc = fn(ctx, ls, nls, sb.v, sb.n);
         }
         goto done;
     }
@@ -1031,9 +1068,10 @@ static int select_unlocked_hinted(head_t *h, const matcher_t *ms, size_t nms, in
                        : series_samples(h, ents[i].id, s, mint, maxt, &sb)) != 0)
             goto oom;
         if (sb.n == 0) continue;
-        label_t *ls = series_labels(h, s, ents[i].n, &lb);
+        size_t nls;
+        label_t *ls = series_labels_proj(h, s, ents[i].n, &pj, &lb, &nls);
         if (!ls) goto oom;
-        rc = fn(ctx, ls, ents[i].n, sb.v, sb.n);
+        rc = fn(ctx, ls, nls, sb.v, sb.n);
     }
     goto done;
 oom:
