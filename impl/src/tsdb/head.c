@@ -40,6 +40,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tsdb/chunkenc.h"
 #include "tsdb/headmem.h"
@@ -955,6 +956,75 @@ unlock:
     return 0;
 }
 
+/* ---- newest samples on several threads ----------------------------------
+ *
+ * An instant query over a million series spends most of its time finding
+ * each series' newest sample (decoding its chunk when the evaluation time
+ * is before the last sample). Those lookups are independent and read-only:
+ * with last_only and at least PAR_MIN_SERIES series, they run on up to
+ * PAR_MAX_THREADS threads (one per online CPU) into an array, and the
+ * calling thread then passes the series to the callback in the same order
+ * as ever. The caller holds the GC lock (read) for all of them. */
+#define PAR_MIN_SERIES 32768
+#define PAR_MAX_THREADS 4
+
+typedef struct last_job {
+    head_t *h;
+    const uint32_t *ids;
+    size_t lo, hi;
+    int64_t mint, maxt;
+    sample_t *out;
+    uint8_t *has;
+    int rc;
+} last_job_t;
+
+static void *last_job_run(void *arg) {
+    last_job_t *j = arg;
+    sample_buf_t sb = {0};
+    for (size_t i = j->lo; i < j->hi; i++) {
+        j->has[i] = 0;
+        mem_series_t *s = series_get(j->h, j->ids[i]);
+        if (!s) continue;
+        if (series_last_sample(j->h, j->ids[i], s, j->mint, j->maxt, &sb) != 0) {
+            j->rc = -1;
+            break;
+        }
+        if (sb.n) {
+            j->out[i] = sb.v[0];
+            j->has[i] = 1;
+        }
+    }
+    free(sb.v);
+    return NULL;
+}
+
+/* The newest sample in [mint, maxt] of each of ids[0..n) into out[i]
+ * (has[i] says whether there is one). Returns 0, or -1 out of memory. */
+static int last_samples(head_t *h, const uint32_t *ids, size_t n, int64_t mint, int64_t maxt, sample_t *out,
+                        uint8_t *has) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nt = cpus < 1 ? 1 : cpus > PAR_MAX_THREADS ? PAR_MAX_THREADS : (size_t)cpus;
+    if (n < PAR_MIN_SERIES) nt = 1;
+    last_job_t jobs[PAR_MAX_THREADS];
+    pthread_t th[PAR_MAX_THREADS];
+    bool started[PAR_MAX_THREADS] = {false};
+    for (size_t k = 0; k < nt; k++) {
+        jobs[k] = (last_job_t){h, ids, n * k / nt, n * (k + 1) / nt, mint, maxt, out, has, 0};
+        /* job 0 runs on this thread; a thread that cannot start runs here too */
+        if (k > 0) started[k] = pthread_create(&th[k], NULL, last_job_run, &jobs[k]) == 0;
+    }
+    last_job_run(&jobs[0]);
+    int rc = jobs[0].rc;
+    for (size_t k = 1; k < nt; k++) {
+        if (started[k])
+            pthread_join(th[k], NULL);
+        else
+            last_job_run(&jobs[k]);
+        if (jobs[k].rc) rc = jobs[k].rc;
+    }
+    return rc;
+}
+
 static int select_unlocked_hinted(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt,
                                   const storage_select_hints_t *hints, head_series_fn fn, void *ctx, pl_err_t *err);
 
@@ -971,6 +1041,28 @@ int head_select_hinted(head_t *h, const matcher_t *ms, size_t nms, int64_t mint,
     if (mint < mv) mint = mv;
     int rc = select_unlocked_hinted(h, ms, nms, mint, maxt, hints, fn, ctx, err);
     pthread_rwlock_unlock(&h->gc_lock);
+    return rc;
+}
+
+/* last_only over ids[0..n) in that order: the newest samples first
+ * (last_samples), then fn for each series that has one. Returns fn's
+ * non-zero value or 0; *oom when memory ran out. */
+static int emit_last(head_t *h, const uint32_t *ids, size_t n, int64_t mint, int64_t maxt, const label_proj_t *pj,
+                     label_buf_t *lb, head_series_fn fn, void *ctx, bool *oom) {
+    sample_t *out = malloc(n * sizeof *out);
+    uint8_t *has = malloc(n);
+    int rc = 0;
+    *oom = !out || !has || last_samples(h, ids, n, mint, maxt, out, has) != 0;
+    for (size_t i = 0; i < n && rc == 0 && !*oom; i++) {
+        if (!has[i]) continue;
+        const mem_series_t *s = hm_pages_at(&h->series, ids[i]);
+        size_t nls, nl = atomic_load_explicit(&s->nlabels, memory_order_acquire);
+        label_t *ls = series_labels_proj(h, s, nl, pj, lb, &nls);
+        if (!ls) *oom = true;
+        else rc = fn(ctx, ls, nls, &out[i], 1);
+    }
+    free(out);
+    free(has);
     return rc;
 }
 
@@ -1029,6 +1121,12 @@ static int select_unlocked_hinted(head_t *h, const matcher_t *ms, size_t nms, in
     for (size_t i = 0; i < nneg && cur->n; i++) subtract_into(cur, &neg[i]);
     if (cur->n == 0) goto done;
 
+    if (last_only && cur->n >= PAR_MIN_SERIES && !sorted) {
+        bool oom;
+        rc = emit_last(h, cur->v, cur->n, mint, maxt, &pj, &lb, fn, ctx, &oom);
+        if (oom) goto oom;
+        goto done;
+    }
     if (!sorted) {
         /* In id order, straight from the postings: no sort entries. */
         for (size_t i = 0; i < cur->n && rc == 0; i++) {
@@ -1061,6 +1159,15 @@ static int select_unlocked_hinted(head_t *h, const matcher_t *ms, size_t nms, in
         nents++;
     }
     if (nents > 1 && sorted) qsort_r(ents, nents, sizeof *ents, cmp_entries, h->syms);
+    if (last_only && nents >= PAR_MIN_SERIES) {
+        /* the ids in label order, over the id list (no longer needed) */
+        for (size_t i = 0; i < nents; i++)
+            cur->v[i] = ents[i].id;
+        bool oom;
+        rc = emit_last(h, cur->v, nents, mint, maxt, &pj, &lb, fn, ctx, &oom);
+        if (oom) goto oom;
+        goto done;
+    }
 
     for (size_t i = 0; i < nents && rc == 0; i++) {
         const mem_series_t *s = hm_pages_at(&h->series, ents[i].id);
