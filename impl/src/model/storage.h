@@ -39,6 +39,12 @@ typedef struct storage_select_hints {
     bool only_labels;
     const char *const *labels;
     size_t nlabels;
+    /* For remote leaves (Prometheus's remote-read hints; storage may ignore them): the
+     * function applied to a range selector ("rate", "max_over_time"; NULL: none), its
+     * range and the query step, and how coarse downsampled data may be (ms; 0 = raw). */
+    const char *func;
+    int64_t range_ms, step_ms;
+    int64_t max_resolution_ms;
 } storage_select_hints_t;
 
 typedef struct queryable {
