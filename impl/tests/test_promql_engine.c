@@ -428,6 +428,25 @@ static void test_count_streamed_matches_general(void **state) {
                     check_same_answer(eng, qf, qs, fast, slow, 0, 1300000, 30000);
                     check_same_answer(eng, qf, qs, fast, slow, 125000, 1000000, 7000);
                 }
+    /* sum/count/group/min/max by (...) over a range function, aggregated as
+     * storage streams (range queries): against the same with "* 1" in
+     * between, which takes the general path */
+    static const char *ops[] = {"sum", "count", "group", "min", "max"};
+    static const char *fns[] = {"rate", "increase", "delta", "irate", "changes", "avg_over_time", "last_over_time",
+                                "stddev_over_time", "count_over_time"};
+    static const char *rsels[] = {"m1[2m]", "{__name__=~\"m.*\", a!=\"y\"}[90s]", "m3[5m] offset 1m", "nothing[1m]"};
+    static const char *rgroupings[] = {"", "by (a)", "by (a, b)", "by (zzz)"};
+    for (int qb = 0; qb < 2; qb++)
+        for (size_t oi = 0; oi < sizeof ops / sizeof *ops; oi++)
+            for (size_t fi = 0; fi < sizeof fns / sizeof *fns; fi++)
+                for (size_t si = 0; si < sizeof rsels / sizeof *rsels; si++)
+                    for (size_t gi = 0; gi < sizeof rgroupings / sizeof *rgroupings; gi++) {
+                        snprintf(fast, sizeof fast, "%s %s (%s(%s))", ops[oi], rgroupings[gi], fns[fi], rsels[si]);
+                        snprintf(slow, sizeof slow, "%s %s (%s(%s) * 1)", ops[oi], rgroupings[gi], fns[fi], rsels[si]);
+                        const queryable_t *qf = qb ? &plain : &hinted, *qs = qb ? &hinted : &plain;
+                        check_same_answer(eng, qf, qs, fast, slow, 0, 1300000, 30000);
+                        check_same_answer(eng, qf, qs, fast, slow, 125000, 1000000, 7000);
+                    }
     promql_engine_free(eng);
     head_free(h);
 }

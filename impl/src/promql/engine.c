@@ -138,6 +138,21 @@ void q_check(query_t *q) {
         q_fail(q, PROMQL_ERR_CANCELED, "query was canceled in expression evaluation");
 }
 
+int q_poll_cb(query_t *q) {
+    if ((++q->poll & 63) != 0) return 0;
+    if (q->deadline_ns && pl_monotonic_ns() > q->deadline_ns) {
+        q->err->type = PROMQL_ERR_TIMEOUT;
+        snprintf(q->err->msg, sizeof q->err->msg, "%s", "query timed out in expression evaluation");
+        return -1;
+    }
+    if (q->eng->opts.canceled && q->eng->opts.canceled(q->eng->opts.cancel_ctx)) {
+        q->err->type = PROMQL_ERR_CANCELED;
+        snprintf(q->err->msg, sizeof q->err->msg, "%s", "query was canceled in expression evaluation");
+        return -1;
+    }
+    return 0;
+}
+
 /* For storage callbacks: never longjmp across storage code (it would leak
  * its buffers); record the error and stop the iteration instead. */
 static int q_add_samples_cb(query_t *q, size_t n) {
