@@ -1017,7 +1017,7 @@ static int last_samples(head_t *h, const uint32_t *ids, size_t n, int64_t mint, 
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     size_t nt = cpus < 1 ? 1 : cpus > PAR_MAX_THREADS ? PAR_MAX_THREADS : (size_t)cpus;
     if (n < PAR_MIN_SERIES) nt = 1;
-    last_job_t jobs[PAR_MAX_THREADS];
+    last_job_t jobs[PAR_MAX_THREADS] = {{0}};
     pthread_t th[PAR_MAX_THREADS];
     bool started[PAR_MAX_THREADS] = {false};
     for (size_t k = 0; k < nt; k++) {
