@@ -447,6 +447,10 @@ static void test_count_streamed_matches_general(void **state) {
                         check_same_answer(eng, qf, qs, fast, slow, 0, 1300000, 30000);
                         check_same_answer(eng, qf, qs, fast, slow, 125000, 1000000, 7000);
                     }
+    /* more groups x steps than the streamed aggregation keeps (2^23): it
+     * gives up and the general path answers */
+    check_same_answer(eng, &hinted, &plain, "sum by (b) (rate({__name__=~\"m.*\"}[2m]))",
+                      "sum by (b) (rate({__name__=~\"m.*\"}[2m]) * 1)", 0, 1200000, 40); /* 300 x 30001 */
     promql_engine_free(eng);
     head_free(h);
 }

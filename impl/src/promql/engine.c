@@ -734,6 +734,10 @@ matrix_t eval_matrix_hooked(query_t *q, const promql_expr_t *e, const grid_t *g,
         q->select_ns += pl_monotonic_ns() - t0;
         free(c.buf);
         if (rc != 0) {
+            if (q->hook_stopped) { /* the hook stopped the select on purpose: no error */
+                q->hook_stopped = false;
+                return m;
+            }
             if (q->err->type != PROMQL_ERR_NONE) longjmp(q->jb, 1);
             q_fail(q, PROMQL_ERR_EXECUTION, "%s", c.oom ? "out of memory" : err.msg[0] ? err.msg : "select failed");
         }

@@ -102,6 +102,9 @@ typedef struct query {
     /* The range function whose matrix argument is being selected (a remote-read
      * hint for leaves that serve downsampled data); NULL otherwise. */
     const char *sel_func;
+    /* Set by a matrix hook (eval_matrix_hooked) that stops the select on
+     * purpose rather than on an error. */
+    bool hook_stopped;
     int64_t deadline_ns; /* 0: none */
     unsigned poll;
     annots_t warnings, infos;
@@ -183,7 +186,8 @@ value_t eval_count_selector(query_t *q, const promql_expr_t *sel, const grid_t *
 /* sum, count, group, min or max (op) by the labels by[0..nby) (not
  * __name__) of a range function straight over a matrix selector, each series
  * aggregated as storage passes it (eval_funcs.c): the same value as
- * eval_aggregate computes. false (nothing done) when e is not such a call. */
+ * eval_aggregate computes. false when e is not such a call, or when it has
+ * too many groups x steps (the caller then evaluates it the general way). */
 bool eval_range_func_aggregated(query_t *q, const promql_expr_t *e, const grid_t *g, enum promql_agg_op op,
                                 char *const *by, size_t nby, value_t *out);
 value_t eval_binary(query_t *q, const promql_expr_t *e, const grid_t *g);

@@ -63,6 +63,7 @@ typedef struct range_ctx {
     uint8_t *scratch_has;
     struct range_agg *agg; /* aggregated as it streams (eval_range_func_aggregated); NULL: keep series */
     vseries_t agg_slot;    /* the current series there, its arrays reused */
+    bool agg_overflow;     /* agg gave up (too many groups): stop the select */
 } range_ctx_t;
 
 static void range_agg_add(range_ctx_t *rc, const label_t *ls, size_t nls, const vseries_t *o);
@@ -196,6 +197,10 @@ static int range_hook(void *ctx, const matrix_t *m, const mseries_t *s) {
     /* aggregating as it streams, nothing polls for timeout or cancellation
      * after the select: poll here (the select stops, its caller fails) */
     if (rc->agg && q_poll_cb(rc->q) != 0) return -1;
+    if (rc->agg_overflow) {
+        rc->q->hook_stopped = true;
+        return -1;
+    }
     range_series(ctx, m, s);
     return 0;
 }
@@ -318,7 +323,15 @@ struct range_agg {
     size_t ngroups, cap;
     uint32_t *slots; /* index + 1 */
     size_t nslots;
+    bool overflow; /* more groups x steps than RANGE_AGG_MAX_CELLS: given up */
 };
+
+/* The general path keeps one value per input series and step anyway; the
+ * accumulators here (20 bytes a group and step) are worth it only while the
+ * groups are fewer than the series. Past this many cells (eval_aggregate's
+ * bound for its series-major loop) the stream stops and eval_aggregate does
+ * it the general way, selecting again. */
+#define RANGE_AGG_MAX_CELLS ((uint64_t)1 << 23)
 
 static void range_agg_rehash(query_t *q, struct range_agg *a) {
     size_t ns = a->nslots ? a->nslots * 2 : 64;
@@ -355,6 +368,10 @@ static void range_agg_add(range_ctx_t *rc, const label_t *ls, size_t nls, const 
                 break;
             }
     if (!gr) {
+        if ((uint64_t)(a->ngroups + 1) * nst > RANGE_AGG_MAX_CELLS) {
+            a->overflow = rc->agg_overflow = true;
+            return;
+        }
         if (a->ngroups == a->cap) {
             size_t nc = a->cap ? a->cap * 2 : 16;
             range_group_t *ng = arena_alloc(&q->arena, nc * sizeof *ng);
@@ -407,9 +424,18 @@ bool eval_range_func_aggregated(query_t *q, const promql_expr_t *e, const grid_t
                       .copy_labels = true, .agg = &a};
     rc.scratch_v = arena_alloc(&q->arena, g->n * sizeof(double));
     rc.scratch_has = arena_alloc(&q->arena, g->n);
+    size_t cur_samples = q->cur_samples;
+    uint64_t queryable_samples = q->queryable_samples;
     q->sel_func = e->func->name;
     (void)eval_matrix_hooked(q, e->args[0], g, range_hook, &rc);
     q->sel_func = NULL;
+    if (a.overflow) {
+        /* too many groups: the general path selects again; the samples are
+         * counted once (annotations raised twice are kept once) */
+        q->cur_samples = cur_samples;
+        q->queryable_samples = queryable_samples;
+        return false;
+    }
     value_t r = {.type = PROMQL_TYPE_VECTOR, .vs = vseries_new(q, a.ngroups, g->n), .nvs = a.ngroups};
     for (size_t k = 0; k < a.ngroups; k++) {
         const range_group_t *gr = &a.groups[k];
