@@ -5,6 +5,7 @@
  * queries against both over HTTP.
  *
  *   bench_promql DIR SERIES [END_MS]
+ *   bench_promql query DIR END_MS [RUNS] [NAME...]   (the queries in-process; below)
  *
  * SERIES active series (about; the shapes below round), every one sampled
  * every 60 s over the hour before END_MS (default: now, rounded down to the
@@ -21,11 +22,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "model/labels.h"
 #include "model/storage.h"
+#include "promql/engine.h"
 #include "tsdb/db.h"
+#include "util/json.h"
+#include "util/strbuf.h"
+#include "util/timeutil.h"
 
 #define STEP_MS 60000LL
 #define HOUR_MS 3600000LL
@@ -80,7 +86,170 @@ static void commit(gen_t *g, size_t first_new) {
         for (size_t i = first_new; i < g->n; i++) g->s[i].ref = st[i - first_new].ref;
 }
 
+
+/* ---- query mode: the benchmark's queries in-process -------------------------
+ *
+ *   bench_promql query DIR END_MS [RUNS] [NAME...]
+ *
+ * Opens DIR (replaying its WAL; no background compaction), then evaluates
+ * each of the benchmark's queries RUNS times (default 3) on the DB's
+ * queryable, as the server does but without HTTP, and encodes the result
+ * as the API's JSON. Prints per query the median and minimum wall seconds,
+ * the median CPU seconds of the process (user + system), the JSON encoding
+ * time, the result's size and an FNV-1a hash of its JSON, so two builds can
+ * be compared for identical answers. Instant queries are evaluated at
+ * END_MS - 30 s, the range query over the 24 h before it at 1 m step, as
+ * scripts/bench-promql.sh does. Names select queries (default: all).
+ * BENCH_PROMQL_COMPACT=1 compacts the head into 2h blocks first (queries
+ * then read blocks + head); BENCH_PROMQL_DUMP=DIR writes each answer there. */
+
+static const struct bench_query {
+    const char *name, *expr;
+    bool range;
+} bench_queries[] = {
+    {"sum_rate", "sum by (job) (rate(http_requests_total[5m]))", false},
+    {"topk_count_by_name", "topk(10, count by (__name__)({__name__!=\"\"}))", false},
+    {"histogram_quantile", "histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))",
+     false},
+    {"regex_matchers",
+     "count({__name__=~\"avalanche_metric_mmmmm_0_1.*\", label_key_kkkkk_3=~\"label_val_vvvvv_[1-3]\", "
+     "label_key_kkkkk_9!~\".*7\"})",
+     false},
+    {"range_24h_1m", "sum by (mode) (rate(node_cpu_seconds_total[5m]))", true},
+    {"count_all", "count({__name__=~\".+\"})", false},
+};
+
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+static double wall_seconds(void) { return (double)pl_monotonic_ns() / 1e9; }
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return v[(n - 1) / 2];
+}
+
+static int query_mode(int argc, char **argv) {
+    if (argc < 4) {
+        fprintf(stderr, "usage: bench_promql query DIR END_MS [RUNS] [NAME...]\n");
+        return 2;
+    }
+    const char *dir = argv[2];
+    int64_t end = strtoll(argv[3], NULL, 10);
+    end -= end % STEP_MS;
+    int runs = argc > 4 ? atoi(argv[4]) : 3;
+    if (runs < 1 || runs > 100) runs = 3;
+    /* BENCH_PROMQL_COMPACT=1: 2h blocks, and the head compacted into them
+     * before the queries (the 24h range query then reads blocks + head) */
+    bool compact = getenv("BENCH_PROMQL_COMPACT") != NULL;
+    db_opts_t o = {.no_lockfile = true, .block_range_ms = compact ? 2 * HOUR_MS : 48 * HOUR_MS};
+    db_t *db;
+    pl_err_t err = {{0}};
+    double w0 = wall_seconds(), c0 = cpu_seconds();
+    if (db_open(dir, &o, &db, &err) < 0) {
+        fprintf(stderr, "db_open: %s\n", err.msg);
+        return 1;
+    }
+    head_stats_t hs;
+    if (compact) {
+        double cw = wall_seconds();
+        int nb = db_compact(db, &err);
+        if (nb < 0) {
+            fprintf(stderr, "db_compact: %s\n", err.msg);
+            return 1;
+        }
+        printf("compacted: %d blocks in %.2f s\n", nb, wall_seconds() - cw);
+    }
+    head_get_stats(db_head(db), &hs);
+    printf("replay: %.2f s wall, %.2f s cpu, %" PRIu64 " series\n", wall_seconds() - w0, cpu_seconds() - c0,
+           hs.num_series);
+    fflush(stdout);
+    queryable_t qb;
+    db_queryable(db, &qb);
+    promql_engine_opts_t eo = {0};
+    promql_engine_t *eng = promql_engine_new(&eo);
+    if (!eng) abort();
+    const int64_t t = end - 30000;
+    int rc = 0;
+    for (size_t qi = 0; qi < sizeof bench_queries / sizeof *bench_queries; qi++) {
+        const struct bench_query *bq = &bench_queries[qi];
+        bool wanted = argc <= 5;
+        for (int a = 5; a < argc; a++) wanted |= strcmp(argv[a], bq->name) == 0;
+        if (!wanted) continue;
+        double wall[100], cpu[100], json_s = 0;
+        uint64_t hash = 0;
+        size_t bytes = 0, nseries = 0;
+        for (int r = 0; r < runs; r++) {
+            promql_result_t res;
+            promql_error_t qerr = {0};
+            double ws = wall_seconds(), cs = cpu_seconds();
+            int qrc = bq->range ? promql_exec_range(eng, &qb, bq->expr, t - 24 * HOUR_MS, t, STEP_MS, &res, &qerr)
+                                : promql_exec_instant(eng, &qb, bq->expr, t, &res, &qerr);
+            double js = wall_seconds();
+            strbuf_t sb;
+            strbuf_init(&sb);
+            if (qrc == 0) {
+                jsonw_t w;
+                jw_init(&w, &sb);
+                promql_result_write_json(&res, &w);
+            }
+            wall[r] = wall_seconds() - ws;
+            cpu[r] = cpu_seconds() - cs;
+            json_s = wall_seconds() - js;
+            if (qrc != 0) {
+                fprintf(stderr, "%s: %s\n", bq->name, qerr.msg);
+                rc = 1;
+            }
+            uint64_t h = 1469598103934665603ULL;
+            for (size_t i = 0; i < sb.len; i++) h = (h ^ (uint8_t)sb.data[i]) * 1099511628211ULL;
+            if (r > 0 && h != hash) {
+                fprintf(stderr, "%s: run %d answered differently\n", bq->name, r);
+                rc = 1;
+            }
+            hash = h;
+            bytes = sb.len;
+            nseries = res.nseries;
+            if (r == runs - 1 && getenv("BENCH_PROMQL_DUMP")) {
+                char path[512];
+                snprintf(path, sizeof path, "%s/%s.json", getenv("BENCH_PROMQL_DUMP"), bq->name);
+                FILE *f = fopen(path, "w");
+                if (f) {
+                    fwrite(sb.data, 1, sb.len, f);
+                    fclose(f);
+                }
+            }
+            strbuf_free(&sb);
+            promql_result_free(&res);
+        }
+        double wmin = wall[0], cmin = cpu[0];
+        for (int r = 1; r < runs; r++) {
+            if (wall[r] < wmin) wmin = wall[r];
+            if (cpu[r] < cmin) cmin = cpu[r];
+        }
+        printf("%-20s wall median %7.3f s  min %7.3f s  cpu median %7.3f s  min %7.3f s  json %6.3f s  %6zu series  %8zu bytes  "
+               "hash %016" PRIx64 "\n",
+               bq->name, median(wall, runs), wmin, median(cpu, runs), cmin, json_s, nseries, bytes, hash);
+        fflush(stdout);
+    }
+    promql_engine_free(eng);
+    if (db_close(db, &err) < 0) {
+        fprintf(stderr, "db_close: %s\n", err.msg);
+        return 1;
+    }
+    return rc;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "query") == 0) return query_mode(argc, argv);
     if (argc < 3) {
         fprintf(stderr, "usage: bench_promql DIR SERIES [END_MS]\n");
         return 2;

@@ -593,9 +593,237 @@ static void test_max_samples(void **state) {
     xor_chunk_free(&c);
 }
 
+
+/* ---- xor_chunk_decode and the iterator's fast path ------------------------
+ * A reference decoder, one bit at a time with every read checked, written
+ * from the format (chunkenc.h) alone: the library's decoders must agree
+ * with it on every chunk, malformed ones included (same samples, same
+ * error). */
+typedef struct ref_reader {
+    const uint8_t *b;
+    size_t len, pos;
+} ref_reader_t;
+
+static bool ref_bits(ref_reader_t *r, unsigned n, uint64_t *out) {
+    uint64_t v = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (r->pos >= r->len * 8) return false;
+        v = v << 1 | ((r->b[r->pos >> 3] >> (7 - (r->pos & 7))) & 1);
+        r->pos++;
+    }
+    *out = v;
+    return true;
+}
+
+static bool ref_uvarint(ref_reader_t *r, uint64_t *out) {
+    uint64_t x = 0, b;
+    for (unsigned i = 0; i < 10; i++) {
+        if (!ref_bits(r, 8, &b)) return false;
+        if (b < 0x80) {
+            if (i == 9 && b > 1) return false;
+            *out = x | b << (7 * i);
+            return true;
+        }
+        x |= (b & 0x7f) << (7 * i);
+    }
+    return false;
+}
+
+/* Decodes up to cap samples; returns how many, *err when malformed. */
+static size_t ref_decode(const uint8_t *b, size_t len, smp_t *out, size_t cap, bool *err) {
+    ref_reader_t r = {b, len, 16};
+    *err = len < 2;
+    if (*err) return 0;
+    size_t total = (size_t)b[0] << 8 | b[1], n = 0;
+    int64_t t = 0;
+    uint64_t delta = 0, v = 0, x, bit;
+    int leading = -1, trailing = 0;
+    for (; n < total && n < cap; n++) {
+        if (n == 0) {
+            uint64_t zz;
+            if (!ref_uvarint(&r, &zz) || !ref_bits(&r, 64, &v)) break;
+            t = (int64_t)((zz >> 1) ^ (0 - (zz & 1)));
+        } else {
+            if (n == 1) {
+                if (!ref_uvarint(&r, &delta)) break;
+            } else {
+                unsigned ones = 0;
+                for (; ones < 4; ones++) {
+                    if (!ref_bits(&r, 1, &bit)) goto bad;
+                    if (!bit) break;
+                }
+                static const unsigned width[5] = {0, 14, 17, 20, 64};
+                uint64_t dod = 0;
+                if (width[ones]) {
+                    if (!ref_bits(&r, width[ones], &dod)) break;
+                    if (width[ones] < 64 && dod > (1ULL << (width[ones] - 1))) dod -= 1ULL << width[ones];
+                }
+                delta += dod;
+            }
+            t = (int64_t)((uint64_t)t + delta);
+            if (!ref_bits(&r, 1, &bit)) break;
+            if (bit) {
+                if (!ref_bits(&r, 1, &bit)) break;
+                if (bit) {
+                    uint64_t l, s;
+                    if (!ref_bits(&r, 5, &l) || !ref_bits(&r, 6, &s)) break;
+                    unsigned sig = s ? (unsigned)s : 64;
+                    if (l + sig > 64) break;
+                    leading = (int)l;
+                    trailing = 64 - (int)l - (int)sig;
+                } else if (leading < 0) {
+                    break;
+                }
+                if (!ref_bits(&r, (unsigned)(64 - leading - trailing), &x)) break;
+                v ^= x << trailing;
+            }
+        }
+        out[n] = (smp_t){t, v};
+    }
+bad:
+    *err = n < total && n < cap;
+    return n;
+}
+
+/* The library's decoders on bytes: the iterator, and xor_chunk_decode over
+ * a few windows, against the reference. */
+static void check_decoders_agree(const uint8_t *bytes, size_t len) {
+    enum { CAP = 70000 };
+    static smp_t ref[CAP];
+    static sample_t out[CAP];
+    uint8_t *b = malloc(len ? len : 1); /* exactly len bytes: ASan sees any over-read */
+    memcpy(b, bytes, len);
+    bool rerr;
+    size_t rn = ref_decode(b, len, ref, CAP, &rerr);
+    xor_iter_t it;
+    xor_iter_init(&it, b, len);
+    size_t n = 0;
+    while (xor_iter_next(&it)) {
+        assert_true(n < rn);
+        assert_int_equal(it.t, ref[n].t);
+        assert_int_equal(xor_iter_at_bits(&it), ref[n].v);
+        n++;
+    }
+    assert_int_equal(n, rn);
+    assert_int_equal(xor_iter_err(&it), rerr);
+    int64_t lo = rn ? ref[0].t : 0, hi = rn ? ref[rn - 1].t : 0;
+    /* timestamps may be anything: window edges in wrapping arithmetic */
+    uint64_t span = (uint64_t)hi - (uint64_t)lo;
+    int64_t a = (int64_t)((uint64_t)lo + span / 3), z = (int64_t)((uint64_t)hi - span / 3);
+    int64_t lo1 = lo == INT64_MAX ? lo : lo + 1, hi1 = hi == INT64_MIN ? hi : hi - 1;
+    const int64_t wins[][2] = {{INT64_MIN, INT64_MAX}, {lo, hi}, {lo1, hi1}, {a, z},
+                               {hi, hi}, {INT64_MIN, lo}, {(int64_t)rnd(), (int64_t)rnd()}};
+    for (size_t w = 0; w < sizeof wins / sizeof wins[0]; w++) {
+        int64_t mint = wins[w][0], maxt = wins[w][1];
+        /* expected: in order up to the first sample after maxt */
+        size_t want = 0, first = 0, k;
+        bool stopped = false;
+        for (k = 0; k < rn; k++) {
+            if (ref[k].t > maxt) {
+                stopped = true;
+                break;
+            }
+            if (ref[k].t >= mint) {
+                if (!want) first = k;
+                want++;
+            }
+        }
+        bool derr;
+        size_t got = xor_chunk_decode(b, len, mint, maxt, out, false, &derr);
+        assert_int_equal(derr, rerr && !stopped);
+        assert_int_equal(got, want);
+        for (size_t i = 0, j = first; i < got; j++) {
+            if (ref[j].t < mint) continue;
+            assert_int_equal(out[i].t, ref[j].t);
+            assert_memory_equal(&out[i].v, &ref[j].v, 8);
+            i++;
+        }
+        sample_t last = {0, 0};
+        got = xor_chunk_decode(b, len, mint, maxt, &last, true, &derr);
+        assert_int_equal(derr, rerr && !stopped);
+        assert_int_equal(got, want ? 1 : 0);
+        if (want) {
+            size_t j = k; /* the last in the window: scan back from the stop */
+            while (ref[j - 1].t < mint) j--;
+            assert_int_equal(last.t, ref[j - 1].t);
+            assert_memory_equal(&last.v, &ref[j - 1].v, 8);
+        }
+    }
+    free(b);
+}
+
+static void test_decoders_agree(void **state) {
+    (void)state;
+    check_decoders_agree(golden0, sizeof golden0);
+    check_decoders_agree(golden1, sizeof golden1);
+    check_decoders_agree(golden2, sizeof golden2);
+    /* every truncation of a golden chunk, and of the golden chunks with bytes flipped */
+    const uint8_t *g[] = {golden0, golden1, golden2};
+    const size_t glen[] = {sizeof golden0, sizeof golden1, sizeof golden2};
+    for (size_t k = 0; k < 3; k++) {
+        for (size_t cut = 0; cut < glen[k]; cut++) check_decoders_agree(g[k], cut);
+        uint8_t *p = malloc(glen[k]);
+        for (int round = 0; round < 300; round++) {
+            memcpy(p, g[k], glen[k]);
+            p[2 + rnd() % (glen[k] - 2)] ^= (uint8_t)(1u << (rnd() % 8));
+            check_decoders_agree(p, glen[k]);
+        }
+        free(p);
+    }
+    /* random chunks of every shape round trip already; here with windows */
+    enum { N = 1500 };
+    smp_t *s = malloc(N * sizeof *s);
+    for (int round = 0; round < 200; round++) {
+        size_t n = 1 + rnd() % (round % 2 ? 130 : N);
+        int64_t t = (int64_t)rnd();
+        double v = 0;
+        for (size_t i = 0; i < n; i++) {
+            switch (round % 4) {
+            case 0: /* scrape-like counter */
+                t += 60000 + (int64_t)(rnd() % 7) - 3;
+                v += (double)(rnd() % 50);
+                s[i] = (smp_t){t, bits_of(v)};
+                break;
+            case 1: /* any bits, any timestamps (every dod width) */
+                s[i] = (smp_t){(int64_t)rnd(), rnd()};
+                break;
+            case 2: /* gauge, gaps of every dod width */
+                t += (int64_t)(rnd() % (1u << (rnd() % 24)));
+                s[i] = (smp_t){t, bits_of((double)(rnd() % 100))};
+                break;
+            default: /* constant */
+                s[i] = (smp_t){1000 * (int64_t)i, bits_of(42.0)};
+            }
+        }
+        xor_chunk_t c;
+        assert_int_equal(xor_chunk_init(&c), 0);
+        for (size_t i = 0; i < n; i++) assert_int_equal(xor_chunk_append(&c, s[i].t, from_bits(s[i].v)), 0);
+        size_t len;
+        const uint8_t *b = xor_chunk_bytes(&c, &len);
+        check_decoders_agree(b, len);
+        /* and with its count raised: padding decodes, then an error */
+        uint8_t *p = malloc(len);
+        memcpy(p, b, len);
+        p[0] = 0xff;
+        check_decoders_agree(p, len);
+        free(p);
+        xor_chunk_free(&c);
+    }
+    free(s);
+    /* garbage of every length up to a few hundred bytes */
+    for (int round = 0; round < 3000; round++) {
+        size_t len = rnd() % 400;
+        uint8_t *p = malloc(len ? len : 1);
+        for (size_t i = 0; i < len; i++) p[i] = (uint8_t)rnd();
+        if (len >= 2 && round % 2) p[0] = 0, p[1] = (uint8_t)rnd(); /* plausible counts too */
+        check_decoders_agree(p, len);
+        free(p);
+    }
+}
+
 PL_TEST_MAIN(cmocka_unit_test(test_golden_prometheus_bytes), cmocka_unit_test(test_hand_vectors),
              cmocka_unit_test(test_dod_buckets), cmocka_unit_test(test_xor_windows),
              cmocka_unit_test(test_roundtrip_random), cmocka_unit_test(test_stale_nan_exact),
              cmocka_unit_test(test_seek), cmocka_unit_test(test_malformed),
              cmocka_unit_test(test_appender_dirty_buffer), cmocka_unit_test(test_resume_and_continue),
-             cmocka_unit_test(test_max_samples))
+             cmocka_unit_test(test_max_samples), cmocka_unit_test(test_decoders_agree))

@@ -1011,6 +1011,118 @@ static void test_big_blocks_and_pages(void **state) {
     hm_pages_free(&pa);
 }
 
+
+/* ---- select hints against the plain select ------------------------------
+ * last_only (newest sample without decoding, or chunks newest first; over
+ * PAR_MIN_SERIES series on several threads), unsorted and only_labels must
+ * give what a plain select gives, reduced the same way: for each series
+ * its newest sample in the window, as a multiset of (labels, t, value). */
+typedef struct last_row {
+    char *labels;
+    int64_t t;
+    uint64_t v;
+} last_row_t;
+
+typedef struct last_rows {
+    last_row_t *v;
+    size_t n, cap;
+    const char *only; /* reduce a plain select's labels to this one (NULL: all) */
+} last_rows_t;
+
+static int collect_last(void *ctx, const label_t *ls, size_t n, const sample_t *s, size_t ns) {
+    last_rows_t *r = ctx;
+    assert_true(ns > 0);
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 1024;
+        r->v = realloc(r->v, r->cap * sizeof *r->v);
+    }
+    const label_t *keep = ls;
+    size_t nkeep = n;
+    for (size_t i = 0; r->only && i < n; i++)
+        if (strcmp(ls[i].name, r->only) == 0) keep = &ls[i], nkeep = 1;
+    if (r->only && keep == ls && (n == 0 || strcmp(ls[0].name, r->only) != 0)) nkeep = 0;
+    r->v[r->n++] = (last_row_t){fmt_labels(keep, nkeep), s[ns - 1].t, bits_of(s[ns - 1].v)};
+    return 0;
+}
+
+static int cmp_last_rows(const void *a, const void *b) {
+    const last_row_t *x = a, *y = b;
+    int c = strcmp(x->labels, y->labels);
+    if (c) return c;
+    if (x->t != y->t) return x->t < y->t ? -1 : 1;
+    return x->v < y->v ? -1 : x->v > y->v;
+}
+
+static void last_rows_free(last_rows_t *r) {
+    for (size_t i = 0; i < r->n; i++) free(r->v[i].labels);
+    free(r->v);
+}
+
+static void check_hints_agree(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt) {
+    pl_err_t err;
+    static const char *const only[] = {"grp"};
+    for (int mode = 0; mode < 3; mode++) {
+        last_rows_t want = {.only = mode == 2 ? "grp" : NULL}, got = {0};
+        assert_int_equal(head_select(h, ms, nms, mint, maxt, collect_last, &want, &err), 0);
+        storage_select_hints_t hints = {.last_only = true, .unsorted = mode > 0, .only_labels = mode == 2,
+                                        .labels = only, .nlabels = 1};
+        assert_int_equal(head_select_hinted(h, ms, nms, mint, maxt, &hints, collect_last, &got, &err), 0);
+        if (mode > 0 && want.n > 1) {
+            qsort(want.v, want.n, sizeof *want.v, cmp_last_rows);
+            if (got.n > 1) qsort(got.v, got.n, sizeof *got.v, cmp_last_rows);
+        }
+        assert_int_equal(got.n, want.n);
+        for (size_t i = 0; i < want.n; i++) {
+            assert_string_equal(got.v[i].labels, want.v[i].labels);
+            assert_int_equal(got.v[i].t, want.v[i].t);
+            assert_int_equal(got.v[i].v, want.v[i].v);
+        }
+        last_rows_free(&want);
+        last_rows_free(&got);
+    }
+}
+
+static void test_select_hints_vs_plain(void **state) {
+    (void)state;
+    head_t *h = head_new();
+    head_set_chunk_range(h, 60000); /* chunks cut every minute: several per series */
+    enum { N = 40000 };             /* above PAR_MIN_SERIES (head.c) */
+    char id[16], grp[8];
+    series_ref_t refs[8];
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof id, "%d", i);
+        snprintf(grp, sizeof grp, "g%d", i % 5);
+        int64_t t = (i % 7) * 1000;
+        int nsamples = 2 + i % 23;
+        for (int k = 0; k < nsamples; k++, t += 15000 + (i % 3 == 0 && k == 5 ? 90000 : 0)) {
+            double v = (i % 11 == 0 && k == nsamples - 2) ? from_bits(0x7ff0000000000002ULL) : (double)(i * 31 + k);
+            series_ref_t ref;
+            if (i % 9 == 4)
+                assert_int_equal(head_append(h, L({"__name__", "m"}, {"id", id}), 2, t, v, &ref, NULL), HEAD_OK);
+            else
+                assert_int_equal(head_append(h, L({"__name__", "m"}, {"grp", grp}, {"id", id}), 3, t, v, &ref, NULL),
+                                 HEAD_OK);
+            if (i < 8) refs[i] = ref;
+        }
+    }
+    matcher_t ms[2];
+    pl_err_t err;
+    assert_int_equal(matcher_init(&ms[0], MATCH_EQUAL, "__name__", "m", &err), 0);
+    assert_int_equal(matcher_init(&ms[1], MATCH_NOT_REGEX, "id", "1.*", &err), 0);
+    static const int64_t windows[][2] = {{INT64_MIN, INT64_MAX}, {0, 400000}, {30000, 100000}, {95000, 96000},
+                                         {-5, -1}, {52000, 52000}};
+    for (size_t w = 0; w < sizeof windows / sizeof windows[0]; w++) {
+        check_hints_agree(h, ms, 1, windows[w][0], windows[w][1]);
+        check_hints_agree(h, ms, 2, windows[w][0], windows[w][1]);
+    }
+    /* tombstones: the newest sample may be deleted */
+    for (int i = 0; i < 8; i++) assert_int_equal(head_add_tombstone(h, refs[i], 100000, 400000), HEAD_OK);
+    for (size_t w = 0; w < sizeof windows / sizeof windows[0]; w++) check_hints_agree(h, ms, 1, windows[w][0], windows[w][1]);
+    matcher_free(&ms[0]);
+    matcher_free(&ms[1]);
+    head_free(h);
+}
+
 PL_TEST_MAIN(cmocka_unit_test(test_append_and_refs), cmocka_unit_test(test_series_labels),
              cmocka_unit_test(test_invalid_label_sets), cmocka_unit_test(test_empty_values_dropped),
              cmocka_unit_test(test_out_of_order_and_duplicates), cmocka_unit_test(test_nan_payloads_exact),
@@ -1020,4 +1132,5 @@ PL_TEST_MAIN(cmocka_unit_test(test_append_and_refs), cmocka_unit_test(test_serie
              cmocka_unit_test(test_sorted_output), cmocka_unit_test(test_chunk_cutting),
              cmocka_unit_test(test_label_names_values), cmocka_unit_test(test_stats),
              cmocka_unit_test(test_many_series_vs_model), cmocka_unit_test(test_concurrent_append_and_select),
-             cmocka_unit_test(test_slab_allocator), cmocka_unit_test(test_big_blocks_and_pages))
+             cmocka_unit_test(test_slab_allocator), cmocka_unit_test(test_big_blocks_and_pages),
+             cmocka_unit_test(test_select_hints_vs_plain))

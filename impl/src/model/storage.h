@@ -33,6 +33,12 @@ typedef int (*storage_string_fn)(void *ctx, const char *s);
 typedef struct storage_select_hints {
     bool unsorted;  /* series may come in any order */
     bool last_only; /* only the newest sample in [mint, maxt] of each series is needed */
+    /* only_labels: the reader needs only the labels named in labels[0..nlabels)
+     * (none when nlabels is 0), so storage may pass each series with just
+     * those of them it has, in name order (series then need not differ) */
+    bool only_labels;
+    const char *const *labels;
+    size_t nlabels;
     /* For remote leaves (Prometheus's remote-read hints; storage may ignore them): the
      * function applied to a range selector ("rate", "max_over_time"; NULL: none), its
      * range and the query step, and how coarse downsampled data may be (ms; 0 = raw). */

@@ -138,6 +138,21 @@ void q_check(query_t *q) {
         q_fail(q, PROMQL_ERR_CANCELED, "query was canceled in expression evaluation");
 }
 
+int q_poll_cb(query_t *q) {
+    if ((++q->poll & 63) != 0) return 0;
+    if (q->deadline_ns && pl_monotonic_ns() > q->deadline_ns) {
+        q->err->type = PROMQL_ERR_TIMEOUT;
+        snprintf(q->err->msg, sizeof q->err->msg, "%s", "query timed out in expression evaluation");
+        return -1;
+    }
+    if (q->eng->opts.canceled && q->eng->opts.canceled(q->eng->opts.cancel_ctx)) {
+        q->err->type = PROMQL_ERR_CANCELED;
+        snprintf(q->err->msg, sizeof q->err->msg, "%s", "query was canceled in expression evaluation");
+        return -1;
+    }
+    return 0;
+}
+
 /* For storage callbacks: never longjmp across storage code (it would leak
  * its buffers); record the error and stop the iteration instead. */
 static int q_add_samples_cb(query_t *q, size_t n) {
@@ -461,6 +476,166 @@ static value_t eval_vector_selector(query_t *q, const promql_expr_t *e, const gr
     return r;
 }
 
+
+/* ---- count and group over a selector, streamed --------------------------
+ *
+ * `count by (l...) (selector)` and `group by (l...) (selector)` need of each
+ * series only its grouping labels and the steps at which it has a value, not
+ * its value: at a million series, keeping a vseries per series (labels
+ * copied, a value array each) cost more than reading storage. Here each
+ * series is counted into its group as storage passes it, in any order, and
+ * storage is asked for the grouping labels only. Groups are keyed by the
+ * hash of their labels, as eval_aggregate keys them, and come out sorted by
+ * label set, as eval_aggregate sorts the groups of unsorted input; samples
+ * are counted against the limits exactly as eval_vector_selector counts
+ * them. */
+
+typedef struct count_group {
+    label_t *ls;
+    uint32_t nls;
+    uint64_t hash;
+    uint32_t *n; /* series with a value, per step */
+} count_group_t;
+
+typedef struct count_ctx {
+    query_t *q;
+    const grid_t *g;
+    const int64_t *T;
+    char *const *by;
+    size_t nby;
+    count_group_t *groups;
+    size_t ngroups, cap;
+    uint32_t *slots; /* index + 1; open addressing on the hash */
+    size_t nslots;
+    uint32_t *hit; /* scratch: the steps of the current series */
+    bool oom;
+} count_ctx_t;
+
+static int count_rehash(count_ctx_t *c) {
+    size_t ns = c->nslots ? c->nslots * 2 : 64;
+    uint32_t *slots = calloc(ns, sizeof *slots);
+    if (!slots) return -1;
+    for (size_t i = 0; i < c->ngroups; i++) {
+        size_t h = (size_t)c->groups[i].hash & (ns - 1);
+        while (slots[h])
+            h = (h + 1) & (ns - 1);
+        slots[h] = (uint32_t)i + 1;
+    }
+    free(c->slots);
+    c->slots = slots;
+    c->nslots = ns;
+    return 0;
+}
+
+static int count_series(void *ctx, const label_t *ls, size_t nls, const sample_t *s, size_t ns) {
+    count_ctx_t *c = ctx;
+    query_t *q = c->q;
+    size_t j = 0, points = 0; /* j: first sample with t > T */
+    for (size_t i = 0; i < c->g->n; i++) {
+        int64_t T = c->T[i];
+        while (j < ns && s[j].t <= T)
+            j++;
+        if (j == 0) continue;
+        const sample_t *last = &s[j - 1];
+        if (last->t <= T - q->lookback_ms || pl_is_stale_nan(last->v)) continue;
+        c->hit[points++] = (uint32_t)i;
+    }
+    if (!points) return 0;
+    q->queryable_samples += points;
+    if (q_add_samples_cb(q, points) < 0) return -1;
+    label_t kept[64];
+    size_t k = 0;
+    for (size_t i = 0; i < nls && k < 64; i++)
+        for (size_t p = 0; p < c->nby; p++)
+            if (strcmp(ls[i].name, c->by[p]) == 0) {
+                kept[k++] = ls[i];
+                break;
+            }
+    uint64_t hv = labels_hash(kept, k);
+    count_group_t *gr = NULL;
+    size_t h = c->nslots ? (size_t)hv & (c->nslots - 1) : 0;
+    if (c->nslots)
+        for (; c->slots[h]; h = (h + 1) & (c->nslots - 1))
+            if (c->groups[c->slots[h] - 1].hash == hv) {
+                gr = &c->groups[c->slots[h] - 1];
+                break;
+            }
+    if (!gr) {
+        if (c->ngroups == c->cap) {
+            size_t nc = c->cap ? c->cap * 2 : 16;
+            count_group_t *ng = realloc(c->groups, nc * sizeof *ng);
+            if (!ng) goto oom;
+            c->groups = ng;
+            c->cap = nc;
+        }
+        gr = &c->groups[c->ngroups++];
+        gr->ls = labels_copy_arena(q, kept, k);
+        gr->nls = (uint32_t)k;
+        gr->hash = hv;
+        gr->n = arena_calloc(&q->arena, c->g->n * sizeof *gr->n);
+        if (c->ngroups * 2 > c->nslots) {
+            if (count_rehash(c) != 0) goto oom;
+        } else {
+            c->slots[h] = (uint32_t)c->ngroups;
+        }
+    }
+    for (size_t p = 0; p < points; p++)
+        gr->n[c->hit[p]]++;
+    return 0;
+oom:
+    c->oom = true;
+    return -1;
+}
+
+static int cmp_count_groups(const void *a, const void *b) {
+    const count_group_t *x = a, *y = b;
+    return labels_compare(x->ls, x->nls, y->ls, y->nls);
+}
+
+value_t eval_count_selector(query_t *q, const promql_expr_t *sel, const grid_t *g, char *const *by, size_t nby,
+                            bool group) {
+    value_t r = {.type = PROMQL_TYPE_VECTOR};
+    if (g->n == 0) return r;
+    int64_t tmin, tmax;
+    count_ctx_t c = {.q = q, .g = g, .by = by, .nby = nby};
+    c.T = eval_times(q, sel, g, &tmin, &tmax);
+    c.hit = arena_alloc(&q->arena, g->n * sizeof *c.hit);
+    storage_select_hints_t hints = {.last_only = tmin == tmax, .unsorted = true, .labels = (const char *const *)by,
+                                    .nlabels = nby, .only_labels = true};
+    pl_err_t err = {{0}};
+    int64_t t0 = pl_monotonic_ns();
+    int rc = q->qb->select_hinted
+                 ? q->qb->select_hinted(q->qb->impl, sel->matchers, sel->nmatchers, tmin - q->lookback_ms + 1, tmax,
+                                        &hints, count_series, &c, &err)
+                 : q->qb->select(q->qb->impl, sel->matchers, sel->nmatchers, tmin - q->lookback_ms + 1, tmax,
+                                 count_series, &c, &err);
+    q->select_ns += pl_monotonic_ns() - t0;
+    free(c.slots);
+    if (rc != 0) {
+        free(c.groups);
+        if (q->err->type != PROMQL_ERR_NONE) longjmp(q->jb, 1);
+        q_fail(q, PROMQL_ERR_EXECUTION, "%s", c.oom ? "out of memory" : err.msg[0] ? err.msg : "select failed");
+    }
+    if (c.ngroups > 1) qsort(c.groups, c.ngroups, sizeof *c.groups, cmp_count_groups);
+    r.vs = vseries_new(q, c.ngroups, g->n);
+    r.nvs = c.ngroups;
+    for (size_t k = 0; k < c.ngroups; k++) {
+        vseries_t *o = &r.vs[k];
+        o->ls = c.groups[k].ls;
+        o->nls = c.groups[k].nls;
+        o->drop_name = false;
+        o->v = arena_alloc(&q->arena, g->n * sizeof(double));
+        o->has = arena_calloc(&q->arena, g->n);
+        for (size_t j = 0; j < g->n; j++)
+            if (c.groups[k].n[j]) {
+                o->v[j] = group ? 1 : (double)c.groups[k].n[j];
+                o->has[j] = 1;
+            }
+    }
+    free(c.groups);
+    return r;
+}
+
 typedef struct msel_ctx {
     query_t *q;
     /* Streaming (eval_matrix_hooked): each series goes to hook, samples in
@@ -559,6 +734,10 @@ matrix_t eval_matrix_hooked(query_t *q, const promql_expr_t *e, const grid_t *g,
         q->select_ns += pl_monotonic_ns() - t0;
         free(c.buf);
         if (rc != 0) {
+            if (q->hook_stopped) { /* the hook stopped the select on purpose: no error */
+                q->hook_stopped = false;
+                return m;
+            }
             if (q->err->type != PROMQL_ERR_NONE) longjmp(q->jb, 1);
             q_fail(q, PROMQL_ERR_EXECUTION, "%s", c.oom ? "out of memory" : err.msg[0] ? err.msg : "select failed");
         }

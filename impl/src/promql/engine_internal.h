@@ -102,6 +102,9 @@ typedef struct query {
     /* The range function whose matrix argument is being selected (a remote-read
      * hint for leaves that serve downsampled data); NULL otherwise. */
     const char *sel_func;
+    /* Set by a matrix hook (eval_matrix_hooked) that stops the select on
+     * purpose rather than on an error. */
+    bool hook_stopped;
     int64_t deadline_ns; /* 0: none */
     unsigned poll;
     annots_t warnings, infos;
@@ -133,6 +136,10 @@ struct promql_engine {
 
 __attribute__((noreturn, format(printf, 3, 4))) void q_fail(query_t *q, enum promql_errtype t, const char *fmt, ...);
 void q_check(query_t *q); /* timeout / cancellation */
+/* The same for storage callbacks, which must not longjmp: every 64th call
+ * checks; past the deadline or canceled it records the error in q->err and
+ * returns -1 (the callback then stops the select, whose caller fails). */
+int q_poll_cb(query_t *q);
 void q_add_samples(query_t *q, size_t n);
 /* Annotations; pos is the byte offset of the expression they are about. */
 void q_warn(query_t *q, int pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -171,6 +178,18 @@ typedef int (*matrix_hook_fn)(void *ctx, const matrix_t *m, const mseries_t *s);
 matrix_t eval_matrix_hooked(query_t *q, const promql_expr_t *e, const grid_t *g, matrix_hook_fn hook, void *hook_ctx);
 value_t eval_call(query_t *q, const promql_expr_t *e, const grid_t *g);
 value_t eval_aggregate(query_t *q, const promql_expr_t *e, const grid_t *g);
+/* count or group (group = true) by the labels by[0..nby) of a vector
+ * selector, streamed from storage without keeping its series (engine.c):
+ * the same value as eval_aggregate computes for them. */
+value_t eval_count_selector(query_t *q, const promql_expr_t *sel, const grid_t *g, char *const *by, size_t nby,
+                            bool group);
+/* sum, count, group, min or max (op) by the labels by[0..nby) (not
+ * __name__) of a range function straight over a matrix selector, each series
+ * aggregated as storage passes it (eval_funcs.c): the same value as
+ * eval_aggregate computes. false when e is not such a call, or when it has
+ * too many groups x steps (the caller then evaluates it the general way). */
+bool eval_range_func_aggregated(query_t *q, const promql_expr_t *e, const grid_t *g, enum promql_agg_op op,
+                                char *const *by, size_t nby, value_t *out);
 value_t eval_binary(query_t *q, const promql_expr_t *e, const grid_t *g);
 
 #endif

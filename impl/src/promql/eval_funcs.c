@@ -59,7 +59,14 @@ typedef struct range_ctx {
     size_t n, cap;
     double *scratch;
     size_t scratch_n;
+    double *scratch_v; /* with agg: the current series' values */
+    uint8_t *scratch_has;
+    struct range_agg *agg; /* aggregated as it streams (eval_range_func_aggregated); NULL: keep series */
+    vseries_t agg_slot;    /* the current series there, its arrays reused */
+    bool agg_overflow;     /* agg gave up (too many groups): stop the select */
 } range_ctx_t;
+
+static void range_agg_add(range_ctx_t *rc, const label_t *ls, size_t nls, const vseries_t *o);
 
 static vseries_t *range_out_slot(range_ctx_t *rc) {
     if (rc->n == rc->cap) {
@@ -89,7 +96,7 @@ static void range_series(range_ctx_t *rc, const matrix_t *m, const mseries_t *s)
     const grid_t *g = rc->g;
     enum promql_func_id id = rc->id;
     bool keep = rc->keep;
-    vseries_t *o = range_out_slot(rc);
+    vseries_t *o = rc->agg ? &rc->agg_slot : range_out_slot(rc);
     o->ls = NULL;
     o->nls = s->nls;
     o->drop_name = keep ? s->drop_name : true;
@@ -158,7 +165,11 @@ static void range_series(range_ctx_t *rc, const matrix_t *m, const mseries_t *s)
             break;
         }
         if (!ok) continue;
-        if (!o->v) {
+        if (!o->v && rc->agg) {
+            o->v = rc->scratch_v;
+            o->has = rc->scratch_has;
+            memset(o->has, 0, g->n);
+        } else if (!o->v) {
             o->v = arena_alloc(&q->arena, g->n * sizeof(double));
             o->has = arena_calloc(&q->arena, g->n);
         }
@@ -173,13 +184,23 @@ static void range_series(range_ctx_t *rc, const matrix_t *m, const mseries_t *s)
             q_info(q, marg->pos_start,
                    "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"%s\"", name);
     }
-    if (any) {
+    if (any && rc->agg) {
+        range_agg_add(rc, s->ls, s->nls, o);
+    } else if (any) {
         rc->n++;
         o->ls = rc->copy_labels ? labels_copy_arena(q, s->ls, s->nls) : s->ls;
     }
 }
 
 static int range_hook(void *ctx, const matrix_t *m, const mseries_t *s) {
+    range_ctx_t *rc = ctx;
+    /* aggregating as it streams, nothing polls for timeout or cancellation
+     * after the select: poll here (the select stops, its caller fails) */
+    if (rc->agg && q_poll_cb(rc->q) != 0) return -1;
+    if (rc->agg_overflow) {
+        rc->q->hook_stopped = true;
+        return -1;
+    }
     range_series(ctx, m, s);
     return 0;
 }
@@ -272,6 +293,174 @@ static value_t eval_range_func(query_t *q, const promql_expr_t *e, const grid_t 
     for (size_t i = 0; i < m.nms; i++)
         range_series(&rc, &m, &m.ms[i]);
     return (value_t){.type = PROMQL_TYPE_VECTOR, .vs = rc.out, .nvs = rc.n};
+}
+
+
+/* ---- a range function aggregated as it streams ----------------------------
+ *
+ * sum/count/group/min/max by (labels) over a range function of a selector,
+ * in a range query: rather than keeping every series' value at every step
+ * (32000 series x 1440 steps are 400 MB) and grouping them afterwards, each
+ * series is added into its group's per-step accumulators as storage passes
+ * it. The accumulation is eval_aggregate's series-major one, in the same
+ * series order (storage's), so the sums are the same to the bit; groups are
+ * keyed by the hash of their labels and come in order of first appearance,
+ * as there. */
+
+typedef struct range_group {
+    label_t *ls;
+    uint32_t nls;
+    uint64_t hash;
+    double *A, *C; /* value / sum, Kahan compensation; per step */
+    uint32_t *N;   /* series with a value; per step */
+} range_group_t;
+
+struct range_agg {
+    enum promql_agg_op op;
+    char *const *by;
+    size_t nby;
+    range_group_t *groups;
+    size_t ngroups, cap;
+    uint32_t *slots; /* index + 1 */
+    size_t nslots;
+    bool overflow; /* more groups x steps than RANGE_AGG_MAX_CELLS: given up */
+};
+
+/* The general path keeps one value per input series and step anyway; the
+ * accumulators here (20 bytes a group and step) are worth it only while the
+ * groups are fewer than the series. Past this many cells (eval_aggregate's
+ * bound for its series-major loop) the stream stops and eval_aggregate does
+ * it the general way, selecting again. */
+#define RANGE_AGG_MAX_CELLS ((uint64_t)1 << 23)
+
+static void range_agg_rehash(query_t *q, struct range_agg *a) {
+    size_t ns = a->nslots ? a->nslots * 2 : 64;
+    uint32_t *slots = arena_calloc(&q->arena, ns * sizeof *slots);
+    for (size_t i = 0; i < a->ngroups; i++) {
+        size_t h = (size_t)a->groups[i].hash & (ns - 1);
+        while (slots[h])
+            h = (h + 1) & (ns - 1);
+        slots[h] = (uint32_t)i + 1;
+    }
+    a->slots = slots;
+    a->nslots = ns;
+}
+
+static void range_agg_add(range_ctx_t *rc, const label_t *ls, size_t nls, const vseries_t *o) {
+    struct range_agg *a = rc->agg;
+    query_t *q = rc->q;
+    size_t nst = rc->g->n;
+    label_t kept[64];
+    size_t k = 0;
+    for (size_t i = 0; i < nls && k < 64; i++)
+        for (size_t p = 0; p < a->nby; p++)
+            if (strcmp(ls[i].name, a->by[p]) == 0) {
+                kept[k++] = ls[i];
+                break;
+            }
+    uint64_t hv = labels_hash(kept, k);
+    range_group_t *gr = NULL;
+    size_t h = a->nslots ? (size_t)hv & (a->nslots - 1) : 0;
+    if (a->nslots)
+        for (; a->slots[h]; h = (h + 1) & (a->nslots - 1))
+            if (a->groups[a->slots[h] - 1].hash == hv) {
+                gr = &a->groups[a->slots[h] - 1];
+                break;
+            }
+    if (!gr) {
+        if ((uint64_t)(a->ngroups + 1) * nst > RANGE_AGG_MAX_CELLS) {
+            a->overflow = rc->agg_overflow = true;
+            return;
+        }
+        if (a->ngroups == a->cap) {
+            size_t nc = a->cap ? a->cap * 2 : 16;
+            range_group_t *ng = arena_alloc(&q->arena, nc * sizeof *ng);
+            if (a->ngroups) memcpy(ng, a->groups, a->ngroups * sizeof *ng);
+            a->groups = ng;
+            a->cap = nc;
+        }
+        gr = &a->groups[a->ngroups++];
+        gr->ls = labels_copy_arena(q, kept, k);
+        gr->nls = (uint32_t)k;
+        gr->hash = hv;
+        gr->A = arena_alloc(&q->arena, nst * sizeof(double));
+        gr->C = arena_alloc(&q->arena, nst * sizeof(double));
+        gr->N = arena_calloc(&q->arena, nst * sizeof(uint32_t));
+        if (a->ngroups * 2 > a->nslots) {
+            range_agg_rehash(q, a);
+        } else {
+            a->slots[h] = (uint32_t)a->ngroups;
+        }
+    }
+    for (size_t j = 0; j < nst; j++) {
+        if (!o->has[j]) continue;
+        double f = o->v[j];
+        if (++gr->N[j] == 1) {
+            gr->A[j] = f;
+            gr->C[j] = 0;
+            continue;
+        }
+        switch (a->op) {
+        case PROMQL_AGG_SUM: gr->A[j] = prom_kahan_inc(f, gr->A[j], &gr->C[j]); break;
+        case PROMQL_AGG_MIN:
+            if (gr->A[j] > f || gr->A[j] != gr->A[j]) gr->A[j] = f;
+            break;
+        case PROMQL_AGG_MAX:
+            if (gr->A[j] < f || gr->A[j] != gr->A[j]) gr->A[j] = f;
+            break;
+        default: break;
+        }
+    }
+}
+
+bool eval_range_func_aggregated(query_t *q, const promql_expr_t *e, const grid_t *g, enum promql_agg_op op,
+                                char *const *by, size_t nby, value_t *out) {
+    if (e->kind != PROMQL_CALL || e->nargs != 1 || promql_expr_type(e->args[0]) != PROMQL_TYPE_MATRIX ||
+        unparen(e->args[0])->kind != PROMQL_MATRIX_SELECTOR || e->func->id == FN_ABSENT_OVER_TIME)
+        return false;
+    q_check(q);
+    struct range_agg a = {.op = op, .by = by, .nby = nby};
+    range_ctx_t rc = {.q = q, .e = e, .marg = e->args[0], .g = g, .id = e->func->id, .keep = keeps_name(e->func->id),
+                      .copy_labels = true, .agg = &a};
+    rc.scratch_v = arena_alloc(&q->arena, g->n * sizeof(double));
+    rc.scratch_has = arena_alloc(&q->arena, g->n);
+    size_t cur_samples = q->cur_samples;
+    uint64_t queryable_samples = q->queryable_samples;
+    q->sel_func = e->func->name;
+    (void)eval_matrix_hooked(q, e->args[0], g, range_hook, &rc);
+    q->sel_func = NULL;
+    if (a.overflow) {
+        /* too many groups: the general path selects again; the samples are
+         * counted once (annotations raised twice are kept once) */
+        q->cur_samples = cur_samples;
+        q->queryable_samples = queryable_samples;
+        return false;
+    }
+    value_t r = {.type = PROMQL_TYPE_VECTOR, .vs = vseries_new(q, a.ngroups, g->n), .nvs = a.ngroups};
+    for (size_t k = 0; k < a.ngroups; k++) {
+        const range_group_t *gr = &a.groups[k];
+        vseries_t *o = &r.vs[k];
+        o->ls = gr->ls;
+        o->nls = gr->nls;
+        o->drop_name = false;
+        o->v = arena_alloc(&q->arena, g->n * sizeof(double));
+        o->has = arena_calloc(&q->arena, g->n);
+        for (size_t j = 0; j < g->n; j++) {
+            q_check(q);
+            if (!gr->N[j]) continue;
+            double v;
+            switch (op) {
+            case PROMQL_AGG_SUM: v = isinf(gr->A[j]) ? gr->A[j] : gr->A[j] + gr->C[j]; break;
+            case PROMQL_AGG_COUNT: v = gr->N[j]; break;
+            case PROMQL_AGG_GROUP: v = 1; break;
+            default: v = gr->A[j]; break;
+            }
+            o->v[j] = v;
+            o->has[j] = 1;
+        }
+    }
+    *out = r;
+    return true;
 }
 
 /* ---- instant-vector math ------------------------------------------------ */

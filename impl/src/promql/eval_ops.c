@@ -445,6 +445,16 @@ value_t eval_aggregate(query_t *q, const promql_expr_t *e, const grid_t *g) {
     enum promql_agg_op op0 = e->agg;
     bool unsorted_input = false;
     if (operand->kind == PROMQL_VECTOR_SELECTOR && !e->without && e->ngrouping <= 64 &&
+        (op0 == PROMQL_AGG_COUNT || op0 == PROMQL_AGG_GROUP))
+        return eval_count_selector(q, operand, g, e->grouping, e->ngrouping, op0 == PROMQL_AGG_GROUP);
+    if (g->n > 1 && operand->kind == PROMQL_CALL && !e->without && e->ngrouping <= 64 &&
+        !name_in(LABEL_METRIC_NAME, e->grouping, e->ngrouping) &&
+        (op0 == PROMQL_AGG_SUM || op0 == PROMQL_AGG_COUNT || op0 == PROMQL_AGG_GROUP || op0 == PROMQL_AGG_MIN ||
+         op0 == PROMQL_AGG_MAX)) {
+        value_t r;
+        if (eval_range_func_aggregated(q, operand, g, op0, e->grouping, e->ngrouping, &r)) return r;
+    }
+    if (operand->kind == PROMQL_VECTOR_SELECTOR && !e->without && e->ngrouping <= 64 &&
         (op0 == PROMQL_AGG_COUNT || op0 == PROMQL_AGG_GROUP || op0 == PROMQL_AGG_SUM || op0 == PROMQL_AGG_AVG ||
          op0 == PROMQL_AGG_MIN || op0 == PROMQL_AGG_MAX || op0 == PROMQL_AGG_STDDEV || op0 == PROMQL_AGG_STDVAR)) {
         q->proj_sel = operand;

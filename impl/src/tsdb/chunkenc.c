@@ -62,12 +62,6 @@ static uint64_t f64_bits(double v) {
     return b;
 }
 
-static double bits_f64(uint64_t b) {
-    double v;
-    memcpy(&v, &b, sizeof v);
-    return v;
-}
-
 /* Prometheus's bitRange: -(2^(n-1) - 1) <= x <= 2^(n-1). */
 static bool dod_fits(int64_t x, unsigned n) {
     int64_t half = (int64_t)1 << (n - 1);
@@ -267,7 +261,7 @@ void xor_iter_init(xor_iter_t *it, const uint8_t *data, size_t len) {
 }
 
 /* Reads n bits (1 <= n <= 64) into *out; false past the end. */
-static bool get_bits(xor_iter_t *it, unsigned n, uint64_t *out) {
+static inline __attribute__((always_inline)) bool get_bits(xor_iter_t *it, unsigned n, uint64_t *out) {
     size_t pos = it->pos;
     if (n == 0 || n > 64) return false; /* never asked for; keeps every shift below in range */
     if (pos + n > it->len * 8) return false;
@@ -367,8 +361,165 @@ static bool get_dod(xor_iter_t *it, int64_t *dod) {
     return true;
 }
 
+/* ---- the decoding fast path --------------------------------------------
+ *
+ * One sample after the second takes at most 4 + 64 bits of timestamp and
+ * 2 + 5 + 6 + 64 bits of value: 145 bits, and the reads below load 8 bytes
+ * at a time, none starting more than 15 bytes after the sample's first
+ * byte. While at least FAST_SLACK bytes follow the read position, a whole
+ * sample is decoded with unchecked loads and no call per field.
+ * xor_iter_next then falls back to the checked reads above for the last
+ * bytes; xor_chunk_decode copies them once into a zero-padded buffer and
+ * checks the position after each sample instead (a read past the end shows
+ * as a position past it). Both decode the same bits the same way, and refuse
+ * the same malformed ones. */
+#define FAST_SLACK 32
+
+static inline uint64_t load_be64(const uint8_t *p) {
+    uint64_t w;
+    memcpy(&w, p, sizeof w);
+    return __builtin_bswap64(w);
+}
+
+/* At least 57 bits from bit position pos, most significant first. */
+static inline uint64_t peek_bits(const uint8_t *d, size_t pos) { return load_be64(d + (pos >> 3)) << (pos & 7); }
+
+/* n bits (1 <= n <= 64) at *pos, advancing it. */
+static inline uint64_t take_bits(const uint8_t *d, size_t *pos, unsigned n) {
+    uint64_t v;
+    if (n <= 56) {
+        v = peek_bits(d, *pos) >> (64 - n);
+    } else {
+        uint64_t hi = peek_bits(d, *pos) >> 32;
+        v = hi << (n - 32) | peek_bits(d, *pos + 32) >> (96 - n);
+    }
+    *pos += n;
+    return v;
+}
+
+/* The state of a decoder between samples, kept in locals by the loops. */
+typedef struct dec_state {
+    size_t pos;
+    int64_t t;
+    uint64_t tdelta, vbits;
+    uint8_t leading, trailing;
+} dec_state_t;
+
+/* Decodes sample 2 or later at s->pos without bounds checks (see above).
+ * false on bits no encoder writes. */
+static inline __attribute__((always_inline)) bool step_fast(const uint8_t *d, dec_state_t *s) {
+    size_t pos = s->pos;
+    /* delta of delta: up to four 1 bits then a width */
+    uint64_t w = peek_bits(d, pos);
+    unsigned ones = (unsigned)__builtin_clzll(~w | (1ULL << 59)); /* capped at 4 */
+    if (ones == 0) {
+        pos += 1;
+    } else {
+        static const unsigned width[5] = {0, 14, 17, 20, 64};
+        unsigned n = width[ones];
+        pos += ones == 4 ? 4 : ones + 1;
+        uint64_t u = take_bits(d, &pos, n);
+        if (n < 64 && u > ((uint64_t)1 << (n - 1))) u -= (uint64_t)1 << n; /* negative, two's complement */
+        s->tdelta += u;
+    }
+    /* value: 0 = unchanged; 10 = XOR in the current window; 11 = new window */
+    w = peek_bits(d, pos);
+    if (!(w >> 63)) {
+        pos += 1;
+    } else {
+        unsigned sig;
+        if (!((w >> 62) & 1)) {
+            if (s->leading == 0xff) return false; /* reuse before any window */
+            pos += 2;
+            sig = 64u - s->leading - s->trailing;
+        } else {
+            unsigned lz = (unsigned)(w >> 57) & 31, n = (unsigned)(w >> 51) & 63;
+            pos += 13;
+            sig = n == 0 ? 64 : n;
+            if (lz + sig > 64) return false;
+            s->leading = (uint8_t)lz;
+            s->trailing = (uint8_t)(64 - lz - sig);
+        }
+        s->vbits ^= take_bits(d, &pos, sig) << s->trailing;
+    }
+    s->t = (int64_t)((uint64_t)s->t + s->tdelta);
+    s->pos = pos;
+    return true;
+}
+
+static bool next_fast(xor_iter_t *it) {
+    dec_state_t s = {it->pos, it->t, it->tdelta, it->vbits, it->leading, it->trailing};
+    if (!step_fast(it->data, &s)) return false;
+    it->pos = s.pos;
+    it->t = s.t;
+    it->tdelta = s.tdelta;
+    it->vbits = s.vbits;
+    it->leading = s.leading;
+    it->trailing = s.trailing;
+    return true;
+}
+
+size_t xor_chunk_decode(const uint8_t *data, size_t len, int64_t mint, int64_t maxt, sample_t *out, bool last_only,
+                        bool *err) {
+    xor_iter_t it;
+    size_t n = 0;
+    *err = false;
+    xor_iter_init(&it, data, len);
+    /* the first two samples, checked */
+    while (it.nread < 2) {
+        if (!xor_iter_next(&it)) {
+            *err = it.err;
+            return n;
+        }
+        if (it.t > maxt) return n;
+        if (it.t >= mint) {
+            size_t k = last_only ? 0 : n;
+            out[k].t = it.t;
+            memcpy(&out[k].v, &it.vbits, sizeof(double));
+            n = k + 1;
+        }
+    }
+    dec_state_t s = {it.pos, it.t, it.tdelta, it.vbits, it.leading, it.trailing};
+    const uint8_t *d = data;
+    size_t end_bits = len * 8, fast_end = len >= FAST_SLACK ? (len - FAST_SLACK) * 8 : 0;
+    uint8_t tail[2 * FAST_SLACK];
+    bool in_tail = false;
+    for (uint32_t i = it.nread; i < it.total; i++) {
+        if (!in_tail && s.pos >= fast_end) {
+            /* the last bytes, once, into a zero-padded buffer */
+            size_t b = s.pos >> 3;
+            memset(tail, 0, sizeof tail);
+            if (len > b) memcpy(tail, data + b, len - b);
+            d = tail;
+            s.pos -= b * 8;
+            end_bits -= b * 8;
+            in_tail = true;
+        }
+        if (!step_fast(d, &s) || s.pos > end_bits) {
+            *err = true;
+            return n;
+        }
+        if (s.t > maxt) break;
+        if (s.t >= mint) {
+            size_t k = last_only ? 0 : n;
+            out[k].t = s.t;
+            memcpy(&out[k].v, &s.vbits, sizeof(double));
+            n = k + 1;
+        }
+    }
+    return n;
+}
+
 bool xor_iter_next(xor_iter_t *it) {
     if (it->err || it->nread >= it->total) return false;
+    if (it->nread >= 2 && (it->pos >> 3) + FAST_SLACK <= it->len) {
+        if (!next_fast(it)) {
+            it->err = true;
+            return false;
+        }
+        it->nread++;
+        return true;
+    }
     bool ok;
     if (it->nread == 0) {
         uint64_t zz;
@@ -398,9 +549,4 @@ bool xor_iter_seek(xor_iter_t *it, int64_t t) {
     while (it->nread == 0 || it->t < t)
         if (!xor_iter_next(it)) return false;
     return true;
-}
-
-void xor_iter_at(const xor_iter_t *it, int64_t *t, double *v) {
-    if (t) *t = it->t;
-    if (v) *v = bits_f64(it->vbits);
 }

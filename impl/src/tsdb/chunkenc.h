@@ -30,6 +30,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+#include "model/storage.h" /* sample_t */
 
 #define CHUNKENC_XOR 1            /* the encoding byte of XOR chunks in chunk files */
 #define XOR_HEADER_BYTES 2        /* BE16 sample count */
@@ -105,9 +108,21 @@ bool xor_iter_next(xor_iter_t *it);
  * sample already qualifies (Prometheus's Seek). false if there is none. */
 bool xor_iter_seek(xor_iter_t *it, int64_t t);
 /* The current sample (after next/seek returned true). */
-void xor_iter_at(const xor_iter_t *it, int64_t *t, double *v);
+static inline void xor_iter_at(const xor_iter_t *it, int64_t *t, double *v) {
+    if (t) *t = it->t;
+    if (v) memcpy(v, &it->vbits, sizeof *v);
+}
 /* The current value's bit pattern. */
 static inline uint64_t xor_iter_at_bits(const xor_iter_t *it) { return it->vbits; }
+/* Decodes a whole chunk at once, faster than an iterator: the samples with
+ * mint <= t <= maxt into out, which must have room for the chunk's sample
+ * count (xor_chunk_count_bytes), or with last_only only the newest of them
+ * into out[0]. Stops at the first sample after maxt (the head's and blocks'
+ * chunks are in time order). Returns how many were written (0 or 1 with
+ * last_only); *err tells whether the bytes were malformed (what was decoded
+ * before that is still written). */
+size_t xor_chunk_decode(const uint8_t *data, size_t len, int64_t mint, int64_t maxt, sample_t *out, bool last_only,
+                        bool *err);
 /* True if iteration stopped on malformed bytes. */
 static inline bool xor_iter_err(const xor_iter_t *it) { return it->err; }
 

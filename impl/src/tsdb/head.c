@@ -40,6 +40,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tsdb/chunkenc.h"
 #include "tsdb/headmem.h"
@@ -615,6 +616,36 @@ static label_t *series_labels(head_t *h, const mem_series_t *s, size_t n, label_
     return lb->ls;
 }
 
+/* Labels a select passes: all of a series', or with a projection
+ * (storage_select_hints_t.only_labels) those whose name symbols are in
+ * only[0..nonly), in the series' (name) order. */
+typedef struct label_proj {
+    bool on;
+    uint32_t only[64];
+    size_t nonly;
+} label_proj_t;
+
+static label_t *series_labels_proj(head_t *h, const mem_series_t *s, size_t n, const label_proj_t *pj, label_buf_t *lb,
+                                   size_t *nout) {
+    *nout = n;
+    if (!pj->on) return series_labels(h, s, n, lb);
+    if (!lb->ls) {
+        lb->ls = lb->stack;
+        lb->cap = 32;
+    }
+    const uint32_t *p = series_pairs(h, s);
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < lb->cap; i++)
+        for (size_t j = 0; j < pj->nonly; j++)
+            if (p[2 * i] == pj->only[j]) {
+                lb->ls[k].name = symtab_str(h->syms, p[2 * i]);
+                lb->ls[k++].value = symtab_str(h->syms, p[2 * i + 1]);
+                break;
+            }
+    *nout = k;
+    return lb->ls;
+}
+
 static void label_buf_free(label_buf_t *lb) {
     if (lb->ls && lb->ls != lb->stack) free(lb->ls);
 }
@@ -651,24 +682,25 @@ typedef struct sample_buf {
     size_t n, cap;
 } sample_buf_t;
 
+/* Room for n more samples in out. */
+static int sample_buf_reserve(sample_buf_t *out, size_t n) {
+    if (out->cap - out->n >= n) return 0;
+    size_t nc = out->cap ? out->cap : 256;
+    while (nc - out->n < n)
+        nc *= 2;
+    sample_t *nv = realloc(out->v, nc * sizeof *nv);
+    if (!nv) return -1;
+    out->v = nv;
+    out->cap = nc;
+    return 0;
+}
+
 /* Appends the samples of chunk bytes that fall in [mint, maxt]. */
 static int decode_range(const uint8_t *data, size_t len, int64_t mint, int64_t maxt, sample_buf_t *out) {
-    xor_iter_t it;
-    xor_iter_init(&it, data, len);
-    if (!xor_iter_seek(&it, mint)) return 0;
-    do {
-        sample_t smp;
-        xor_iter_at(&it, &smp.t, &smp.v);
-        if (smp.t > maxt) break;
-        if (out->n == out->cap) {
-            size_t nc = out->cap ? out->cap * 2 : 256;
-            sample_t *nv = realloc(out->v, nc * sizeof *nv);
-            if (!nv) return -1;
-            out->v = nv;
-            out->cap = nc;
-        }
-        out->v[out->n++] = smp;
-    } while (xor_iter_next(&it));
+    if (len < XOR_HEADER_BYTES) return 0;
+    if (sample_buf_reserve(out, xor_chunk_count_bytes(data)) != 0) return -1;
+    bool malformed; /* never, for chunks the head wrote; the samples before it stand */
+    out->n += xor_chunk_decode(data, len, mint, maxt, out->v + out->n, false, &malformed);
     return 0;
 }
 
@@ -880,36 +912,129 @@ static int cmp_entries(const void *a, const void *b, void *arg) {
 
 /* The newest sample of a series in [mint, maxt] into out (n = 0 or 1): the
  * open chunk's appender holds it whenever it is not after maxt, so no chunk
- * is decoded then. */
+ * is decoded then; otherwise the chunks are decoded newest first, each only
+ * up to maxt, until one has a sample in range. (With tombstones, whose
+ * samples may hide the newest one, all of them are read as series_samples
+ * does.) */
 static int series_last_sample(head_t *h, uint32_t id, const mem_series_t *s, int64_t mint, int64_t maxt,
                               sample_buf_t *out) {
-    stripe_t *st = stripe_of(h, id);
-    pthread_mutex_lock(&st->lock);
-    bool have = s->chunk != NULL;
-    int64_t t = s->app.t;
-    uint64_t vbits = s->app.vbits;
-    pthread_mutex_unlock(&st->lock);
-    if (have && t <= maxt) {
-        out->n = 0;
-        if (t < mint) return 0;
-        if (!out->cap) {
-            sample_t *v = realloc(out->v, 16 * sizeof *v);
-            if (!v) return -1;
-            out->v = v;
-            out->cap = 16;
+    out->n = 0;
+    if (!out->cap && sample_buf_reserve(out, 16) != 0) return -1;
+    if (atomic_load_explicit(&h->ntombs, memory_order_acquire)) {
+        if (series_samples(h, id, s, mint, maxt, out) != 0) return -1;
+        if (out->n > 1) {
+            out->v[0] = out->v[out->n - 1];
+            out->n = 1;
         }
-        double d;
-        memcpy(&d, &vbits, sizeof d);
-        out->v[0] = (sample_t){t, d};
-        out->n = 1;
         return 0;
     }
-    if (series_samples(h, id, s, mint, maxt, out) != 0) return -1;
-    if (out->n > 1) {
-        out->v[0] = out->v[out->n - 1];
-        out->n = 1;
+    stripe_t *st = stripe_of(h, id);
+    pthread_mutex_lock(&st->lock);
+    if (s->chunk && s->app.t <= maxt) {
+        if (s->app.t >= mint) {
+            double d;
+            memcpy(&d, &s->app.vbits, sizeof d);
+            out->v[0] = (sample_t){s->app.t, d};
+            out->n = 1;
+        }
+        goto unlock;
     }
+    bool malformed;
+    if (s->chunk && s->app.t >= mint && chunk_first_t(s->chunk) <= maxt) {
+        out->n = xor_chunk_decode(s->chunk, xor_appender_len(&s->app), mint, maxt, out->v, true, &malformed);
+        if (out->n) goto unlock;
+    }
+    for (uint32_t i = s->closed ? s->closed->n : 0; i-- > 0;) {
+        const mem_chunk_t *c = &s->closed->c[i];
+        if (c->maxt < mint) break; /* older chunks end earlier still */
+        if (c->mint > maxt) continue;
+        out->n = xor_chunk_decode(c->data, c->len, mint, maxt, out->v, true, &malformed);
+        if (out->n) break;
+    }
+unlock:
+    pthread_mutex_unlock(&st->lock);
     return 0;
+}
+
+/* ---- newest samples on several threads ----------------------------------
+ *
+ * An instant query over a million series spends most of its time finding
+ * each series' newest sample (decoding its chunk when the evaluation time
+ * is before the last sample). Those lookups are independent and read-only:
+ * with last_only and at least PAR_MIN_SERIES series, they run on up to
+ * PAR_MAX_THREADS threads (one per online CPU) into an array, and the
+ * calling thread then passes the series to the callback in the same order
+ * as ever. The caller holds the GC lock (read) for all of them. */
+#define PAR_MIN_SERIES 32768
+#define PAR_MAX_THREADS 4
+
+typedef struct last_job {
+    head_t *h;
+    const uint32_t *ids;
+    size_t lo, hi;
+    int64_t mint, maxt;
+    sample_t *out;
+    uint8_t *has;
+    int rc;
+} last_job_t;
+
+#define PREFETCH_AHEAD 8
+
+static void *last_job_run(void *arg) {
+    last_job_t *j = arg;
+    sample_buf_t sb = {0};
+    for (size_t i = j->lo; i < j->hi; i++) {
+        /* Chunk bytes are scattered over the slabs: each series' open chunk
+         * is fetched a few series ahead (its record further ahead still).
+         * The pointer is read without the stripe lock, as a hint only: a
+         * prefetch of memory freed meanwhile does no harm. */
+        if (i + PREFETCH_AHEAD < j->hi) __builtin_prefetch(hm_pages_at(&j->h->series, j->ids[i + PREFETCH_AHEAD]));
+        if (i + PREFETCH_AHEAD / 2 < j->hi) {
+            mem_series_t *ahead = hm_pages_at(&j->h->series, j->ids[i + PREFETCH_AHEAD / 2]);
+            uint8_t *c = __atomic_load_n(&ahead->chunk, __ATOMIC_RELAXED);
+            if (c) __builtin_prefetch(c);
+        }
+        j->has[i] = 0;
+        mem_series_t *s = series_get(j->h, j->ids[i]);
+        if (!s) continue;
+        if (series_last_sample(j->h, j->ids[i], s, j->mint, j->maxt, &sb) != 0) {
+            j->rc = -1;
+            break;
+        }
+        if (sb.n) {
+            j->out[i] = sb.v[0];
+            j->has[i] = 1;
+        }
+    }
+    free(sb.v);
+    return NULL;
+}
+
+/* The newest sample in [mint, maxt] of each of ids[0..n) into out[i]
+ * (has[i] says whether there is one). Returns 0, or -1 out of memory. */
+static int last_samples(head_t *h, const uint32_t *ids, size_t n, int64_t mint, int64_t maxt, sample_t *out,
+                        uint8_t *has) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nt = cpus < 1 ? 1 : cpus > PAR_MAX_THREADS ? PAR_MAX_THREADS : (size_t)cpus;
+    if (n < PAR_MIN_SERIES) nt = 1;
+    last_job_t jobs[PAR_MAX_THREADS] = {{0}};
+    pthread_t th[PAR_MAX_THREADS];
+    bool started[PAR_MAX_THREADS] = {false};
+    for (size_t k = 0; k < nt; k++) {
+        jobs[k] = (last_job_t){h, ids, n * k / nt, n * (k + 1) / nt, mint, maxt, out, has, 0};
+        /* job 0 runs on this thread; a thread that cannot start runs here too */
+        if (k > 0) started[k] = pthread_create(&th[k], NULL, last_job_run, &jobs[k]) == 0;
+    }
+    last_job_run(&jobs[0]);
+    int rc = jobs[0].rc;
+    for (size_t k = 1; k < nt; k++) {
+        if (started[k])
+            pthread_join(th[k], NULL);
+        else
+            last_job_run(&jobs[k]);
+        if (jobs[k].rc) rc = jobs[k].rc;
+    }
+    return rc;
 }
 
 static int select_unlocked_hinted(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt,
@@ -931,6 +1056,28 @@ int head_select_hinted(head_t *h, const matcher_t *ms, size_t nms, int64_t mint,
     return rc;
 }
 
+/* last_only over ids[0..n) in that order: the newest samples first
+ * (last_samples), then fn for each series that has one. Returns fn's
+ * non-zero value or 0; *oom when memory ran out. */
+static int emit_last(head_t *h, const uint32_t *ids, size_t n, int64_t mint, int64_t maxt, const label_proj_t *pj,
+                     label_buf_t *lb, head_series_fn fn, void *ctx, bool *oom) {
+    sample_t *out = malloc(n * sizeof *out);
+    uint8_t *has = malloc(n);
+    int rc = 0;
+    *oom = !out || !has || last_samples(h, ids, n, mint, maxt, out, has) != 0;
+    for (size_t i = 0; i < n && rc == 0 && !*oom; i++) {
+        if (!has[i]) continue;
+        const mem_series_t *s = hm_pages_at(&h->series, ids[i]);
+        size_t nls, nl = atomic_load_explicit(&s->nlabels, memory_order_acquire);
+        label_t *ls = series_labels_proj(h, s, nl, pj, lb, &nls);
+        if (!ls) *oom = true;
+        else rc = fn(ctx, ls, nls, &out[i], 1);
+    }
+    free(out);
+    free(has);
+    return rc;
+}
+
 static int select_unlocked_hinted(head_t *h, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt,
                                   const storage_select_hints_t *hints, head_series_fn fn, void *ctx, pl_err_t *err) {
     if (nms == 0) return pl_err_set(err, "head_select: at least one matcher is required");
@@ -944,6 +1091,13 @@ static int select_unlocked_hinted(head_t *h, const matcher_t *ms, size_t nms, in
     label_buf_t lb = {0};
     if (!pos || !neg) goto oom;
     if (mint > maxt) goto done;
+    /* a projection: the symbols of the names wanted (at most 64; names no
+     * series has are left out) */
+    label_proj_t pj = {.on = hints && hints->only_labels && hints->nlabels <= 64};
+    for (size_t i = 0; pj.on && i < hints->nlabels; i++) {
+        uint32_t sym;
+        if (symtab_find(h->syms, hints->labels[i], strlen(hints->labels[i]), &sym)) pj.only[pj.nonly++] = sym;
+    }
 
     for (size_t i = 0; i < nms; i++) {
         const matcher_t *m = &ms[i];
@@ -979,6 +1133,12 @@ static int select_unlocked_hinted(head_t *h, const matcher_t *ms, size_t nms, in
     for (size_t i = 0; i < nneg && cur->n; i++) subtract_into(cur, &neg[i]);
     if (cur->n == 0) goto done;
 
+    if (last_only && cur->n >= PAR_MIN_SERIES && !sorted) {
+        bool oom;
+        rc = emit_last(h, cur->v, cur->n, mint, maxt, &pj, &lb, fn, ctx, &oom);
+        if (oom) goto oom;
+        goto done;
+    }
     if (!sorted) {
         /* In id order, straight from the postings: no sort entries. */
         for (size_t i = 0; i < cur->n && rc == 0; i++) {
@@ -988,10 +1148,10 @@ static int select_unlocked_hinted(head_t *h, const matcher_t *ms, size_t nms, in
                            : series_samples(h, cur->v[i], s, mint, maxt, &sb)) != 0)
                 goto oom;
             if (sb.n == 0) continue;
-            size_t n = atomic_load_explicit(&s->nlabels, memory_order_acquire);
-            label_t *ls = series_labels(h, s, n, &lb);
+            size_t n = atomic_load_explicit(&s->nlabels, memory_order_acquire), nls;
+            label_t *ls = series_labels_proj(h, s, n, &pj, &lb, &nls);
             if (!ls) goto oom;
-            rc = fn(ctx, ls, n, sb.v, sb.n);
+            rc = fn(ctx, ls, nls, sb.v, sb.n);
         }
         goto done;
     }
@@ -1011,6 +1171,15 @@ static int select_unlocked_hinted(head_t *h, const matcher_t *ms, size_t nms, in
         nents++;
     }
     if (nents > 1 && sorted) qsort_r(ents, nents, sizeof *ents, cmp_entries, h->syms);
+    if (last_only && nents >= PAR_MIN_SERIES) {
+        /* the ids in label order, over the id list (no longer needed) */
+        for (size_t i = 0; i < nents; i++)
+            cur->v[i] = ents[i].id;
+        bool oom;
+        rc = emit_last(h, cur->v, nents, mint, maxt, &pj, &lb, fn, ctx, &oom);
+        if (oom) goto oom;
+        goto done;
+    }
 
     for (size_t i = 0; i < nents && rc == 0; i++) {
         const mem_series_t *s = hm_pages_at(&h->series, ents[i].id);
@@ -1018,9 +1187,10 @@ static int select_unlocked_hinted(head_t *h, const matcher_t *ms, size_t nms, in
                        : series_samples(h, ents[i].id, s, mint, maxt, &sb)) != 0)
             goto oom;
         if (sb.n == 0) continue;
-        label_t *ls = series_labels(h, s, ents[i].n, &lb);
+        size_t nls;
+        label_t *ls = series_labels_proj(h, s, ents[i].n, &pj, &lb, &nls);
         if (!ls) goto oom;
-        rc = fn(ctx, ls, ents[i].n, sb.v, sb.n);
+        rc = fn(ctx, ls, nls, sb.v, sb.n);
     }
     goto done;
 oom:

@@ -261,6 +261,52 @@ static int cmp_tsample(const void *a, const void *b) {
     return (x->order > y->order) - (x->order < y->order);
 }
 
+/* The samples of one label set from several sources (runs), merged in time
+ * order and de-duplicated by timestamp, the earlier run winning: what a
+ * stable sort of their concatenation by time followed by keeping the first
+ * of equal timestamps gives, without the sort. Each run must be in
+ * non-decreasing time order (merge_runs_sorted checks). Runs that follow
+ * each other (the usual case: blocks by time, then the head) are copied;
+ * overlapping ones are merged, k at a time. out has room for the total;
+ * returns the count written. */
+#define MERGE_MAX_RUNS 64
+
+static bool merge_runs_sorted(const sample_t *const *run, const size_t *n, size_t k) {
+    for (size_t r = 0; r < k; r++)
+        for (size_t i = 1; i < n[r]; i++)
+            if (run[r][i].t < run[r][i - 1].t) return false;
+    return true;
+}
+
+static size_t merge_runs(const sample_t *const *run, const size_t *n, size_t k, sample_t *out) {
+    size_t o = 0;
+    bool disjoint = true;
+    int64_t prev_last = 0;
+    bool have_prev = false;
+    for (size_t r = 0; r < k && disjoint; r++) {
+        if (!n[r]) continue;
+        if (have_prev && run[r][0].t <= prev_last) disjoint = false;
+        prev_last = run[r][n[r] - 1].t;
+        have_prev = true;
+    }
+    if (disjoint) {
+        for (size_t r = 0; r < k; r++)
+            for (size_t i = 0; i < n[r]; i++)
+                if (o == 0 || out[o - 1].t != run[r][i].t) out[o++] = run[r][i];
+        return o;
+    }
+    size_t pos[MERGE_MAX_RUNS] = {0};
+    for (;;) {
+        size_t best = k;
+        for (size_t r = 0; r < k; r++)
+            if (pos[r] < n[r] && (best == k || run[r][pos[r]].t < run[best][pos[best]].t)) best = r;
+        if (best == k) break;
+        const sample_t *s = &run[best][pos[best]++];
+        if (o == 0 || out[o - 1].t != s->t) out[o++] = *s;
+    }
+    return o;
+}
+
 /* One block's side of the merge: its matching series ids, walked in order
  * (ids ascend in label order); `has` when the current series has samples
  * in range, loaded into s and buf. */
@@ -354,8 +400,35 @@ static int q_select(void *impl, const matcher_t *ms, size_t nms, int64_t mint, i
             only_n = c.v[cend].ns;
             cend++;
         }
+        const sample_t *runs[MERGE_MAX_RUNS];
+        size_t nrun[MERGE_MAX_RUNS], nruns = 0;
+        if (contributors > 1 && contributors <= MERGE_MAX_RUNS) {
+            for (size_t i = 0; i < q->nblocks; i++)
+                if (cur[i].has && labels_equal(cur[i].s.labels, cur[i].s.nlabels, ls, n)) {
+                    runs[nruns] = cur[i].buf.v;
+                    nrun[nruns++] = cur[i].buf.n;
+                }
+            for (size_t j = cpos; j < cend; j++) {
+                runs[nruns] = c.v[j].s;
+                nrun[nruns++] = c.v[j].ns;
+            }
+            if (!merge_runs_sorted(runs, nrun, nruns)) nruns = 0; /* the general sort below */
+        }
         if (contributors == 1) {
             rc = fn(ctx, ls, n, only, only_n);
+        } else if (nruns) {
+            if (total > tcap) {
+                tsample_t *nt = realloc(tmp, total * sizeof *nt);
+                sample_t *no = realloc(out, total * sizeof *no);
+                if (nt) tmp = nt;
+                if (no) out = no;
+                if (!nt || !no) {
+                    rc = pl_err_set(err, "select: out of memory");
+                    break;
+                }
+                tcap = total;
+            }
+            rc = fn(ctx, ls, n, out, merge_runs(runs, nrun, nruns, out));
         } else {
             if (total > tcap) {
                 tsample_t *nt = realloc(tmp, total * sizeof *nt);
