@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # Labs 2-4 run natively by promlab-lab, each from a copy in a temp dir (so
 # .data/ lands there), on the labs' own ports: every check must pass, and
-# nothing may be left running. Then lab 2 with honor_labels switched off on
-# purpose: the check that proves honor_labels must fail (and only checks that
-# depend on it). Lab 1 has its own test (lab_phase1.sh).
+# nothing may be left running. Lab 1 has its own test (lab_phase1.sh).
+#
+# Broken on purpose: each lab again with its lesson's mistake, which must
+# fail exactly the checks about that lesson while the rest still pass:
+#   lab 2 with honor_labels: false;
+#   lab 3 with query missing --query.replica-label, and with both replicas
+#     carrying the same external labels;
+#   lab 4 with the tuned server missing its labeldrop cure.
+# The broken runs happen at the same time as the real ones, in a second lane
+# whose labs are moved to free ports (the labs mostly wait for time to pass,
+# so two lanes take little more than one).
+#
 # The servers are the ASan build ($PROMLAB); the runner and promlab-loadgen
 # are the release builds.
 source "$(dirname "$0")/../lib.sh"
@@ -14,17 +23,35 @@ if [ ! -x "$LAB_BIN" ] || [ ! -x "$PROMLAB_BIN" ] || [ ! -x "$ROOT/$BUILD/bin/pr
   not_ok "binaries built ($LAB_BIN, $PROMLAB_BIN, promlab-loadgen)"; exit 1
 fi
 
-PORTS="9090 9091 9092 9093 9094 9100 9101 9102 10902"
-ports_free() { local p; for p in $PORTS; do ss -ltn "sport = :$p" | grep -q LISTEN && return 1; done; return 0; }
+# Every port any of labs 2-4 listens on.
+PORTS="9090 9091 9092 9093 9094 9100 9101 9102 10901 10902 10904 10911 10912"
+ports_free() { local p; for p in ${1:-$PORTS}; do ss -ltn "sport = :$p" | grep -q LISTEN && return 1; done; return 0; }
 if ! ports_free; then
   not_ok "the labs' ports are free ($PORTS): stop what listens there"; exit 1
 fi
 no_sanitizer_reports() { ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error' "$1"/.data/logs/*.log; }
 
+# copy_lab N DIR: labs/phaseN copied to DIR without its .data.
+copy_lab() { rm -rf "$2"; cp -r "$ROOT/labs/phase$1" "$2"; rm -rf "$2/.data"; }
+
+# relocate DIR: every lab port in DIR's yml files moved to a free port (through
+# placeholders, so a new port never gets rewritten again); the new ports are
+# listed in DIR/.ports.
+relocate() {
+  local dir=$1 p np exprs=() back=()
+  : >"$dir/.ports"
+  for p in $PORTS; do
+    np=$(free_port)
+    exprs+=(-e "s/\\b$p\\b/@P$p@/g"); back+=(-e "s/@P$p@/$np/g")
+    echo "$np" >>"$dir/.ports"
+  done
+  sed -i "${exprs[@]}" "${back[@]}" "$dir"/*.yml
+}
+
 # run_lab N: copies labs/phaseN to $TMP/phaseN, runs it, reports each check as a TAP line.
 run_lab() {
-  local n=$1 dir=$TMP/phase$1 out=$TMP/phase$1.out rc
-  rm -rf "$dir"; cp -r "$ROOT/labs/phase$n" "$dir"; rm -rf "$dir/.data"
+  local n=$1 dir=$TMP/phase$1 out=$TMP/phase$1.out rc t0=$SECONDS
+  copy_lab "$n" "$dir"
   "$LAB_BIN" run "$dir" >"$out" 2>&1; rc=$?
   while IFS= read -r line; do
     case $line in
@@ -32,28 +59,90 @@ run_lab() {
       "FAIL "*) not_ok "lab $n: ${line#FAIL }" ;;
     esac
   done <"$out"
-  check "lab $n: runner exits 0 and prints its summary" sh -c "[ $rc -eq 0 ] && grep -qE '^[0-9]+ passed, 0 failed$' '$out'"
+  check "lab $n: runner exits 0 and prints its summary ($((SECONDS - t0)) s)" \
+    sh -c "[ $rc -eq 0 ] && grep -qE '^[0-9]+ passed, 0 failed$' '$out'"
   check "lab $n: every service stopped, every port free" wait_for 10 ports_free
   check "lab $n: no sanitizer reports in the services' logs" no_sanitizer_reports "$dir"
   [ $rc -eq 0 ] || sed 's/^/    # /' "$out" | tail -30
 }
 
+# ---- the second lane: broken on purpose, on free ports ------------------------
+# break_lab NAME N EDIT...: labs/phaseN as $TMP/NAME, relocated, edited with
+# the sed EDIT arguments (FILE:EXPR pairs), run; output in $TMP/NAME.out, the
+# exit status in $TMP/NAME.rc, the seconds it took in $TMP/NAME.secs.
+break_lab() {
+  local name=$1 n=$2 dir=$TMP/$1 t0=$SECONDS e; shift 2
+  copy_lab "$n" "$dir"; relocate "$dir"
+  for e in "$@"; do sed -i "${e#*:}" "$dir/${e%%:*}"; done
+  "$LAB_BIN" run "$dir" >"$TMP/$name.out" 2>&1
+  echo $? >"$TMP/$name.rc"
+  echo $((SECONDS - t0)) >"$TMP/$name.secs"
+}
+broken_lane() {
+  # Lab 2 without honor_labels: the federated series carry the main server's
+  # job="federate" and the leaves' job moves to exported_job.
+  break_lab broken2 2 'prometheus-main.yml:s/^    honor_labels: true$/    honor_labels: false/'
+  # Lab 3, query without the replica label: every series twice, nothing merged.
+  break_lab broken3-noreplica 3 'compose.yml:/^      - --query.replica-label=replica$/d'
+  # Lab 3, both replicas labelled replica=a: query cannot tell them apart and
+  # the bucket holds two servers' blocks under one name.
+  break_lab broken3-samelabels 3 'prometheus-b.yml:s/^    replica: b$/    replica: a/'
+  # Lab 4, the tuned server without its cure: user_id reaches its TSDB.
+  break_lab broken4 4 'prometheus-tuned.yml:/^    metric_relabel_configs:$/,/^        regex: user_id$/d'
+}
+broken_lane >"$TMP/lane.log" 2>&1 &
+LANE=$!
+
+t_lanes=$SECONDS
 run_lab 2
 run_lab 3
 run_lab 4
+t_main=$((SECONDS - t_lanes))
+wait "$LANE"
+ok "(timing) labs 2-4 took $t_main s; the broken lane $((SECONDS - t_lanes)) s in all"
 
-# Broken on purpose: lab 2 without honor_labels. The federated series then
-# carry the main server's job="federate" and the leaves' job moves to
-# exported_job, so the honor_labels checks fail while federation itself works.
-B=$TMP/phase2-broken
-cp -r "$ROOT/labs/phase2" "$B"; rm -rf "$B/.data"
-sed -i 's/^    honor_labels: true$/    honor_labels: false/' "$B/prometheus-main.yml"
-"$LAB_BIN" run "$B" >"$TMP/broken.out" 2>&1; rc=$?
-check "broken lab 2 (honor_labels: false): the runner exits 1" [ "$rc" -eq 1 ]
-check "broken lab 2: the honor_labels check fails" \
-  grep -q '^FAIL honor_labels keeps the leaves. job label' "$TMP/broken.out"
-check "broken lab 2: exported_job appears (the other honor_labels check fails)" \
-  grep -q '^FAIL honor_labels means no exported_job' "$TMP/broken.out"
-check "broken lab 2: federation itself still works (every env arrives)" \
-  grep -q '^ok   one view over dev, staging and prod' "$TMP/broken.out"
-check "broken lab 2: everything stopped" wait_for 10 ports_free
+# broken NAME DESCRIPTION: the variant's run ended with exit 1, everything
+# stopped on its ports and its services logged no sanitizer report.
+broken_ran() {
+  local name=$1 desc=$2
+  check "$desc: the runner exits 1 ($(cat "$TMP/$name.secs" 2>/dev/null) s)" [ "$(cat "$TMP/$name.rc" 2>/dev/null)" = 1 ]
+  check "$desc: everything stopped" wait_for 10 ports_free "$(cat "$TMP/$name/.ports")"
+  check "$desc: no sanitizer reports in the services' logs" no_sanitizer_reports "$TMP/$name"
+  grep -E '^FAIL' "$TMP/$name.out" | sed 's/^/# /'
+}
+fails()  { grep -q "^FAIL $2" "$TMP/$1.out"; }
+passes() { grep -q "^ok   $2" "$TMP/$1.out"; }
+# failed_count NAME N: exactly N checks failed.
+failed_count() { grep -qE "^[0-9]+ passed, $2 failed$" "$TMP/$1.out"; }
+
+B="broken lab 2 (honor_labels: false)"
+broken_ran broken2 "$B"
+check "$B: the honor_labels check fails" fails broken2 'honor_labels keeps the leaves. job label'
+check "$B: exported_job appears (the other honor_labels check fails)" fails broken2 'honor_labels means no exported_job'
+check "$B: federation itself still works (every env arrives)" passes broken2 'one view over dev, staging and prod'
+
+B="broken lab 3 (query without --query.replica-label)"
+broken_ran broken3-noreplica "$B"
+check "$B: each series appears twice through query" fails broken3-noreplica 'through query each series appears once'
+check "$B: node_exporter's up twice" fails broken3-noreplica '...and node_exporter.s up once'
+check "$B: the replica label stays in the answers" fails broken3-noreplica 'the replica label is gone from deduplicated answers'
+check "$B: cluster="lab" on 6 series, not 3" fails broken3-noreplica 'the other external labels stay'
+check "$B: only those 4 checks fail" failed_count broken3-noreplica 4
+check "$B: dedup=false still shows both replicas" passes broken3-noreplica 'dedup=false shows both replicas'
+check "$B: shipping is unaffected (replica b's blocks in the bucket)" passes broken3-noreplica 'sidecar b ships'
+
+B="broken lab 3 (both replicas labelled replica=a)"
+broken_ran broken3-samelabels "$B"
+check "$B: dedup=false cannot show two replicas" fails broken3-samelabels 'dedup=false shows both replicas'
+check "$B: nor tell them apart by replica" fails broken3-samelabels 'dedup=false tells them apart by replica'
+check "$B: no block in the bucket says replica=b" fails broken3-samelabels 'sidecar b ships replica b.s blocks'
+check "$B: only those 3 checks fail" failed_count broken3-samelabels 3
+check "$B: the deduplicated view still looks right (which is why the mistake goes unnoticed)" \
+  passes broken3-samelabels 'through query each series appears once'
+
+B="broken lab 4 (tuned server without labeldrop)"
+broken_ran broken4 "$B"
+check "$B: user_id reaches the tuned server" fails broken4 'the tuned server stores no user_id label'
+check "$B: the cure does not cut the series" fails broken4 'the cure keeps under 10% of the series'
+check "$B: the explosion itself is still found on server 1" passes broken4 'the cardinality audit query names the culprit'
+check "$B: the recording rules still work" passes broken4 'the API dashboard.s recording rule answers'
