@@ -29,6 +29,8 @@ echo "== metric relabeling in the scrape path, cache misses vs hits (bench_scrap
 { "$BUILD/bin/bench_scrape_relabel" 100000 10; "$BUILD/bin/bench_scrape_relabel" 1000000 3; } | tee reports/bench/scrape_relabel.txt
 echo "== /api/v1/status/tsdb on a 1M-series head (bench_tsdb_status)"
 "$BUILD/bin/bench_tsdb_status" 1000000 | tee reports/bench/tsdb_status.txt
+echo "== store: a 30-day range query over raw vs 5m vs 1h data, latency and bytes read (bench-store.sh)"
+scripts/bench-store.sh
 echo "== PromQL dashboard queries vs Prometheus 2.42 (bench-promql.sh)"
 scripts/bench-promql.sh ${BENCH_PROMQL_SERIES:-100000 1000000}
 echo "== end-to-end scrape memory"

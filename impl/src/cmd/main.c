@@ -13,8 +13,8 @@ static const struct {
     {"server", "Prometheus server: scrape, store, rules, HTTP API (flags as prometheus)", cmd_server},
     {"sidecar", "Thanos-style sidecar shipping TSDB blocks to object storage (FILESYSTEM, S3)", cmd_sidecar},
     {"query", "Thanos-style global query view over remote-read endpoints, replicas deduplicated", cmd_query},
-    {"store", "Thanos-style store serving blocks from a bucket (not yet built)", NULL},
-    {"compact", "Thanos-style compactor and downsampler (not yet built)", NULL},
+    {"store", "Thanos-style store gateway serving the blocks of a bucket over remote read", cmd_store},
+    {"compact", "Thanos-style compactor: compaction, downsampling (5m, 1h), retention per resolution, in a bucket", cmd_compact},
     {"tool", "promtool: tsdb list/analyze/dump/create-blocks-from openmetrics", cmd_tool},
 };
 #define N_SUB (sizeof subcommands / sizeof subcommands[0])

@@ -8,9 +8,15 @@
  * request, the fan-out view with that request's `dedup` and
  * `partial_response` parameters, and hands back the leaves' warnings).
  *
- * At start, and every --endpoint.refresh-interval, each endpoint's external
- * labels are read from its /api/v1/status/config: they decide which leaves a
- * select needs. The server is ready once every endpoint was probed once. */
+ * At start, and every --endpoint.refresh-interval, each endpoint is probed:
+ * stores and sidecars advertise label sets and a time range at
+ * /api/v1/store/info; other endpoints (servers) their external labels in
+ * /api/v1/status/config. They decide which leaves a select needs. The server
+ * is ready once every endpoint was probed once.
+ *
+ * Downsampling: a request's max_source_resolution (or step/5 with "auto" or
+ * --query.auto-downsampling) goes to every leaf with each select, together
+ * with the range function as the remote-read hint (query/query.h). */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,6 +31,7 @@
 #include "query/query.h"
 #include "remote/remote_client.h"
 #include "remote/remote_read.h"
+#include "store/store.h"
 #include "util/flags.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -38,6 +45,7 @@ static flag_def_t query_flags[] = {
     {"query.max-concurrent", FLAG_INT, "20", "Maximum number of queries processed concurrently by query node.", false},
     {"query.lookback-delta", FLAG_DURATION, "5m", "The maximum lookback duration for retrieving metrics during expression evaluations.", false},
     {"query.partial-response", FLAG_BOOL, "true", "Enable partial response for queries if no partial_response param is specified. --no-query.partial-response for disabling.", false},
+    {"query.auto-downsampling", FLAG_BOOL, "false", "Enable automatic adjustment (step / 5) to what source of data should be used in store gateways if no max_source_resolution param is specified.", false},
     {"endpoint.refresh-interval", FLAG_DURATION, "30s", "How often the external labels of every endpoint are read again (promlab).", false},
     {"log.level", FLAG_STRING, "info", "Log filtering level. One of: [debug, info, warn, error]", false},
     {"log.format", FLAG_STRING, "logfmt", "Log format to use. Possible options: logfmt or json.", false},
@@ -49,6 +57,7 @@ typedef struct query_server {
     remote_client_t **clients;
     size_t nclients;
     bool partial_default;
+    bool auto_downsampling;
     rr_gate_t *gate; /* --query.max-concurrent */
     int64_t refresh_ms;
     pthread_mutex_t stop_mu;
@@ -72,6 +81,28 @@ static bool param_bool(const http_request_t *req, const char *name, bool def) {
     return def;
 }
 
+/* The request's max_source_resolution (ms), as Thanos reads it: "auto" (or
+ * no parameter with --query.auto-downsampling) is step / 5, 0 for an
+ * instant query; "raw"/"0s" raw; else a duration ("5m", "1h"). A value that
+ * does not parse reads raw data, with a log line. */
+static int64_t request_resolution(const query_server_t *qs, const http_request_t *req) {
+    const char *v = http_param(req, "max_source_resolution");
+    if ((!v || !*v) && !qs->auto_downsampling) return 0;
+    pl_err_t err = {{0}};
+    if (!v || !*v || !strcmp(v, "auto")) {
+        const char *step = http_param(req, "step");
+        int64_t ms = 0;
+        if (!step || pl_parse_duration_or_seconds(step, &ms, &err) < 0) return 0;
+        return ms / 5;
+    }
+    int64_t ms = 0;
+    if (store_parse_resolution(v, &ms, &err) < 0) {
+        log_warn("query", "bad max_source_resolution; reading raw data", "err=\"%s\"", err.msg);
+        return 0;
+    }
+    return ms;
+}
+
 static void *reader_begin(void *ctx, const http_request_t *req, queryable_t *out) {
     query_server_t *qs = ctx;
     req_state_t *st = calloc(1, sizeof *st);
@@ -82,6 +113,7 @@ static void *reader_begin(void *ctx, const http_request_t *req, queryable_t *out
         free(st);
         return NULL; /* out keeps the default queryable (deduplicating, partial) */
     }
+    query_request_set_max_resolution(r, request_resolution(qs, req));
     rr_gate_enter(qs->gate);
     st->qs = qs;
     st->r = r;
@@ -113,8 +145,42 @@ static void write_metrics(void *ctx, strbuf_t *sb) {
 
 /* ---- endpoint probes ---- */
 
+/* A store or sidecar advertises label sets and a time range at
+ * /api/v1/store/info: 1 when it did (leaf info set), 0 when the endpoint
+ * has no such path (a Prometheus or promlab server), -1 when it is down. */
+static int probe_info(query_server_t *qs, size_t i, pl_err_t *err) {
+    strbuf_t body = STRBUF_INIT;
+    long status = 0;
+    int rc = remote_client_get(qs->clients[i], "/api/v1/store/info", &body, &status, err);
+    if (rc == 0 && status == 200) {
+        query_leaf_info_t li;
+        rc = query_parse_leaf_info(body.data, body.len, &li, err);
+        if (rc == 0) {
+            query_fanout_set_leaf_sets(qs->fanout, i, li.pairs.data ? li.pairs.data : "", li.counts, li.nsets, false,
+                                       li.mint, li.maxt, true);
+            log_debug("query", "Endpoint info read", "endpoint=%s label_sets=%zu mint=%lld maxt=%lld",
+                      remote_client_url(qs->clients[i]), li.nsets, (long long)li.mint, (long long)li.maxt);
+            query_leaf_info_free(&li);
+            rc = 1;
+        }
+    } else if (rc == 0 && status != 404) {
+        rc = pl_err_set(err, "/api/v1/store/info: HTTP status %ld", status); /* e.g. a store still syncing */
+    } /* 404: no info path, a server: rc 0 */
+    strbuf_free(&body);
+    return rc;
+}
+
 static void probe_endpoints(query_server_t *qs) {
     for (size_t i = 0; i < qs->nclients; i++) {
+        pl_err_t ierr = {{0}};
+        int irc = probe_info(qs, i, &ierr);
+        if (irc == 1) continue;
+        if (irc < 0) {
+            query_fanout_set_leaf_info(qs->fanout, i, NULL, 0, INT64_MIN, INT64_MAX, false);
+            log_warn("query", "Endpoint probe failed; it stays a leaf, selected by its last known labels",
+                     "endpoint=%s err=\"%s\"", remote_client_url(qs->clients[i]), ierr.msg);
+            continue;
+        }
         strbuf_t store = STRBUF_INIT;
         size_t n = 0;
         pl_err_t err = {{0}};
@@ -186,6 +252,7 @@ int cmd_query(int argc, char **argv) {
     pthread_mutex_init(&qs.stop_mu, NULL);
     pthread_cond_init(&qs.stop_cv, NULL);
     qs.partial_default = flags_bool(query_flags, N_QUERY_FLAGS, "query.partial-response");
+    qs.auto_downsampling = flags_bool(query_flags, N_QUERY_FLAGS, "query.auto-downsampling");
     qs.refresh_ms = refresh_ms;
     qs.gate = rr_gate_new(max_concurrent);
     qs.clients = calloc(ep->nvalues, sizeof *qs.clients);

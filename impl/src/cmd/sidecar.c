@@ -11,7 +11,11 @@
  *
  * Flags are Thanos sidecar's. The StoreAPI (gRPC) is not built: --grpc-address
  * is accepted and logged as not served. HTTP on --http-address: /metrics,
- * /-/healthy, /-/ready (ready once Prometheus answered and labels are known).
+ * /-/healthy, /-/ready (ready once Prometheus answered and labels are known),
+ * and the read API Thanos's sidecar builds its StoreAPI on, over remote read:
+ * POST /api/v1/read forwarded to the server's /api/v1/read with the external
+ * labels applied and attached (sidecar/read.h), GET /api/v1/store/info (the
+ * labels, and the time range from the oldest local block on) for `promlab query`.
  *
  * Threads: the main thread waits for SIGINT/SIGTERM; one worker runs the
  * start-up checks and the sync loop; the HTTP server's threads only read
@@ -29,7 +33,11 @@
 #include "cmd/cmd.h"
 #include "objstore/objstore.h"
 #include "shipper/shipper.h"
+#include "remote/remote_client.h"
 #include "sidecar/promapi.h"
+#include "sidecar/read.h"
+#include "tsdb/block.h"
+#include "util/json.h"
 #include "util/flags.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -68,7 +76,68 @@ typedef struct sidecar {
     pthread_cond_t cond;
     bool stop;
     _Atomic int ready, prometheus_up, fatal;
+    /* The read API: the server as a remote-read leaf, and the external
+     * labels last read (a copy the HTTP threads read under lab_mu). */
+    const char *tsdb_path;
+    remote_client_t *prom;
+    pthread_mutex_t lab_mu;
+    label_t *ext;
+    size_t next;
+    _Atomic uint64_t reads_ok, reads_failed;
 } sidecar_t;
+
+/* Keeps a copy of the labels for the read API. */
+static void share_labels(sidecar_t *s, const promapi_labels_t *l) {
+    label_t *v = calloc(l->n + 1, sizeof *v);
+    size_t n = 0;
+    for (size_t i = 0; v && i < l->n; i++) {
+        v[i].name = strdup(l->v[i].name);
+        v[i].value = strdup(l->v[i].value);
+        n = i + 1;
+        if (!v[i].name || !v[i].value) break;
+    }
+    pthread_mutex_lock(&s->lab_mu);
+    label_t *old = s->ext;
+    size_t nold = s->next;
+    if (v && n == l->n) {
+        s->ext = v;
+        s->next = n;
+        v = NULL;
+    }
+    pthread_mutex_unlock(&s->lab_mu);
+    if (v) {
+        old = v;
+        nold = n;
+    }
+    for (size_t i = 0; old && i < nold; i++) {
+        free((char *)old[i].name);
+        free((char *)old[i].value);
+    }
+    free(old);
+}
+
+/* A copy of the shared labels (sorted); NULL with *n = 0 when none yet. */
+static label_t *copy_labels(sidecar_t *s, size_t *n) {
+    pthread_mutex_lock(&s->lab_mu);
+    label_t *v = s->next ? calloc(s->next, sizeof *v) : NULL;
+    *n = 0;
+    for (size_t i = 0; v && i < s->next; i++) {
+        v[i].name = strdup(s->ext[i].name);
+        v[i].value = strdup(s->ext[i].value);
+        *n = i + 1;
+    }
+    pthread_mutex_unlock(&s->lab_mu);
+    if (v) labels_sort(v, *n);
+    return v;
+}
+
+static void free_labels(label_t *v, size_t n) {
+    for (size_t i = 0; v && i < n; i++) {
+        free((char *)v[i].name);
+        free((char *)v[i].value);
+    }
+    free(v);
+}
 
 /* Sleeps ms or until stop; returns true if stopping. */
 static bool wait_or_stop(sidecar_t *s, int64_t ms) {
@@ -90,6 +159,7 @@ static int fetch_labels(sidecar_t *s, promapi_labels_t *l, pl_err_t *err) {
     strbuf_t body = STRBUF_INIT;
     int rc = promapi_get(s->prom_url, "/api/v1/status/config", 5000, &body, err);
     if (rc == 0) rc = promapi_parse_config(body.data ? body.data : "", body.len, l, err);
+    if (rc == 0 && l->n > 0) share_labels(s, l);
     strbuf_free(&body);
     atomic_store(&s->prometheus_up, rc == 0);
     return rc;
@@ -234,12 +304,83 @@ static void handle(void *ctx, const http_request_t *req, http_response_t *r) {
         strbuf_puts(&r->body, "# HELP thanos_status Represents status (0 indicates failure, 1 indicates success) of the component.\n"
                               "# TYPE thanos_status gauge\n");
         strbuf_printf(&r->body, "thanos_status{check=\"ready\",component=\"sidecar\"} %d\n", atomic_load(&s->ready));
+        strbuf_puts(&r->body, "# HELP promlab_sidecar_remote_reads_total Remote reads served for the server, by result.\n"
+                              "# TYPE promlab_sidecar_remote_reads_total counter\n");
+        strbuf_printf(&r->body, "promlab_sidecar_remote_reads_total{result=\"success\"} %llu\n",
+                      (unsigned long long)atomic_load(&s->reads_ok));
+        strbuf_printf(&r->body, "promlab_sidecar_remote_reads_total{result=\"error\"} %llu\n",
+                      (unsigned long long)atomic_load(&s->reads_failed));
         if (s->shipper) shipper_write_metrics(s->shipper, &r->body);
         if (s->bucket) objstore_write_metrics(s->bucket, &r->body);
         web_write_process_metrics(&r->body);
+    } else if (!strcmp(req->path, "/api/v1/read")) {
+        size_t next = 0;
+        label_t *ext = copy_labels(s, &next);
+        if (strcmp(req->method, "POST") != 0) {
+            r->status = 405;
+            strbuf_puts(&r->body, "method not allowed: POST a remote-read request\n");
+        } else if (!next) {
+            r->status = 503;
+            strbuf_puts(&r->body, "sidecar is not ready: no external labels read from Prometheus yet\n");
+        } else {
+            queryable_t q;
+            remote_client_queryable(s->prom, &q);
+            sidecar_read_reply_t rep = {0};
+            sidecar_serve_read(&q, ext, next, req->body, req->body_len, &rep);
+            atomic_fetch_add(rep.status == 200 ? &s->reads_ok : &s->reads_failed, 1);
+            if (rep.status != 200) log_warn("sidecar", "remote read failed", "status=%d err=\"%.*s\"", rep.status,
+                                            (int)(rep.body.len ? rep.body.len - 1 : 0), rep.body.data ? rep.body.data : "");
+            r->status = rep.status;
+            r->content_type = rep.content_type;
+            r->identity = true;
+            if (rep.snappy) {
+                r->extra_header_name = strdup("Content-Encoding");
+                r->extra_header_value = strdup("snappy");
+            }
+            strbuf_free(&r->body);
+            r->body = rep.body;
+        }
+        free_labels(ext, next);
+    } else if (!strcmp(req->path, "/api/v1/store/info")) {
+        /* What `promlab query` probes: the labels, and the time range the
+         * server holds (from its oldest local block on; the head has the rest). */
+        size_t next = 0;
+        label_t *ext = copy_labels(s, &next);
+        int64_t mint = INT64_MAX;
+        char **names = NULL;
+        size_t nb = 0;
+        pl_err_t err = {{0}};
+        if (block_dir_list(s->tsdb_path, &names, &nb, &err) == 0) {
+            for (size_t i = 0; i < nb; i++) {
+                block_meta_t m;
+                memset(&m, 0, sizeof m);
+                strbuf_t p = STRBUF_INIT;
+                strbuf_printf(&p, "%s/%s", s->tsdb_path, names[i]);
+                if (block_meta_read(p.data, &m, &err) == 0 && m.min_time < mint) mint = m.min_time;
+                block_meta_free(&m);
+                strbuf_free(&p);
+            }
+            block_dir_list_free(names, nb);
+        }
+        r->status = 200;
+        r->content_type = "application/json";
+        strbuf_printf(&r->body, "{\"status\":\"success\",\"data\":{\"minTime\":%lld,\"maxTime\":%lld,\"labelSets\":[",
+                      (long long)(mint == INT64_MAX ? INT64_MIN : mint), (long long)INT64_MAX);
+        if (next) {
+            strbuf_puts(&r->body, "{");
+            for (size_t i = 0; i < next; i++) {
+                if (i) strbuf_puts(&r->body, ",");
+                json_escape(&r->body, ext[i].name, strlen(ext[i].name));
+                strbuf_puts(&r->body, ":");
+                json_escape(&r->body, ext[i].value, strlen(ext[i].value));
+            }
+            strbuf_puts(&r->body, "}");
+        }
+        strbuf_puts(&r->body, "]}}");
+        free_labels(ext, next);
     } else if (!strcmp(req->path, "/")) {
         r->status = 200;
-        strbuf_puts(&r->body, "promlab sidecar: /metrics /-/healthy /-/ready\n");
+        strbuf_puts(&r->body, "promlab sidecar: /metrics /-/healthy /-/ready, POST /api/v1/read, /api/v1/store/info\n");
     } else {
         r->status = 404;
         strbuf_puts(&r->body, "404 page not found\n");
@@ -333,9 +474,18 @@ int cmd_sidecar(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     pthread_mutex_init(&s.mu, NULL);
     pthread_cond_init(&s.cond, NULL);
+    pthread_mutex_init(&s.lab_mu, NULL);
+    s.tsdb_path = tsdb_path;
+    remote_client_opts_t co = {.timeout_ms = 120000};
+    s.prom = remote_client_new(s.prom_url, &co, &err);
+    if (!s.prom) {
+        fprintf(stderr, "promlab sidecar: error: --prometheus.url: %s\n", err.msg);
+        exit_code = 1;
+        goto out;
+    }
 
     const char *addr = flags_str(sidecar_flags, N_FLAGS, "http-address");
-    http = http_server_start(addr, 2, handle, &s, &err);
+    http = http_server_start(addr, 4, handle, &s, &err);
     if (!http) {
         fprintf(stderr, "promlab sidecar: error: listen on %s: %s\n", addr, err.msg);
         exit_code = 1;
@@ -363,6 +513,9 @@ out:
     if (http) http_server_stop(http);
     shipper_free(s.shipper);
     objstore_close(s.bucket);
+    remote_client_free(s.prom);
+    free_labels(s.ext, s.next);
+    pthread_mutex_destroy(&s.lab_mu);
     pthread_cond_destroy(&s.cond);
     pthread_mutex_destroy(&s.mu);
     flags_free(sidecar_flags, N_FLAGS);

@@ -11,14 +11,20 @@
  *            unreadable meta.json, files missing or of the wrong size against
  *            the thanos section's list, blocks without an index or chunks,
  *            and overlapping blocks of one producer (same labels and
- *            resolution). Exit status 1 when it found an issue. */
+ *            resolution). Exit status 1 when it found an issue.
+ *   upload-blocks  ships the blocks of a TSDB directory with --label external labels
+ *   dump     the samples of one block (--id), aggregates of a downsampled one (--aggr) */
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cmd/cmd.h"
 #include "objstore/objstore.h"
+#include "shipper/shipper.h"
+#include "tsdb/aggrchunk.h"
 #include "tsdb/block.h"
 #include "tsdb/meta.h"
 #include "util/timeutil.h"
@@ -202,7 +208,150 @@ static int verify(scan_t *s) {
 }
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: promlab tool bucket ls|inspect|verify (--objstore.config-file=FILE | --objstore.config=YAML) [-o wide|json]\n");
+    fprintf(out, "usage: promlab tool bucket ls|inspect|verify (--objstore.config-file=FILE | --objstore.config=YAML) [-o wide|json]\n"
+                 "       promlab tool bucket upload-blocks (--objstore.config-file=FILE | --objstore.config=YAML) --path=DIR "
+                 "--label=NAME=VALUE...\n"
+                 "       promlab tool bucket dump (--objstore.config-file=FILE | --objstore.config=YAML) --id=ULID "
+                 "[--aggr=count|sum|min|max|counter]\n");
+}
+
+/* upload-blocks (Thanos's `tools bucket upload-blocks`): ships every block of
+ * a TSDB directory (any compaction level) with the given external labels, as
+ * the sidecar's shipper does (source "bucket.upload"); records them in
+ * DIR/thanos.shipper.json so a second run uploads nothing twice. */
+static int upload_blocks(objstore_t *b, const char *path, const char **labels, size_t nlabels) {
+    pl_err_t err = {{0}};
+    if (!path || nlabels == 0) {
+        fprintf(stderr, "promlab tool bucket upload-blocks: --path and at least one --label are required\n");
+        return 2;
+    }
+    label_t *ls = calloc(nlabels, sizeof *ls);
+    char **copies = calloc(nlabels, sizeof *copies);
+    int rc = 0;
+    for (size_t i = 0; i < nlabels && rc == 0; i++) {
+        copies[i] = strdup(labels[i]);
+        char *eq = copies[i] ? strchr(copies[i], '=') : NULL;
+        if (!eq || eq == copies[i]) {
+            fprintf(stderr, "promlab tool bucket upload-blocks: --label %s: want NAME=VALUE\n", labels[i]);
+            rc = 2;
+            break;
+        }
+        *eq = '\0';
+        ls[i].name = copies[i];
+        ls[i].value = eq + 1;
+    }
+    shipper_t *s = NULL;
+    if (rc == 0) {
+        shipper_opts_t o = {.tsdb_path = path, .bucket = b, .upload_compacted = true, .source = "bucket.upload"};
+        if (!(s = shipper_new(&o, &err)) || shipper_set_labels(s, ls, nlabels, &err) != 0) rc = 1;
+    }
+    int n = 0;
+    if (rc == 0 && shipper_sync(s, &n, &err) != 0) rc = 1;
+    if (rc == 1) fprintf(stderr, "promlab tool bucket upload-blocks: %s\n", err.msg);
+    if (rc == 0) printf("uploaded %d blocks from %s\n", n, path);
+    shipper_free(s);
+    for (size_t i = 0; i < nlabels; i++)
+        free(copies[i]);
+    free(copies);
+    free(ls);
+    return rc;
+}
+
+static bool has_deletion_mark(const bblock_t *k) { return find_file(k, "deletion-mark.json") >= 0; }
+
+/* dump: every sample of one block, downloaded to a temporary directory, one
+ * line each as promtool tsdb dump prints them: {labels} value timestamp.
+ * Downsampled blocks (aggregate chunks) print one aggregate, --aggr
+ * count|sum|min|max|counter (default count); counter with resets applied
+ * across the series' chunks (aggr_counter_feed), as a querier reads it. */
+static void print_series_labels(const index_series_t *s) {
+    putchar('{');
+    for (size_t i = 0; i < s->nlabels; i++)
+        printf("%s%s=\"%s\"", i ? ", " : "", s->labels[i].name, s->labels[i].value);
+    putchar('}');
+}
+
+static int dump_block(objstore_t *b, const bblock_t *k, const char *aggr) {
+    int at = -1;
+    for (int t = 0; t < AGGR_N; t++)
+        if (!strcmp(aggr, aggr_type_name((enum aggr_type)t))) at = t;
+    if (at < 0) {
+        fprintf(stderr, "promlab tool bucket dump: --aggr must be count, sum, min, max or counter\n");
+        return 2;
+    }
+    char dir[] = "/tmp/promlab-dump.XXXXXX";
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "promlab tool bucket dump: mkdtemp: %s\n", strerror(errno));
+        return 1;
+    }
+    pl_err_t err = {{0}};
+    int rc = 0;
+    char path[4200], obj[128];
+    snprintf(path, sizeof path, "%s/chunks", dir);
+    mkdir(path, 0700);
+    for (size_t i = 0; i < k->nfiles && rc == 0; i++) {
+        const char *rel = k->files[i];
+        if (strcmp(rel, "meta.json") && strcmp(rel, "index") && strncmp(rel, "chunks/", 7)) continue;
+        snprintf(obj, sizeof obj, "%s/%s", k->ulid, rel);
+        snprintf(path, sizeof path, "%s/%s", dir, rel);
+        if (objstore_get_to_file(b, obj, path, &err) != 0) rc = 1;
+    }
+    block_t *blk = rc == 0 ? block_open(dir, &err) : NULL;
+    uint32_t *ids = NULL;
+    size_t nids = 0;
+    index_series_t s = {0};
+    if (!blk || index_reader_postings(blk->index, "", "", &ids, &nids, &err) != 0) rc = 1;
+    for (size_t i = 0; i < nids && rc == 0; i++) {
+        if (index_reader_series(blk->index, ids[i], &s, &err) != 0) {
+            rc = 1;
+            break;
+        }
+        aggr_counter_state_t st = {0};
+        for (size_t c = 0; c < s.nchks && rc == 0; c++) {
+            uint8_t enc;
+            const uint8_t *data;
+            size_t len;
+            if (chunk_reader_get(blk->chunks, s.chks[c].ref, &enc, &data, &len, &err) != 0) {
+                rc = 1;
+                break;
+            }
+            xor_iter_t it;
+            aggrchunk_t ac;
+            if (enc == CHUNKENC_XOR) {
+                xor_iter_init(&it, data, len);
+            } else if (enc == AGGRCHUNK_ENCODING) {
+                if (aggrchunk_parse(data, len, &ac, &err) != 0) {
+                    rc = 1;
+                    break;
+                }
+                if (!aggrchunk_iter(&ac, (enum aggr_type)at, &it)) continue;
+            } else {
+                pl_err_set(&err, "chunk of unknown encoding %u", enc);
+                rc = 1;
+                break;
+            }
+            while (xor_iter_next(&it)) {
+                int64_t t;
+                double v;
+                xor_iter_at(&it, &t, &v);
+                if (enc == AGGRCHUNK_ENCODING && at == AGGR_COUNTER && !aggr_counter_feed(&st, t, v, &t, &v)) continue;
+                char num[400];
+                pl_format_float(num, v);
+                print_series_labels(&s);
+                printf(" %s %lld\n", num, (long long)t);
+            }
+            if (xor_iter_err(&it)) {
+                pl_err_set(&err, "malformed chunk at ref %llu", (unsigned long long)s.chks[c].ref);
+                rc = 1;
+            }
+        }
+    }
+    if (rc != 0) fprintf(stderr, "promlab tool bucket dump: block %s: %s\n", k->ulid, err.msg);
+    index_series_free(&s);
+    free(ids);
+    block_close(blk);
+    block_rm_rf(dir);
+    return rc;
 }
 
 int cmd_tool_bucket(int argc, char **argv) {
@@ -210,7 +359,10 @@ int cmd_tool_bucket(int argc, char **argv) {
         usage(argc < 1 ? stderr : stdout);
         return argc < 1 ? 2 : 0;
     }
-    const char *sub = argv[0], *file = NULL, *inline_cfg = NULL, *output = "";
+    const char *sub = argv[0], *file = NULL, *inline_cfg = NULL, *output = "", *path = NULL, *id = NULL, *aggr = "count";
+    const char **labels = calloc((size_t)argc + 1, sizeof *labels);
+    size_t nlabels = 0;
+    if (!labels) return 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strncmp(a, "--objstore.config-file=", 23)) file = a + 23;
@@ -219,22 +371,34 @@ int cmd_tool_bucket(int argc, char **argv) {
         else if (!strcmp(a, "--objstore.config") && i + 1 < argc) inline_cfg = argv[++i];
         else if (!strncmp(a, "--output=", 9)) output = a + 9;
         else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && i + 1 < argc) output = argv[++i];
+        else if (!strncmp(a, "--id=", 5)) id = a + 5;
+        else if (!strcmp(a, "--id") && i + 1 < argc) id = argv[++i];
+        else if (!strncmp(a, "--aggr=", 7)) aggr = a + 7;
+        else if (!strcmp(a, "--aggr") && i + 1 < argc) aggr = argv[++i];
+        else if (!strncmp(a, "--path=", 7)) path = a + 7;
+        else if (!strcmp(a, "--path") && i + 1 < argc) path = argv[++i];
+        else if (!strncmp(a, "--label=", 8)) labels[nlabels++] = a + 8;
+        else if (!strcmp(a, "--label") && i + 1 < argc) labels[nlabels++] = argv[++i];
         else {
+            free(labels);
             fprintf(stderr, "promlab tool bucket %s: unknown argument %s\n", sub, a);
             usage(stderr);
             return 2;
         }
     }
-    if (strcmp(sub, "ls") && strcmp(sub, "inspect") && strcmp(sub, "verify")) {
+    if (strcmp(sub, "ls") && strcmp(sub, "inspect") && strcmp(sub, "verify") && strcmp(sub, "upload-blocks") && strcmp(sub, "dump")) {
+        free(labels);
         fprintf(stderr, "promlab tool bucket: unknown command %s\n", sub);
         usage(stderr);
         return 2;
     }
     if (!file == !inline_cfg) {
+        free(labels);
         fprintf(stderr, "promlab tool bucket %s: give exactly one of --objstore.config-file and --objstore.config\n", sub);
         return 2;
     }
     if (*output && strcmp(output, "wide") && strcmp(output, "json")) {
+        free(labels);
         fprintf(stderr, "promlab tool bucket %s: -o must be wide or json\n", sub);
         return 2;
     }
@@ -244,16 +408,28 @@ int cmd_tool_bucket(int argc, char **argv) {
                   : objstore_config_parse(inline_cfg, strlen(inline_cfg), "<objstore.config>", &cfg, &err);
     if (rc < 0) {
         fprintf(stderr, "promlab tool bucket %s: %s\n", sub, err.msg);
+        free(labels);
         return 1;
     }
     objstore_t *b = objstore_open(&cfg, &err);
     objstore_config_free(&cfg);
     if (!b) {
         fprintf(stderr, "promlab tool bucket %s: %s\n", sub, err.msg);
+        free(labels);
         return 1;
     }
+    if (!strcmp(sub, "upload-blocks")) {
+        rc = upload_blocks(b, path, labels, nlabels);
+        free(labels);
+        objstore_close(b);
+        return rc;
+    }
+    free(labels);
     scan_t s = {.b = b, .err = &err};
-    if (objstore_iter(b, "", false, add_block, &s, &err) != 0) {
+    char one[ULID_LEN + 2];
+    snprintf(one, sizeof one, "%.*s/", ULID_LEN, id ? id : "");
+    if (!strcmp(sub, "dump") ? (id && strlen(id) == ULID_LEN && add_block(&s, one) != 0) /* only that block */
+                             : objstore_iter(b, "", false, add_block, &s, &err) != 0) {
         fprintf(stderr, "promlab tool bucket %s: %s\n", sub, err.msg);
         free_blocks(&s);
         objstore_close(b);
@@ -261,7 +437,17 @@ int cmd_tool_bucket(int argc, char **argv) {
     }
     if (s.n) qsort(s.v, s.n, sizeof *s.v, by_mint);
     rc = 0;
-    if (!strcmp(sub, "verify")) {
+    if (!strcmp(sub, "dump")) {
+        const bblock_t *k = NULL;
+        for (size_t i = 0; i < s.n && !k; i++)
+            if (id && !strcmp(s.v[i].ulid, id) && s.v[i].meta_ok) k = &s.v[i];
+        if (!k) {
+            fprintf(stderr, "promlab tool bucket dump: no block %s in the bucket (give --id=ULID)\n", id ? id : "");
+            rc = 2;
+        } else {
+            rc = dump_block(b, k, aggr);
+        }
+    } else if (!strcmp(sub, "verify")) {
         rc = verify(&s);
     } else {
         bool table = !strcmp(sub, "inspect");
@@ -298,8 +484,9 @@ int cmd_tool_bucket(int argc, char **argv) {
                        (unsigned long long)k->meta.num_chunks, k->meta.level, (long long)resolution_of(k), source_of(k),
                        (long long)k->size, l.data);
             else
-                printf("%s -- %s - %s (%s) -- labels %s, resolution %lld, level %d, %lld bytes\n", k->ulid, from, until,
-                       range, l.data, (long long)resolution_of(k), k->meta.level, (long long)k->size);
+                printf("%s -- %s - %s (%s) -- labels %s, resolution %lld, level %d, %lld bytes%s\n", k->ulid, from, until,
+                       range, l.data, (long long)resolution_of(k), k->meta.level, (long long)k->size,
+                       has_deletion_mark(k) ? ", marked for deletion" : "");
             strbuf_free(&l);
         }
     }

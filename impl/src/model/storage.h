@@ -33,6 +33,12 @@ typedef int (*storage_string_fn)(void *ctx, const char *s);
 typedef struct storage_select_hints {
     bool unsorted;  /* series may come in any order */
     bool last_only; /* only the newest sample in [mint, maxt] of each series is needed */
+    /* For remote leaves (Prometheus's remote-read hints; storage may ignore them): the
+     * function applied to a range selector ("rate", "max_over_time"; NULL: none), its
+     * range and the query step, and how coarse downsampled data may be (ms; 0 = raw). */
+    const char *func;
+    int64_t range_ms, step_ms;
+    int64_t max_resolution_ms;
 } storage_select_hints_t;
 
 typedef struct queryable {

@@ -549,8 +549,13 @@ matrix_t eval_matrix_hooked(query_t *q, const promql_expr_t *e, const grid_t *g,
                         .hook_ctx = hook_ctx, .m = &m};
         pl_err_t err = {{0}};
         int64_t t0 = pl_monotonic_ns();
-        int rc = q->qb->select(q->qb->impl, sel->matchers, sel->nmatchers, tmin - e->range_ms + 1, tmax, msel_series,
-                               &c, &err);
+        /* A range function passes its name down as remote read's hints do. */
+        storage_select_hints_t hints = {.func = q->sel_func, .range_ms = e->range_ms, .step_ms = q->query_step};
+        int rc = q->sel_func && q->qb->select_hinted
+                     ? q->qb->select_hinted(q->qb->impl, sel->matchers, sel->nmatchers, tmin - e->range_ms + 1, tmax,
+                                            &hints, msel_series, &c, &err)
+                     : q->qb->select(q->qb->impl, sel->matchers, sel->nmatchers, tmin - e->range_ms + 1, tmax,
+                                     msel_series, &c, &err);
         q->select_ns += pl_monotonic_ns() - t0;
         free(c.buf);
         if (rc != 0) {

@@ -99,6 +99,9 @@ typedef struct query {
     char *const *proj_names;
     size_t proj_n;
     bool proj_unsorted;
+    /* The range function whose matrix argument is being selected (a remote-read
+     * hint for leaves that serve downsampled data); NULL otherwise. */
+    const char *sel_func;
     int64_t deadline_ns; /* 0: none */
     unsigned poll;
     annots_t warnings, infos;

@@ -217,10 +217,14 @@ static value_t eval_range_func(query_t *q, const promql_expr_t *e, const grid_t 
      * it, so its samples are never copied and kept. */
     if (id != FN_ABSENT_OVER_TIME && unparen(marg)->kind == PROMQL_MATRIX_SELECTOR) {
         rc.copy_labels = true;
+        q->sel_func = e->func->name;
         (void)eval_matrix_hooked(q, marg, g, range_hook, &rc);
+        q->sel_func = NULL;
         return (value_t){.type = PROMQL_TYPE_VECTOR, .vs = rc.out, .nvs = rc.n};
     }
+    q->sel_func = unparen(marg)->kind == PROMQL_MATRIX_SELECTOR ? e->func->name : NULL;
     matrix_t m = eval_matrix(q, marg, g);
+    q->sel_func = NULL;
     if (id == FN_ABSENT_OVER_TIME) {
         value_t out = {.type = PROMQL_TYPE_VECTOR, .vs = vseries_new(q, 1, g->n), .nvs = 1};
         vseries_t *o = &out.vs[0];

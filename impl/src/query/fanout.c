@@ -19,8 +19,9 @@ typedef struct leaf {
     char *name;
     queryable_t q;
     /* guarded by fanout.mu */
-    strbuf_t ext; /* name\0value\0... */
-    size_t next;
+    strbuf_t ext;  /* the label sets, one after another: name\0value\0... */
+    size_t *set_n; /* labels in each set */
+    size_t nsets;  /* 0: unknown (every select asks the leaf) */
     int64_t mint, maxt;
     bool up;
     /* counters */
@@ -69,6 +70,7 @@ void query_fanout_free(query_fanout_t *f) {
     for (size_t i = 0; f->leaves && i < f->n; i++) {
         free(f->leaves[i].name);
         strbuf_free(&f->leaves[i].ext);
+        free(f->leaves[i].set_n);
     }
     for (size_t i = 0; f->replica && i < f->nreplica; i++) free(f->replica[i]);
     free(f->leaves);
@@ -81,18 +83,30 @@ size_t query_fanout_nleaves(const query_fanout_t *f) { return f->n; }
 
 void query_fanout_set_leaf_info(query_fanout_t *f, size_t i, const char *ext_pairs, size_t next, int64_t mint,
                                 int64_t maxt, bool up) {
+    query_fanout_set_leaf_sets(f, i, ext_pairs, ext_pairs ? &next : NULL, ext_pairs ? 1 : 0, !ext_pairs, mint, maxt,
+                               up);
+}
+
+void query_fanout_set_leaf_sets(query_fanout_t *f, size_t i, const char *pairs, const size_t *counts, size_t nsets,
+                                bool keep_labels, int64_t mint, int64_t maxt, bool up) {
     if (i >= f->n) return;
     pthread_mutex_lock(&f->mu);
     leaf_t *l = &f->leaves[i];
-    if (ext_pairs) {
+    size_t *sn = keep_labels ? NULL : calloc(nsets + 1, sizeof *sn);
+    if (sn) {
         strbuf_reset(&l->ext);
-        const char *p = ext_pairs;
-        for (size_t k = 0; k < 2 * next; k++) {
-            size_t len = strlen(p) + 1;
-            strbuf_append(&l->ext, p, len);
-            p += len;
+        const char *p = pairs ? pairs : "";
+        for (size_t s = 0; s < nsets; s++) {
+            for (size_t k = 0; k < 2 * counts[s]; k++) {
+                size_t len = strlen(p) + 1;
+                strbuf_append(&l->ext, p, len);
+                p += len;
+            }
+            sn[s] = counts[s];
         }
-        l->next = next;
+        free(l->set_n);
+        l->set_n = sn;
+        l->nsets = nsets;
     }
     l->mint = mint;
     l->maxt = maxt;
@@ -138,6 +152,7 @@ void query_fanout_write_metrics(query_fanout_t *f, strbuf_t *sb) {
 struct query_request {
     query_fanout_t *f;
     bool dedup, partial;
+    int64_t max_resolution_ms;
     pthread_mutex_t mu;
     char **warnings;
     size_t nwarnings;
@@ -152,6 +167,8 @@ query_request_t *query_request_new(query_fanout_t *f, bool dedup, bool partial_r
     pthread_mutex_init(&r->mu, NULL);
     return r;
 }
+
+void query_request_set_max_resolution(query_request_t *r, int64_t ms) { r->max_resolution_ms = ms > 0 ? ms : 0; }
 
 size_t query_request_warnings(const query_request_t *r, const char *const **out) {
     *out = (const char *const *)r->warnings;
@@ -184,6 +201,7 @@ typedef struct job {
     const matcher_t *ms;
     size_t nms;
     int64_t mint, maxt;
+    storage_select_hints_t hints;
     remote_series_set_t set;
     int rc;
     pl_err_t err;
@@ -201,7 +219,10 @@ static int job_collect(void *ctx, const label_t *ls, size_t n, const sample_t *s
 
 static void *job_run(void *arg) {
     job_t *j = arg;
-    j->rc = j->leaf->q.select(j->leaf->q.impl, j->ms, j->nms, j->mint, j->maxt, job_collect, j, &j->err);
+    const queryable_t *q = &j->leaf->q;
+    j->rc = q->select_hinted
+                ? q->select_hinted(q->impl, j->ms, j->nms, j->mint, j->maxt, &j->hints, job_collect, j, &j->err)
+                : q->select(q->impl, j->ms, j->nms, j->mint, j->maxt, job_collect, j, &j->err);
     atomic_fetch_add(j->rc == 0 ? &j->leaf->selects_ok : &j->leaf->selects_failed, 1);
     return NULL;
 }
@@ -209,14 +230,20 @@ static void *job_run(void *arg) {
 /* Whether the leaf's external labels and time range allow an answer. */
 static bool leaf_selected(const leaf_t *l, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt) {
     if (l->maxt < mint || l->mint > maxt) return false;
-    const char *p = l->ext.data;
-    for (size_t k = 0; k < l->next; k++) {
-        const char *name = p, *value = p + strlen(p) + 1;
-        p = value + strlen(value) + 1;
-        for (size_t i = 0; i < nms; i++)
-            if (strcmp(ms[i].name, name) == 0 && !matcher_matches(&ms[i], value)) return false;
+    if (l->nsets == 0) return true;
+    /* Selected when any of its label sets (a store holds several) allows the matchers. */
+    const char *p = l->ext.data ? l->ext.data : "";
+    for (size_t s = 0; s < l->nsets; s++) {
+        bool ok = true;
+        for (size_t k = 0; k < l->set_n[s]; k++) {
+            const char *name = p, *value = p + strlen(p) + 1;
+            p = value + strlen(value) + 1;
+            for (size_t i = 0; ok && i < nms; i++)
+                if (strcmp(ms[i].name, name) == 0 && !matcher_matches(&ms[i], value)) ok = false;
+        }
+        if (ok) return true;
     }
-    return true;
+    return false;
 }
 
 /* A series of the merged answer: its labels without the replica labels
@@ -254,9 +281,17 @@ static size_t chain_merge(const sample_t *a, size_t na, const sample_t *b, size_
     return n;
 }
 
-static int req_select(void *impl, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt, storage_series_fn fn,
-                      void *ctx, pl_err_t *err) {
+static int req_select_hinted(void *impl, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt,
+                             const storage_select_hints_t *hints, storage_series_fn fn, void *ctx, pl_err_t *err) {
     query_request_t *r = impl;
+    /* Leaves get the function hint and this request's resolution; they answer
+     * sorted with every sample (unsorted/last_only are not passed on). */
+    storage_select_hints_t lh = {.max_resolution_ms = r->max_resolution_ms};
+    if (hints) {
+        lh.func = hints->func;
+        lh.range_ms = hints->range_ms;
+        lh.step_ms = hints->step_ms;
+    }
     query_fanout_t *f = r->f;
     job_t *jobs = calloc(f->n + 1, sizeof *jobs);
     pthread_t *th = calloc(f->n + 1, sizeof *th);
@@ -271,7 +306,7 @@ static int req_select(void *impl, const matcher_t *ms, size_t nms, int64_t mint,
     pthread_mutex_lock(&f->mu);
     for (size_t i = 0; i < f->n; i++)
         if (leaf_selected(&f->leaves[i], ms, nms, mint, maxt))
-            jobs[nj++] = (job_t){.leaf = &f->leaves[i], .ms = ms, .nms = nms, .mint = mint, .maxt = maxt};
+            jobs[nj++] = (job_t){.leaf = &f->leaves[i], .ms = ms, .nms = nms, .mint = mint, .maxt = maxt, .hints = lh};
     pthread_mutex_unlock(&f->mu);
     /* The last leaf runs on this thread; the others on their own. */
     for (size_t i = 0; i + 1 < nj; i++) started[i] = pthread_create(&th[i], NULL, job_run, &jobs[i]) == 0;
@@ -366,6 +401,11 @@ out:
     return rc;
 }
 
+static int req_select(void *impl, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt, storage_series_fn fn,
+                      void *ctx, pl_err_t *err) {
+    return req_select_hinted(impl, ms, nms, mint, maxt, NULL, fn, ctx, err);
+}
+
 /* ---- label names and values: the union over the leaves ---- */
 
 typedef struct strset {
@@ -414,7 +454,9 @@ static int req_labels(query_request_t *r, const char *name, storage_string_fn fn
         /* Every series of a leaf carries its external labels. */
         pthread_mutex_lock(&f->mu);
         const char *p = l->ext.data;
-        for (size_t k = 0; rc == 0 && k < l->next; k++) {
+        size_t nlabels = 0;
+        for (size_t s = 0; s < l->nsets; s++) nlabels += l->set_n[s];
+        for (size_t k = 0; rc == 0 && k < nlabels; k++) {
             const char *en = p, *ev = p + strlen(p) + 1;
             p = ev + strlen(ev) + 1;
             if (!name) rc = strset_add(&ss, en);
@@ -449,5 +491,5 @@ void query_request_queryable(query_request_t *r, queryable_t *out) {
     out->select = req_select;
     out->label_names = req_label_names;
     out->label_values = req_label_values;
-    out->select_hinted = NULL; /* no hints: every select is sorted, with all samples */
+    out->select_hinted = req_select_hinted; /* hints go on to the leaves; answers stay sorted, every sample */
 }

@@ -72,6 +72,25 @@ size_t query_fanout_nleaves(const query_fanout_t *f);
  * the last probe. Thread-safe against running selects. */
 void query_fanout_set_leaf_info(query_fanout_t *f, size_t i, const char *ext_pairs, size_t next, int64_t mint,
                                 int64_t maxt, bool up);
+/* As above for a leaf with several label sets (a store serving blocks of
+ * several producers): nsets sets of counts[s] pairs each, one after another
+ * in pairs. A select asks the leaf when any set allows its matchers; no set
+ * (nsets 0) means unknown: always asked. keep_labels: leave the labels known. */
+void query_fanout_set_leaf_sets(query_fanout_t *f, size_t i, const char *pairs, const size_t *counts, size_t nsets,
+                                bool keep_labels, int64_t mint, int64_t maxt, bool up);
+/* A leaf's info document (GET /api/v1/store/info of `promlab store` and
+ * `promlab sidecar`): {"status":"success","data":{"labelSets":[{..}],
+ * "minTime":ms,"maxTime":ms, ...}}, read into what query_fanout_set_leaf_sets
+ * takes (info.c). */
+typedef struct query_leaf_info {
+    strbuf_t pairs; /* name\0value\0..., set after set */
+    size_t *counts; /* pairs per set */
+    size_t nsets;
+    int64_t mint, maxt;
+} query_leaf_info_t;
+int query_parse_leaf_info(const char *json, size_t len, query_leaf_info_t *li, pl_err_t *err);
+void query_leaf_info_free(query_leaf_info_t *li);
+
 /* Thanos-like metrics of the leaves, in text format. */
 void query_fanout_write_metrics(query_fanout_t *f, strbuf_t *sb);
 
@@ -79,6 +98,9 @@ void query_fanout_write_metrics(query_fanout_t *f, strbuf_t *sb);
 typedef struct query_request query_request_t;
 query_request_t *query_request_new(query_fanout_t *f, bool dedup, bool partial_response);
 void query_request_queryable(query_request_t *r, queryable_t *out);
+/* How coarse downsampled data this request accepts (max_source_resolution,
+ * ms; 0 = raw only, the default): passed to every leaf's select as a hint. */
+void query_request_set_max_resolution(query_request_t *r, int64_t ms);
 /* Warnings raised so far ("endpoint URL: reason"), de-duplicated. Read them
  * when no select of the request is running. */
 size_t query_request_warnings(const query_request_t *r, const char *const **out);

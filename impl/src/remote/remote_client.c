@@ -233,8 +233,18 @@ static int on_series(void *ctx, size_t qi, const label_t *ls, size_t n, const sa
 
 /* Reads the matching series into set (unsorted). */
 static int remote_read(remote_client_t *c, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt,
-                       select_ctx_t *sc, pl_err_t *err) {
+                       const storage_select_hints_t *hints, select_ctx_t *sc, pl_err_t *err) {
     rr_query_t q = {.start_ms = mint, .end_ms = maxt, .matchers = (matcher_t *)ms, .nmatchers = nms};
+    /* The hints a store uses to pick a downsampled aggregate (Prometheus sends
+     * them too); the resolution rides on the URL, which Prometheus ignores. */
+    char path[96] = "/api/v1/read";
+    if (hints && hints->func && *hints->func) {
+        q.has_hints = true;
+        q.hints = (rr_hints_t){.step_ms = hints->step_ms, .start_ms = mint, .end_ms = maxt, .range_ms = hints->range_ms,
+                               .func = (char *)hints->func};
+    }
+    if (hints && hints->max_resolution_ms > 0)
+        snprintf(path, sizeof path, "/api/v1/read?max_source_resolution=%lld", (long long)hints->max_resolution_ms);
     int accepted_both[] = {RR_STREAMED_XOR_CHUNKS, RR_SAMPLES}, accepted_samples[] = {RR_SAMPLES};
     rr_request_t req = {.queries = &q, .nqueries = 1};
     req.accepted = c->opts.samples_only ? accepted_samples : accepted_both;
@@ -242,7 +252,7 @@ static int remote_read(remote_client_t *c, const matcher_t *ms, size_t nms, int6
     strbuf_t body = STRBUF_INIT;
     http_reply_t r = {0};
     int rc = rr_request_encode(&req, &body, err);
-    if (rc == 0) rc = http_do(c, "/api/v1/read", &body, &r, err);
+    if (rc == 0) rc = http_do(c, path, &body, &r, err);
     if (rc == 0 && r.status / 100 != 2) rc = http_status_error(c, "/api/v1/read", &r, err);
     sc->ms = ms;
     sc->nms = nms;
@@ -262,11 +272,11 @@ static int remote_read(remote_client_t *c, const matcher_t *ms, size_t nms, int6
     return rc;
 }
 
-static int client_select(void *impl, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt, storage_series_fn fn,
-                         void *ctx, pl_err_t *err) {
+static int client_select_hinted(void *impl, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt,
+                                const storage_select_hints_t *hints, storage_series_fn fn, void *ctx, pl_err_t *err) {
     remote_client_t *c = impl;
     select_ctx_t sc = {0};
-    int rc = remote_read(c, ms, nms, mint, maxt, &sc, err);
+    int rc = remote_read(c, ms, nms, mint, maxt, hints, &sc, err);
     if (rc == 0) {
         remote_series_set_sort(&sc.set);
         for (size_t i = 0; rc == 0 && i < sc.set.n; i++)
@@ -274,6 +284,11 @@ static int client_select(void *impl, const matcher_t *ms, size_t nms, int64_t mi
     }
     remote_series_set_free(&sc.set);
     return rc;
+}
+
+static int client_select(void *impl, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt, storage_series_fn fn,
+                         void *ctx, pl_err_t *err) {
+    return client_select_hinted(impl, ms, nms, mint, maxt, NULL, fn, ctx, err);
 }
 
 /* ---- labels ---- */
@@ -294,7 +309,7 @@ static int labels_by_read(remote_client_t *c, const char *name, storage_string_f
     matcher_t all;
     if (matcher_init(&all, MATCH_NOT_EQUAL, LABEL_METRIC_NAME, "", err) < 0) return -1;
     select_ctx_t sc = {0};
-    int rc = remote_read(c, &all, 1, INT64_MIN, INT64_MAX, &sc, err);
+    int rc = remote_read(c, &all, 1, INT64_MIN, INT64_MAX, NULL, &sc, err);
     char **arr = NULL;
     size_t n = 0, cap = 0;
     for (size_t i = 0; rc == 0 && i < sc.set.n; i++)
@@ -372,7 +387,7 @@ void remote_client_queryable(remote_client_t *c, queryable_t *out) {
     out->select = client_select;
     out->label_names = client_label_names;
     out->label_values = client_label_values;
-    out->select_hinted = NULL; /* no hints: every select is sorted, with all samples */
+    out->select_hinted = client_select_hinted; /* passes func/range/step and the resolution on; always sorted, all samples */
 }
 
 /* ---- external labels ---- */
@@ -463,5 +478,14 @@ int remote_client_external_labels(remote_client_t *c, strbuf_t *store, size_t *n
     if (!yaml) rc = pl_err_set(err, "%s/api/v1/status/config: no data.yaml in the answer", c->base);
     else rc = remote_parse_external_labels(yaml, strlen(yaml), store, n, err);
     json_decref(root);
+    return rc;
+}
+
+int remote_client_get(remote_client_t *c, const char *path, strbuf_t *body, long *status, pl_err_t *err) {
+    http_reply_t r = {0};
+    int rc = http_do(c, path, NULL, &r, err);
+    *status = r.status;
+    if (rc == 0 && r.body.len) strbuf_append(body, r.body.data, r.body.len);
+    strbuf_free(&r.body);
     return rc;
 }

@@ -64,6 +64,10 @@ void remote_client_queryable(remote_client_t *c, queryable_t *out);
  * name\0value\0 pairs; *n gets their count. */
 int remote_client_external_labels(remote_client_t *c, strbuf_t *store, size_t *n, pl_err_t *err);
 
+/* GET base + path: the body (any status) appended to body, the status in
+ * *status. -1 only when no HTTP answer came. */
+int remote_client_get(remote_client_t *c, const char *path, strbuf_t *body, long *status, pl_err_t *err);
+
 /* Parses global.external_labels out of a prometheus.yml text (used for the
  * above; exposed for tests). */
 int remote_parse_external_labels(const char *yaml, size_t len, strbuf_t *store, size_t *n, pl_err_t *err);

@@ -1,0 +1,53 @@
+/* info.c — reading a leaf's info document (query.h): what `promlab store`
+ * and `promlab sidecar` serve at GET /api/v1/store/info. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "query/query.h"
+
+void query_leaf_info_free(query_leaf_info_t *li) {
+    strbuf_free(&li->pairs);
+    free(li->counts);
+    memset(li, 0, sizeof *li);
+}
+
+int query_parse_leaf_info(const char *json, size_t len, query_leaf_info_t *li, pl_err_t *err) {
+    memset(li, 0, sizeof *li);
+    json_error_t je;
+    json_t *root = json_loadb(json ? json : "", len, 0, &je);
+    json_t *data = root ? json_object_get(root, "data") : NULL;
+    json_t *sets = data ? json_object_get(data, "labelSets") : NULL;
+    json_t *mn = data ? json_object_get(data, "minTime") : NULL, *mx = data ? json_object_get(data, "maxTime") : NULL;
+    if (!json_is_array(sets) || !json_is_integer(mn) || !json_is_integer(mx)) {
+        json_decref(root);
+        return pl_err_set(err, "info: not an info document (data.labelSets, data.minTime, data.maxTime)");
+    }
+    li->mint = json_integer_value(mn);
+    li->maxt = json_integer_value(mx);
+    size_t n = json_array_size(sets);
+    li->counts = calloc(n + 1, sizeof *li->counts);
+    if (!li->counts) {
+        json_decref(root);
+        return pl_err_set(err, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *set = json_array_get(sets, i);
+        if (!json_is_object(set)) {
+            json_decref(root);
+            query_leaf_info_free(li);
+            return pl_err_set(err, "info: labelSets[%zu] is not an object", i);
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(set, k, v) {
+            if (!json_is_string(v)) continue;
+            strbuf_append(&li->pairs, k, strlen(k) + 1);
+            strbuf_append(&li->pairs, json_string_value(v), strlen(json_string_value(v)) + 1);
+            li->counts[i]++;
+        }
+        li->nsets = i + 1;
+    }
+    json_decref(root);
+    return 0;
+}
