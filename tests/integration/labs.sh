@@ -6,12 +6,12 @@
 # Broken on purpose: each lab again with its lesson's mistake, which must
 # fail exactly the checks about that lesson while the rest still pass:
 #   lab 2 with honor_labels: false;
-#   lab 3 with query missing --query.replica-label, and with both replicas
-#     carrying the same external labels;
+#   lab 3 with query missing --query.replica-label, with both replicas
+#     carrying the same external labels, and with query not asking the store;
 #   lab 4 with the tuned server missing its labeldrop cure.
-# The broken runs happen at the same time as the real ones, in a second lane
-# whose labs are moved to free ports (the labs mostly wait for time to pass,
-# so two lanes take little more than one).
+# The broken runs happen at the same time as the real ones, each moved to
+# free ports (the labs mostly wait for time to pass, so running them side by
+# side takes little more than the longest alone).
 #
 # The servers are the ASan build ($PROMLAB); the runner and promlab-loadgen
 # are the release builds.
@@ -24,7 +24,7 @@ if [ ! -x "$LAB_BIN" ] || [ ! -x "$PROMLAB_BIN" ] || [ ! -x "$ROOT/$BUILD/bin/pr
 fi
 
 # Every port any of labs 2-4 listens on.
-PORTS="9090 9091 9092 9093 9094 9100 9101 9102 10901 10902 10904 10911 10912"
+PORTS="9090 9091 9092 9093 9094 9100 9101 9102 10901 10902 10904 10905 10906 10908 10911 10912"
 ports_free() { local p; for p in ${1:-$PORTS}; do ss -ltn "sport = :$p" | grep -q LISTEN && return 1; done; return 0; }
 if ! ports_free; then
   not_ok "the labs' ports are free ($PORTS): stop what listens there"; exit 1
@@ -66,40 +66,47 @@ run_lab() {
   [ $rc -eq 0 ] || sed 's/^/    # /' "$out" | tail -30
 }
 
-# ---- the second lane: broken on purpose, on free ports ------------------------
-# break_lab NAME N EDIT...: labs/phaseN as $TMP/NAME, relocated, edited with
-# the sed EDIT arguments (FILE:EXPR pairs), run; output in $TMP/NAME.out, the
-# exit status in $TMP/NAME.rc, the seconds it took in $TMP/NAME.secs.
+# ---- broken on purpose, beside the real runs, on free ports --------------------
+# break_lab NAME N EDIT...: labs/phaseN as $TMP/NAME, edited with the sed EDIT
+# arguments (FILE:EXPR pairs), moved to free ports, run; output in
+# $TMP/NAME.out, exit status in $TMP/NAME.rc, seconds taken in $TMP/NAME.secs.
 break_lab() {
   local name=$1 n=$2 dir=$TMP/$1 t0=$SECONDS e; shift 2
-  copy_lab "$n" "$dir"; relocate "$dir"
+  copy_lab "$n" "$dir"
   for e in "$@"; do sed -i "${e#*:}" "$dir/${e%%:*}"; done
+  relocate "$dir"
   "$LAB_BIN" run "$dir" >"$TMP/$name.out" 2>&1
   echo $? >"$TMP/$name.rc"
   echo $((SECONDS - t0)) >"$TMP/$name.secs"
 }
-broken_lane() {
-  # Lab 2 without honor_labels: the federated series carry the main server's
-  # job="federate" and the leaves' job moves to exported_job.
-  break_lab broken2 2 'prometheus-main.yml:s/^    honor_labels: true$/    honor_labels: false/'
-  # Lab 3, query without the replica label: every series twice, nothing merged.
-  break_lab broken3-noreplica 3 'compose.yml:/^      - --query.replica-label=replica$/d'
-  # Lab 3, both replicas labelled replica=a: query cannot tell them apart and
-  # the bucket holds two servers' blocks under one name.
-  break_lab broken3-samelabels 3 'prometheus-b.yml:s/^    replica: b$/    replica: a/'
-  # Lab 4, the tuned server without its cure: user_id reaches its TSDB.
-  break_lab broken4 4 'prometheus-tuned.yml:/^    metric_relabel_configs:$/,/^        regex: user_id$/d'
-}
-broken_lane >"$TMP/lane.log" 2>&1 &
-LANE=$!
+# Each broken lab runs in its own background lane (the main shell collects
+# their outputs afterwards, so the TAP numbering stays in one place).
+LANES=()
+# Lab 2 without honor_labels: the federated series carry the main server's
+# job="federate" and the leaves' job moves to exported_job.
+break_lab broken2 2 'prometheus-main.yml:s/^    honor_labels: true$/    honor_labels: false/' &
+LANES+=($!)
+# Lab 3, query without the replica label: every series twice, nothing merged.
+break_lab broken3-noreplica 3 'compose.yml:/^      - --query.replica-label=replica$/d' &
+LANES+=($!)
+# Lab 3, both replicas labelled replica=a: query cannot tell them apart, the
+# bucket holds two servers' blocks under one name and the compactor halts.
+break_lab broken3-samelabels 3 'prometheus-b.yml:s/^    replica: b$/    replica: a/' &
+LANES+=($!)
+# Lab 3, query not pointed at the store: history ends with local retention.
+break_lab broken3-nostore 3 'compose.yml:/^      - --endpoint=http:\/\/127.0.0.1:10906$/d' &
+LANES+=($!)
+# Lab 4, the tuned server without its cure: user_id reaches its TSDB.
+break_lab broken4 4 'prometheus-tuned.yml:/^    metric_relabel_configs:$/,/^        regex: user_id$/d' &
+LANES+=($!)
 
 t_lanes=$SECONDS
 run_lab 2
 run_lab 3
 run_lab 4
 t_main=$((SECONDS - t_lanes))
-wait "$LANE"
-ok "(timing) labs 2-4 took $t_main s; the broken lane $((SECONDS - t_lanes)) s in all"
+wait "${LANES[@]}"
+ok "(timing) labs 2-4 took $t_main s; with the broken labs beside them $((SECONDS - t_lanes)) s"
 
 # broken NAME DESCRIPTION: the variant's run ended with exit 1, everything
 # stopped on its ports and its services logged no sanitizer report.
@@ -126,8 +133,9 @@ broken_ran broken3-noreplica "$B"
 check "$B: each series appears twice through query" fails broken3-noreplica 'through query each series appears once'
 check "$B: node_exporter's up twice" fails broken3-noreplica '...and node_exporter.s up once'
 check "$B: the replica label stays in the answers" fails broken3-noreplica 'the replica label is gone from deduplicated answers'
-check "$B: cluster="lab" on 6 series, not 3" fails broken3-noreplica 'the other external labels stay'
-check "$B: only those 4 checks fail" failed_count broken3-noreplica 4
+check "$B: cluster=lab on 16 series, not 8" fails broken3-noreplica 'the other external labels stay'
+check "$B: two series around the moment b stopped, b's ending there" fails broken3-noreplica 'across the moment b stopped'
+check "$B: only those 5 checks fail" failed_count broken3-noreplica 5
 check "$B: dedup=false still shows both replicas" passes broken3-noreplica 'dedup=false shows both replicas'
 check "$B: shipping is unaffected (replica b's blocks in the bucket)" passes broken3-noreplica 'sidecar b ships'
 
@@ -136,13 +144,25 @@ broken_ran broken3-samelabels "$B"
 check "$B: dedup=false cannot show two replicas" fails broken3-samelabels 'dedup=false shows both replicas'
 check "$B: nor tell them apart by replica" fails broken3-samelabels 'dedup=false tells them apart by replica'
 check "$B: no block in the bucket says replica=b" fails broken3-samelabels 'sidecar b ships replica b.s blocks'
-check "$B: only those 3 checks fail" failed_count broken3-samelabels 3
+check "$B: replica=a's history mixes two servers' samples (not what replica a answered)" \
+  fails broken3-samelabels 'replica a.s samples at t0 through query equal'
+check "$B: the compactor halts on the overlapping blocks" fails broken3-samelabels 'the compactor is not halted'
+check "$B: only those 5 checks fail" failed_count broken3-samelabels 5
 check "$B: the deduplicated view still looks right (which is why the mistake goes unnoticed)" \
   passes broken3-samelabels 'through query each series appears once'
+
+B="broken lab 3 (query without the store endpoint)"
+broken_ran broken3-nostore "$B"
+check "$B: no answer at t0 once retention dropped it locally" fails broken3-nostore 'query still answers at t0'
+check "$B: nor replica a's samples at t0" fails broken3-nostore 'replica a.s samples at t0 through query equal'
+check "$B: only those 2 checks fail" failed_count broken3-nostore 2
+check "$B: the store itself serves the blocks (nobody asks it)" passes broken3-nostore 'the store serves the shipped blocks'
 
 B="broken lab 4 (tuned server without labeldrop)"
 broken_ran broken4 "$B"
 check "$B: user_id reaches the tuned server" fails broken4 'the tuned server stores no user_id label'
 check "$B: the cure does not cut the series" fails broken4 'the cure keeps under 10% of the series'
+check "$B: the CardinalityExplosion alert is raised on the tuned server too" fails broken4 'the CardinalityExplosion alert stays quiet on the tuned server'
+check "$B: only those 3 checks fail" failed_count broken4 3
 check "$B: the explosion itself is still found on server 1" passes broken4 'the cardinality audit query names the culprit'
 check "$B: the recording rules still work" passes broken4 'the API dashboard.s recording rule answers'
