@@ -147,7 +147,8 @@ check "$B: no block in the bucket says replica=b" fails broken3-samelabels 'side
 check "$B: replica=a's history mixes two servers' samples (not what replica a answered)" \
   fails broken3-samelabels 'replica a.s samples at t0 through query equal'
 check "$B: the compactor halts on the overlapping blocks" fails broken3-samelabels 'the compactor is not halted'
-check "$B: only those 5 checks fail" failed_count broken3-samelabels 5
+check "$B: no replica b in the bucket to fill the gap" fails broken3-samelabels 'replica b.s samples from before it stopped'
+check "$B: only those 6 checks fail" failed_count broken3-samelabels 6
 check "$B: the deduplicated view still looks right (which is why the mistake goes unnoticed)" \
   passes broken3-samelabels 'through query each series appears once'
 
@@ -155,7 +156,9 @@ B="broken lab 3 (query without the store endpoint)"
 broken_ran broken3-nostore "$B"
 check "$B: no answer at t0 once retention dropped it locally" fails broken3-nostore 'query still answers at t0'
 check "$B: nor replica a's samples at t0" fails broken3-nostore 'replica a.s samples at t0 through query equal'
-check "$B: only those 2 checks fail" failed_count broken3-nostore 2
+check "$B: nor replica b's last samples once b is gone" fails broken3-nostore 'replica b.s samples from before it stopped'
+check "$B: and the merged series around b's stop has a gap (a's older samples were local only)" fails broken3-nostore 'across the moment b stopped'
+check "$B: only those 4 checks fail" failed_count broken3-nostore 4
 check "$B: the store itself serves the blocks (nobody asks it)" passes broken3-nostore 'the store serves the shipped blocks'
 
 B="broken lab 4 (tuned server without labeldrop)"
