@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "loadgen.h"
+#include "util/summary.h"
 
 void lg_lat_add(lg_latencies_t *l, double seconds) {
     if (l->n == l->cap) {
@@ -27,21 +28,9 @@ void lg_lat_free(lg_latencies_t *l) {
     l->n = l->cap = 0;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 double lg_quantile(lg_latencies_t *l, double q) {
-    if (l->n == 0 || isnan(q)) return NAN;
-    qsort(l->v, l->n, sizeof *l->v, cmp_double);
-    if (q <= 0) return l->v[0];
-    if (q >= 1) return l->v[l->n - 1];
-    /* rank = ceil(q * n), 1-based; the small epsilon keeps 0.9 * 10 at 9 */
-    double r = ceil(q * (double)l->n - 1e-9);
-    size_t rank = r < 1 ? 1 : (size_t)r;
-    if (rank > l->n) rank = l->n;
-    return l->v[rank - 1];
+    pl_sort_doubles(l->v, l->n);
+    return pl_quantile_nearest_rank(l->v, l->n, q);
 }
 
 double lg_lat_max(const lg_latencies_t *l) {

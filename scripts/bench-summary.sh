@@ -21,7 +21,7 @@ out=reports/bench/README.md
     [ -e "$f" ] || continue
     jq -r '"| \(.server) | \(.head_series) | \(.targets) | \(.minutes) | \(.steady_rss_bytes/1048576|floor) MiB | \(.bytes_per_series) | \(.peak_rss_bytes/1048576|floor) MiB | \(.peak_over_steady) | \(.date) |"' "$f"
   done
-  for f in textparse head wal block compact compact_head relabel rules query_fanout; do
+  for f in textparse head wal block compact compact_head headcompact relabel rules query_fanout; do
     [ -e "reports/bench/$f.txt" ] || continue
     echo
     echo "## $f (reports/bench/$f.txt)"

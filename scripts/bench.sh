@@ -19,6 +19,8 @@ echo "== block compaction: chunk copy vs re-encode, 3 blocks of 100k and 1M seri
 "$BUILD/bin/bench_compact" | tee reports/bench/compact.txt
 echo "== head compaction at 1M series: block write time, RSS before/after truncation (bench_compact_head)"
 "$BUILD/bin/bench_compact_head" 1000000 2>/dev/null | tee reports/bench/compact_head.txt
+echo "== memory a head block write adds to the head, 100k and 1M series (bench_headcompact; reports/bench/tsdb-compaction.md)"
+{ for n in 100000 1000000; do "$BUILD/bin/bench_headcompact" "$n" 1; "$BUILD/bin/bench_headcompact" "$n" 100; done; } | tee reports/bench/headcompact.txt
 echo "== relabeling (bench_relabel)"
 "$BUILD/bin/bench_relabel" | tee reports/bench/relabel.txt
 echo "== dashboard query: raw series vs recording rule (bench_rules)"

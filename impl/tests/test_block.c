@@ -718,6 +718,195 @@ static void test_write_with_meta_base(void **state) {
     block_close(b);
 }
 
+/* ---- streaming a head into a block ---------------------------------------------- */
+
+static int add_to_head(void *ctx, const label_t *ls, size_t n, const sample_t *s, size_t ns) {
+    for (size_t i = 0; i < ns; i++)
+        assert_int_equal(head_append(ctx, ls, n, s[i].t, s[i].v, NULL, NULL), HEAD_OK);
+    return 0;
+}
+
+/* The files of two blocks are the same bytes; a block dir holds only the
+ * block's files (no temp file of the writer left). */
+static void assert_same_block_files(const char *da, const char *db) {
+    const char *files[] = {"index", "chunks/000001", "tombstones"};
+    for (size_t i = 0; i < 3; i++) {
+        char a[512], b[512];
+        snprintf(a, sizeof a, "%s/%s", da, files[i]);
+        snprintf(b, sizeof b, "%s/%s", db, files[i]);
+        size_t la, lb;
+        char *x = pl_test_read_file(a, &la), *y = pl_test_read_file(b, &lb);
+        assert_non_null(x);
+        assert_non_null(y);
+        if (la != lb || memcmp(x, y, la) != 0) fail_msg("%s differs (%zu vs %zu bytes)", files[i], la, lb);
+        free(x);
+        free(y);
+    }
+    DIR *d = opendir(db);
+    assert_non_null(d);
+    struct dirent *de;
+    size_t n = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') continue;
+        assert_true(!strcmp(de->d_name, "index") || !strcmp(de->d_name, "chunks") || !strcmp(de->d_name, "meta.json") ||
+                    !strcmp(de->d_name, "tombstones"));
+        n++;
+    }
+    closedir(d);
+    assert_int_equal(n, 4);
+}
+
+/* Prometheus 2.42's head block, its samples loaded into a promlab head and
+ * written the way head compaction writes (block_write_from_queryable, which
+ * streams series by series): the same index and chunk bytes as Prometheus. */
+static void test_head_stream_writes_prometheus_bytes(void **state) {
+    (void)state;
+    pl_err_t err;
+    block_t *src = block_open(PROM_HEAD_BLOCK, &err);
+    if (!src) fail_msg("%s", err.msg);
+    head_t *h = head_new();
+    head_set_chunk_range(h, 60000);
+    matcher_t m;
+    assert_int_equal(matcher_init(&m, MATCH_REGEX, "__name__", ".*", &err), 0);
+    assert_int_equal(block_select(src, &m, 1, INT64_MIN, INT64_MAX, add_to_head, h, &err), 0);
+    matcher_free(&m);
+    queryable_t q;
+    head_queryable(h, &q);
+    char ulid[ULID_LEN + 1], dir[300];
+    assert_int_equal(block_write_from_queryable(&q, tmpdir, src->meta.min_time, src->meta.max_time, 60000, ulid, &err),
+                     0);
+    snprintf(dir, sizeof dir, "%s/%s", tmpdir, ulid);
+    assert_same_block_files(PROM_HEAD_BLOCK, dir);
+    block_t *dst = open_only_block(tmpdir);
+    assert_int_equal(dst->meta.num_samples, src->meta.num_samples);
+    assert_int_equal(dst->meta.num_chunks, src->meta.num_chunks);
+    assert_int_equal(dst->meta.num_series, src->meta.num_series);
+    block_close(dst);
+    block_close(src);
+    head_free(h);
+}
+
+/* The streaming head writer and the builder (which holds every series
+ * before it sorts them) write the same bytes: over several metric names,
+ * series with samples before, in and after the range or only outside it,
+ * and (second round) a label name that sorts before __name__, which makes
+ * the writer select every series at once instead of one metric name at a
+ * time. */
+static void test_head_stream_matches_builder(void **state) {
+    (void)state;
+    const int64_t t0 = 1700006400000, h2 = BLOCK_DEFAULT_RANGE_MS;
+    for (int round = 0; round < 2; round++) {
+        head_t *h = make_head(t0 - h2 / 2); /* 15s samples over [t0-1h, t0+2h) */
+        head_set_chunk_range(h, h2);
+        label_t late[] = {{"__name__", "late_metric"}, {"job", "x"}};
+        assert_int_equal(head_append(h, late, 2, t0 + h2 + 5000, 1, NULL, NULL), HEAD_OK);
+        label_t only_early[] = {{"__name__", "early_metric"}, {"job", "only-before"}};
+        assert_int_equal(head_append(h, only_early, 2, t0 - 1000, 1, NULL, NULL), HEAD_OK);
+        label_t odd[] = {{"Zone", "a"}, {"__name__", "zzz"}, {"job", "y"}};
+        if (round == 1)
+            for (int i = 0; i < 300; i++)
+                assert_int_equal(head_append(h, odd, 3, t0 + i * 30000, i, NULL, NULL), HEAD_OK);
+        queryable_t q;
+        head_queryable(h, &q);
+        pl_err_t err;
+        char d1[300], d2[300], u1[ULID_LEN + 1], u2[ULID_LEN + 1];
+        snprintf(d1, sizeof d1, "%s/stream%d", tmpdir, round);
+        snprintf(d2, sizeof d2, "%s/builder%d", tmpdir, round);
+        assert_int_equal(mkdir(d1, 0777), 0);
+        assert_int_equal(mkdir(d2, 0777), 0);
+        if (block_write_from_queryable(&q, d1, t0, t0 + h2, h2, u1, &err) != 0) fail_msg("%s", err.msg);
+        block_builder_t *bb = block_builder_new(h2);
+        matcher_t m;
+        assert_int_equal(matcher_init(&m, MATCH_REGEX, "__name__", ".+", &err), 0);
+        assert_int_equal(head_select(h, &m, 1, t0, t0 + h2 - 1, add_to_builder, bb, &err), 0);
+        matcher_free(&m);
+        block_write_opts_t o = {.min_time = t0, .max_time = t0 + h2};
+        assert_int_equal(block_builder_write(bb, d2, &o, u2, &err), 0);
+        block_builder_free(bb);
+        char b1[400], b2[400];
+        snprintf(b1, sizeof b1, "%s/%s", d1, u1);
+        snprintf(b2, sizeof b2, "%s/%s", d2, u2);
+        assert_same_block_files(b2, b1);
+        block_t *blk = open_only_block(d1);
+        assert_int_equal(blk->meta.num_series, 48 + (round == 1));
+        assert_int_equal(blk->meta.min_time, t0);
+        assert_int_equal(blk->meta.max_time, t0 + h2);
+        /* the series only outside the range are not in the block */
+        uint32_t *ids;
+        size_t n;
+        assert_int_equal(index_reader_postings(blk->index, "__name__", "late_metric", &ids, &n, &err), 0);
+        assert_int_equal(n, 0);
+        free(ids);
+        assert_int_equal(index_reader_postings(blk->index, "job", "only-before", &ids, &n, &err), 0);
+        assert_int_equal(n, 0);
+        free(ids);
+        block_close(blk);
+        /* A range without samples writes no block. */
+        char u3[ULID_LEN + 1] = "x";
+        assert_int_equal(block_write_from_queryable(&q, d1, t0 + 10 * h2, t0 + 11 * h2, h2, u3, &err), 0);
+        assert_string_equal(u3, "");
+        head_free(h);
+    }
+}
+
+/* A head appended to while it is written (a snapshot under load): a series
+ * created between the writer's two passes is left out, the rest written. */
+typedef struct growing {
+    queryable_t inner;
+    head_t *h;
+    int64_t t;
+} growing_t;
+
+static int growing_select_hinted(void *impl, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt,
+                                 const storage_select_hints_t *hints, storage_series_fn fn, void *ctx, pl_err_t *err) {
+    growing_t *g = impl;
+    int rc = g->inner.select_hinted(g->inner.impl, ms, nms, mint, maxt, hints, fn, ctx, err);
+    label_t ls[] = {{"__name__", "newcomer"}, {"job", "late-joiner"}};
+    assert_int_equal(head_append(g->h, ls, 2, g->t, 1, NULL, NULL), HEAD_OK);
+    return rc;
+}
+
+static int growing_select(void *impl, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt, storage_series_fn fn,
+                          void *ctx, pl_err_t *err) {
+    growing_t *g = impl;
+    return g->inner.select(g->inner.impl, ms, nms, mint, maxt, fn, ctx, err);
+}
+
+static int growing_label_names(void *impl, storage_string_fn fn, void *ctx, pl_err_t *err) {
+    growing_t *g = impl;
+    return g->inner.label_names(g->inner.impl, fn, ctx, err);
+}
+
+static int growing_label_values(void *impl, const char *name, storage_string_fn fn, void *ctx, pl_err_t *err) {
+    growing_t *g = impl;
+    return g->inner.label_values(g->inner.impl, name, fn, ctx, err);
+}
+
+static void test_head_stream_series_created_meanwhile(void **state) {
+    (void)state;
+    const int64_t t0 = 1700006400000, h2 = BLOCK_DEFAULT_RANGE_MS;
+    head_t *h = make_head(t0);
+    growing_t g = {.h = h, .t = t0 + 1000};
+    head_queryable(h, &g.inner);
+    queryable_t q = {.impl = &g,
+                     .select = growing_select,
+                     .label_names = growing_label_names,
+                     .label_values = growing_label_values,
+                     .select_hinted = growing_select_hinted};
+    pl_err_t err;
+    char ulid[ULID_LEN + 1];
+    if (block_write_from_queryable(&q, tmpdir, t0, t0 + h2, h2, ulid, &err) != 0) fail_msg("%s", err.msg);
+    block_t *blk = open_only_block(tmpdir);
+    assert_int_equal(blk->meta.num_series, 48);
+    uint32_t *ids;
+    size_t n;
+    assert_int_equal(index_reader_postings(blk->index, "__name__", "newcomer", &ids, &n, &err), 0);
+    assert_int_equal(n, 0);
+    free(ids);
+    block_close(blk);
+    head_free(h);
+}
+
 PL_TEST_MAIN(cmocka_unit_test(test_ulid), cmocka_unit_test(test_meta_roundtrip_exact),
              cmocka_unit_test_setup_teardown(test_tombstones, setup, teardown),
              cmocka_unit_test_setup_teardown(test_chunk_cutting, setup, teardown),
@@ -729,4 +918,7 @@ PL_TEST_MAIN(cmocka_unit_test(test_ulid), cmocka_unit_test(test_meta_roundtrip_e
              cmocka_unit_test_setup_teardown(test_promtool_reads_our_block, setup, teardown),
              cmocka_unit_test_setup_teardown(test_recreate_prometheus_head_block, setup, teardown),
              cmocka_unit_test_setup_teardown(test_merge_overlapping_blocks, setup, teardown),
-             cmocka_unit_test_setup_teardown(test_write_with_meta_base, setup, teardown))
+             cmocka_unit_test_setup_teardown(test_write_with_meta_base, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_head_stream_writes_prometheus_bytes, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_head_stream_matches_builder, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_head_stream_series_created_meanwhile, setup, teardown))

@@ -8,7 +8,13 @@
 #include "model/matcher.h"
 #include "util/flags.h"
 #include "util/json.h"
+#include "util/log.h"
 #include "util/strbuf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 static void check_g(double v, const char *want) {
     char out[400];
@@ -194,6 +200,39 @@ static void test_selector_parse(void **state) {
     assert_int_equal(selector_parse("{a=~\"(\"}", &ms, &n, &err), -1);
 }
 
-PL_TEST_MAIN(cmocka_unit_test(test_format_float_go_g), cmocka_unit_test(test_format_float_json),
+static void test_log_json(void **state) {
+    (void)state;
+    char path[] = "/tmp/test_log.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    int saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    log_set_format(LOG_FORMAT_JSON);
+    log_info("scrape", "Scrape \"failed\"", "target=%s err=\"%s\" n=%d flag", "http://a:1/m", "x \\\"y\\\" z", 3);
+    log_set_format(LOG_FORMAT_LOGFMT);
+    log_info("scrape", "plain", "k=v");
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    char buf[1024] = {0};
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t got = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    close(fd);
+    unlink(path);
+    assert_true(got > 0);
+    char *nl = strchr(buf, '\n');
+    assert_non_null(nl);
+    *nl = 0;
+    /* {"time":"2026-...Z",... : compare what follows the time stamp */
+    assert_true(strncmp(buf, "{\"time\":\"", 9) == 0);
+    const char *rest = strstr(buf, "Z\",");
+    assert_non_null(rest);
+    assert_string_equal(rest + 3, "\"level\":\"INFO\",\"source\":\"scrape\",\"msg\":\"Scrape \\\"failed\\\"\","
+                                  "\"target\":\"http://a:1/m\",\"err\":\"x \\\"y\\\" z\",\"n\":\"3\",\"flag\":\"\"}");
+    assert_non_null(strstr(nl + 1, "level=INFO source=scrape msg=\"plain\" k=v\n"));
+}
+
+PL_TEST_MAIN(cmocka_unit_test(test_log_json), cmocka_unit_test(test_format_float_go_g), cmocka_unit_test(test_format_float_json),
              cmocka_unit_test(test_json_writer), cmocka_unit_test(test_flags), cmocka_unit_test(test_labels),
              cmocka_unit_test(test_matchers), cmocka_unit_test(test_selector_parse))

@@ -283,11 +283,13 @@ static void test_http_endpoints(void **state) {
     assert_int_equal(json_array_size(json_object_get(j, "data")), 0); /* nothing scraped */
     json_decref(j);
 
-    /* /federate over HTTP: required match[], external labels, text format. */
+    /* /federate over HTTP: nothing without match[] (an empty 200, as
+     * Prometheus), external labels, text format. */
     char url[512];
     strbuf_t b = STRBUF_INIT;
     snprintf(url, sizeof url, "%s/federate", f.base);
-    assert_int_equal(get(url, &b, NULL), 400);
+    assert_int_equal(get(url, &b, NULL), 200);
+    assert_int_equal(b.len, 0);
     strbuf_reset(&b);
     snprintf(url, sizeof url, "%s/federate?match[]=%%7Bjob%%3D%%22x%%22%%7D", f.base);
     assert_int_equal(get(url, &b, NULL), 200);

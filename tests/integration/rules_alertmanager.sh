@@ -263,4 +263,44 @@ check "failing unit test: same messages as promtool" diff "$TMP/p_bad.out" "$TMP
 kill "$SERVER_PID" 2>/dev/null
 for _ in $(seq 1 40); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.25; done
 check "server exits on SIGTERM" sh -c "! kill -0 $SERVER_PID 2>/dev/null"
+
+# Alertmanagers from file_sd_configs: a second server finds the Alertmanager in
+# a target file, sends to it, and drops it when the file no longer lists it.
+F_PORT=$(free_port); FURL=http://127.0.0.1:$F_PORT
+echo "[{\"targets\": [\"127.0.0.1:$AM_PORT\"]}]" >"$TMP/am_sd.json"
+cat >"$TMP/fsd.yml" <<YML
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+alerting:
+  alertmanagers:
+    - file_sd_configs:
+        - files: ["$TMP/am_sd*.json"]
+rule_files: ["$TMP/fsd_rules.yml"]
+YML
+cat >"$TMP/fsd_rules.yml" <<YML
+groups:
+  - name: fsd
+    interval: 1s
+    rules:
+      - alert: FileSdAlert
+        expr: vector(1)
+YML
+start_bg "$TMP/fsd.log" "$PROMLAB" server --config.file="$TMP/fsd.yml" --storage.tsdb.path="$TMP/fsd-data" \
+  --web.listen-address=127.0.0.1:$F_PORT --rules.alert.resend-delay=1s
+FSD_PID=$LAST_PID
+check "file_sd server becomes ready" wait_for 20 http_ok $FURL/-/ready
+ams_json() { curl -fsS $FURL/api/v1/alertmanagers | jq -c "[.data.activeAlertmanagers[].url]"; }
+check "file_sd: /api/v1/alertmanagers lists the Alertmanager from the target file" \
+  [ "$(ams_json)" = "[\"http://127.0.0.1:$AM_PORT/api/v2/alerts\"]" ]
+fsd_am_has() { curl -fsS "$AMURL/api/v2/alerts?filter=alertname%3DFileSdAlert" | jq -e "length == 1" >/dev/null; }
+check "file_sd: the alert reaches the Alertmanager it found" wait_for 15 fsd_am_has
+echo "[]" >"$TMP/am_sd.json.tmp" && mv "$TMP/am_sd.json.tmp" "$TMP/am_sd.json"
+ams_gone() { [ "$(ams_json)" = "[]" ]; }
+check "file_sd: the Alertmanager is dropped once the file no longer lists it" wait_for 15 ams_gone
+check "file_sd: prometheus_notifications_alertmanagers_discovered 0" \
+  body_has $FURL/metrics "^prometheus_notifications_alertmanagers_discovered 0$"
+kill "$FSD_PID"; for _ in $(seq 1 40); do kill -0 "$FSD_PID" 2>/dev/null || break; sleep 0.25; done
+check "file_sd: the server stops on SIGTERM" sh -c "! kill -0 $FSD_PID 2>/dev/null"
+check "file_sd: no sanitizer reports" sh -c "! grep -qE 'Sanitizer|runtime error' '$TMP/fsd.log'"
 check "no sanitizer reports in the server logs" sh -c "! grep -qE 'Sanitizer|runtime error' '$TMP/server.log' '$TMP/server2.log'"

@@ -90,12 +90,7 @@ int cmd_compact(int argc, char **argv) {
     pl_err_t err = {{0}};
     int rc = flags_parse_cli(compact_flags, N_FLAGS, argc, argv, "promlab compact", "promlab compact [<flags>]");
     if (rc >= 0) return rc;
-    enum log_level lvl;
-    if (log_parse_level(flags_str(compact_flags, N_FLAGS, "log.level"), &lvl) < 0)
-        return usage_error("--log.level: must be one of debug, info, warn, error");
-    log_set_level(lvl);
-    const char *fmt = flags_str(compact_flags, N_FLAGS, "log.format");
-    if (strcmp(fmt, "logfmt") && strcmp(fmt, "json")) return usage_error("--log.format: must be logfmt or json");
+    if (flags_apply_log(compact_flags, N_FLAGS, &err) < 0) return usage_error(err.msg);
     compactor_opts_t o = {0};
     int64_t wait_interval = 0, grace = 0, conc = 0;
     if (flags_duration(compact_flags, N_FLAGS, "wait-interval", &wait_interval, &err) < 0 ||
@@ -124,7 +119,6 @@ int cmd_compact(int argc, char **argv) {
     const char *cfg_inline = flags_str(compact_flags, N_FLAGS, "objstore.config");
     if (*cfg_file && *cfg_inline) return usage_error("--objstore.config-file and --objstore.config are mutually exclusive");
     if (!*cfg_file && !*cfg_inline) return usage_error("an object store is required: --objstore.config-file or --objstore.config");
-    if (!strcmp(fmt, "json")) log_warn("main", "--log.format=json is not implemented; logging in logfmt", NULL);
     log_info("main", "Starting promlab compact", "version=%s", PROMLAB_VERSION);
 
     objstore_config_t oc = {0};

@@ -230,10 +230,7 @@ int cmd_query(int argc, char **argv) {
     pl_err_t err = {{0}};
     int rc = flags_parse_cli(query_flags, N_QUERY_FLAGS, argc, argv, "promlab query", "promlab query [<flags>]");
     if (rc >= 0) return rc;
-    enum log_level lvl;
-    if (log_parse_level(flags_str(query_flags, N_QUERY_FLAGS, "log.level"), &lvl) < 0)
-        return usage_error("--log.level: unknown level");
-    log_set_level(lvl);
+    if (flags_apply_log(query_flags, N_QUERY_FLAGS, &err) < 0) return usage_error(err.msg);
     int64_t timeout_ms, lookback_ms, max_concurrent, refresh_ms;
     if (flags_duration(query_flags, N_QUERY_FLAGS, "query.timeout", &timeout_ms, &err) < 0 ||
         flags_duration(query_flags, N_QUERY_FLAGS, "query.lookback-delta", &lookback_ms, &err) < 0 ||

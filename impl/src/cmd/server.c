@@ -270,9 +270,6 @@ static int check_flags(int64_t *lookback_ms, pl_err_t *err) {
     const char *wct = flags_str(server_flags, N_SERVER_FLAGS, "storage.tsdb.wal-compression-type");
     if (strcmp(wct, "none") && strcmp(wct, "snappy") && strcmp(wct, "zstd"))
         return pl_err_set(err, "--storage.tsdb.wal-compression-type: must be one of none, snappy, zstd, got \"%s\"", wct);
-    const char *fmt = flags_str(server_flags, N_SERVER_FLAGS, "log.format");
-    if (strcmp(fmt, "logfmt") && strcmp(fmt, "json"))
-        return pl_err_set(err, "--log.format: must be logfmt or json, got \"%s\"", fmt);
     if (flags_duration(server_flags, N_SERVER_FLAGS, "query.lookback-delta", lookback_ms, err) < 0) return -1;
     if (*lookback_ms <= 0) return pl_err_set(err, "--query.lookback-delta: must be positive");
     return 0;
@@ -286,14 +283,11 @@ int cmd_server(int argc, char **argv) {
     pl_err_t err = {{0}};
     int rc = flags_parse_cli(server_flags, N_SERVER_FLAGS, argc, argv, "promlab server", "promlab server [<flags>]");
     if (rc >= 0) return rc;
-    enum log_level lvl;
-    if (log_parse_level(flags_str(server_flags, N_SERVER_FLAGS, "log.level"), &lvl) < 0) {
-        fprintf(stderr, "promlab server: error: --log.level: unknown level \"%s\"\n",
-                flags_str(server_flags, N_SERVER_FLAGS, "log.level"));
+    if (flags_apply_log(server_flags, N_SERVER_FLAGS, &err) < 0) {
+        fprintf(stderr, "promlab server: error: %s\n", err.msg);
         flags_free(server_flags, N_SERVER_FLAGS);
         return 2;
     }
-    log_set_level(lvl);
     int64_t lookback_ms = 0;
     if (check_flags(&lookback_ms, &err) < 0) {
         fprintf(stderr, "promlab server: error: %s\n", err.msg);

@@ -397,12 +397,7 @@ int cmd_sidecar(int argc, char **argv) {
     pl_err_t err = {{0}};
     int rc = flags_parse_cli(sidecar_flags, N_FLAGS, argc, argv, "promlab sidecar", "promlab sidecar [<flags>]");
     if (rc >= 0) return rc;
-    enum log_level lvl;
-    if (log_parse_level(flags_str(sidecar_flags, N_FLAGS, "log.level"), &lvl) < 0)
-        return usage_error("--log.level: must be one of debug, info, warn, error");
-    log_set_level(lvl);
-    const char *fmt = flags_str(sidecar_flags, N_FLAGS, "log.format");
-    if (strcmp(fmt, "logfmt") && strcmp(fmt, "json")) return usage_error("--log.format: must be logfmt or json");
+    if (flags_apply_log(sidecar_flags, N_FLAGS, &err) < 0) return usage_error(err.msg);
     sidecar_t s;
     memset(&s, 0, sizeof s);
     s.prom_url = flags_str(sidecar_flags, N_FLAGS, "prometheus.url");
@@ -425,7 +420,6 @@ int cmd_sidecar(int argc, char **argv) {
         return usage_error("--objstore.config-file and --objstore.config are mutually exclusive");
     if (*flags_str(sidecar_flags, N_FLAGS, "http.config"))
         return usage_error("--http.config: TLS and authentication for the HTTP endpoints are not supported by promlab");
-    if (!strcmp(fmt, "json")) log_warn("main", "--log.format=json is not implemented; logging in logfmt", NULL);
     log_info("main", "Starting promlab sidecar", "version=%s", PROMLAB_VERSION);
 
     int exit_code = 0;

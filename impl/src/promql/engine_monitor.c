@@ -3,12 +3,11 @@
  * --query.max-concurrency waits in a queue, it is not refused), the
  * prometheus_engine_* metrics and the query log (query_log_file).
  *
- * The duration summary keeps the observations of the last 10 minutes (at
- * most MON_RING per slice, the oldest dropped first) and computes the 0.5,
- * 0.9 and 0.99 quantiles from them when /metrics is read; Prometheus's
- * summaries have the same objectives and a 10-minute max age. Sum and count
- * are over the whole life of the engine. Everything is under one mutex: a
- * query takes it a few times, never while evaluating. */
+ * The duration summary per slice is a pl_summary_t (util/summary.h): the
+ * 0.5, 0.9 and 0.99 quantiles of the last 10 minutes, as Prometheus's
+ * summary objectives and max age; sum and count over the engine's life.
+ * Everything is under one mutex: a query takes it a few times, never while
+ * evaluating. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -19,21 +18,11 @@
 
 #include "promql/engine_internal.h"
 #include "util/json.h"
+#include "util/summary.h"
 #include "util/timeutil.h"
-
-#define MON_RING 4096
-#define MON_MAX_AGE_NS (600LL * 1000000000LL)
 
 enum { SLICE_INNER_EVAL, SLICE_PREPARE, SLICE_QUEUE, SLICE_RESULT_SORT, NSLICES };
 static const char *const slice_names[NSLICES] = {"inner_eval", "prepare_time", "queue_time", "result_sort"};
-
-typedef struct summary {
-    double v[MON_RING];
-    int64_t t[MON_RING];
-    size_t next, n;
-    double sum;
-    uint64_t count;
-} summary_t;
 
 struct engine_monitor {
     pthread_mutex_t mu;
@@ -42,7 +31,7 @@ struct engine_monitor {
     int active;  /* evaluating */
     int waiting; /* in the queue */
     uint64_t samples_total;
-    summary_t slices[NSLICES];
+    pl_summary_t slices[NSLICES];
     FILE *log;
     uint64_t log_failures;
 };
@@ -102,37 +91,22 @@ void monitor_leave(engine_monitor_t *m) {
     pthread_mutex_unlock(&m->mu);
 }
 
-static void summary_observe(summary_t *s, double v, int64_t now) {
-    s->v[s->next] = v;
-    s->t[s->next] = now;
-    s->next = (s->next + 1) % MON_RING;
-    if (s->n < MON_RING) s->n++;
-    s->sum += v;
-    s->count++;
-}
-
 void monitor_observe(engine_monitor_t *m, const promql_query_stats_t *st, bool evaluated) {
-    int64_t now = pl_monotonic_ns();
+    int64_t now = pl_monotonic_ns() / 1000000;
     pthread_mutex_lock(&m->mu);
-    summary_observe(&m->slices[SLICE_QUEUE], st->exec_queue_s, now);
+    pl_summary_observe(&m->slices[SLICE_QUEUE], st->exec_queue_s, now);
     if (evaluated) {
-        summary_observe(&m->slices[SLICE_PREPARE], st->prepare_s, now);
-        summary_observe(&m->slices[SLICE_INNER_EVAL], st->inner_eval_s, now);
-        summary_observe(&m->slices[SLICE_RESULT_SORT], st->result_sort_s, now);
+        pl_summary_observe(&m->slices[SLICE_PREPARE], st->prepare_s, now);
+        pl_summary_observe(&m->slices[SLICE_INNER_EVAL], st->inner_eval_s, now);
+        pl_summary_observe(&m->slices[SLICE_RESULT_SORT], st->result_sort_s, now);
     }
     m->samples_total += st->total_queryable_samples;
     pthread_mutex_unlock(&m->mu);
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 void monitor_write_metrics(engine_monitor_t *m, strbuf_t *sb) {
     static const double qs[] = {0.5, 0.9, 0.99};
-    double *buf = malloc(MON_RING * sizeof *buf);
-    int64_t now = pl_monotonic_ns();
+    int64_t now = pl_monotonic_ns() / 1000000;
     pthread_mutex_lock(&m->mu);
     strbuf_puts(sb, "# HELP prometheus_engine_queries The current number of queries being executed or waiting.\n"
                     "# TYPE prometheus_engine_queries gauge\n");
@@ -143,26 +117,9 @@ void monitor_write_metrics(engine_monitor_t *m, strbuf_t *sb) {
     strbuf_puts(sb, "# HELP prometheus_engine_query_duration_seconds Query timings\n"
                     "# TYPE prometheus_engine_query_duration_seconds summary\n");
     for (int s = 0; s < NSLICES; s++) {
-        const summary_t *sm = &m->slices[s];
-        size_t n = 0;
-        for (size_t i = 0; i < sm->n && buf; i++)
-            if (now - sm->t[i] <= MON_MAX_AGE_NS) buf[n++] = sm->v[i];
-        if (n > 1) qsort(buf, n, sizeof *buf, cmp_double);
-        for (size_t k = 0; k < 3; k++) {
-            strbuf_printf(sb, "prometheus_engine_query_duration_seconds{slice=\"%s\",quantile=\"%g\"} ", slice_names[s],
-                          qs[k]);
-            if (n == 0) {
-                strbuf_puts(sb, "NaN");
-            } else {
-                size_t r = (size_t)ceil(qs[k] * (double)n);
-                strbuf_put_float(sb, buf[r ? r - 1 : 0]);
-            }
-            strbuf_putc(sb, '\n');
-        }
-        strbuf_printf(sb, "prometheus_engine_query_duration_seconds_sum{slice=\"%s\"} ", slice_names[s]);
-        strbuf_put_float(sb, sm->sum);
-        strbuf_printf(sb, "\nprometheus_engine_query_duration_seconds_count{slice=\"%s\"} %" PRIu64 "\n",
-                      slice_names[s], sm->count);
+        char labels[64];
+        snprintf(labels, sizeof labels, "slice=\"%s\"", slice_names[s]);
+        pl_summary_write(sb, "prometheus_engine_query_duration_seconds", labels, &m->slices[s], now, qs, 3);
     }
     strbuf_puts(sb, "# HELP prometheus_engine_query_log_enabled State of the query log.\n"
                     "# TYPE prometheus_engine_query_log_enabled gauge\n");
@@ -174,7 +131,6 @@ void monitor_write_metrics(engine_monitor_t *m, strbuf_t *sb) {
                     "# TYPE prometheus_engine_query_samples_total counter\n");
     strbuf_printf(sb, "prometheus_engine_query_samples_total %" PRIu64 "\n", m->samples_total);
     pthread_mutex_unlock(&m->mu);
-    free(buf);
 }
 
 int monitor_set_log(engine_monitor_t *m, const char *path, pl_err_t *err) {

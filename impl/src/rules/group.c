@@ -325,13 +325,6 @@ static int cmp_out(const void *a, const void *b) {
     return labels_compare(x->ls, x->n, y->ls, y->n);
 }
 
-static void observe(double *ring, size_t *n, double *sum, uint64_t *count, double v) {
-    ring[*count % RULES_RING] = v;
-    if (*n < RULES_RING) (*n)++;
-    *sum += v;
-    (*count)++;
-}
-
 /* Recording rule output: the result with __name__ = record and the rule's labels. */
 static int recording_eval(rule_group_t *g, rule_t *r, const promql_result_t *res, outvec_t *out, pl_err_t *err) {
     size_t ns = res->type == PROMQL_TYPE_SCALAR ? 1 : res->nseries;
@@ -469,8 +462,7 @@ void rule_group_eval(rule_group_t *g, int64_t ts) {
         r->eval_seconds = (double)(pl_monotonic_ns() - r0) / 1e9;
         if (g->stats) {
             pthread_mutex_lock(&g->stats->mu);
-            observe(g->stats->rule_dur, &g->stats->rule_n, &g->stats->rule_sum, &g->stats->rule_count,
-                    r->eval_seconds);
+            pl_summary_observe(&g->stats->rule_dur, r->eval_seconds, pl_monotonic_ns() / 1000000);
             pthread_mutex_unlock(&g->stats->mu);
         }
     }
@@ -479,7 +471,7 @@ void rule_group_eval(rule_group_t *g, int64_t ts) {
     g->last_eval_samples = samples;
     if (g->stats) {
         pthread_mutex_lock(&g->stats->mu);
-        observe(g->stats->group_dur, &g->stats->group_n, &g->stats->group_sum, &g->stats->group_count, g->eval_seconds);
+        pl_summary_observe(&g->stats->group_dur, g->eval_seconds, pl_monotonic_ns() / 1000000);
         pthread_mutex_unlock(&g->stats->mu);
     }
     pthread_mutex_unlock(&g->mu);
@@ -1014,30 +1006,10 @@ void rules_manager_write_alerts_json(rules_manager_t *m, jsonw_t *w) {
 
 /* ---- metrics ---------------------------------------------------------------------- */
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static void write_summary(strbuf_t *sb, const char *name, const char *help, const double *ring, size_t n, double sum,
-                          uint64_t count, const double *qs, size_t nq) {
+static void write_summary(strbuf_t *sb, const char *name, const char *help, const pl_summary_t *s, const double *qs,
+                          size_t nq) {
     strbuf_printf(sb, "# HELP %s %s\n# TYPE %s summary\n", name, help, name);
-    double *sorted = malloc((n ? n : 1) * sizeof *sorted);
-    if (!sorted) abort();
-    memcpy(sorted, ring, n * sizeof *sorted);
-    qsort(sorted, n, sizeof *sorted, cmp_double);
-    for (size_t i = 0; i < nq; i++) {
-        char q[64];
-        pl_format_float(q, qs[i]);
-        strbuf_printf(sb, "%s{quantile=\"%s\"} ", name, q);
-        if (n == 0) strbuf_puts(sb, "NaN");
-        else strbuf_put_float(sb, sorted[(size_t)(qs[i] * (double)(n - 1) + 0.5)]);
-        strbuf_putc(sb, '\n');
-    }
-    free(sorted);
-    strbuf_printf(sb, "%s_sum ", name);
-    strbuf_put_float(sb, sum);
-    strbuf_printf(sb, "\n%s_count %" PRIu64 "\n", name, count);
+    pl_summary_write(sb, name, "", s, pl_monotonic_ns() / 1000000, qs, nq);
 }
 
 static void group_label(strbuf_t *sb, const rule_group_t *g) {
@@ -1067,9 +1039,9 @@ void rules_manager_write_metrics(rules_manager_t *m, strbuf_t *sb) {
     static const double gq[] = {0.01, 0.05, 0.5, 0.9, 0.99};
     pthread_mutex_lock(&m->stats.mu);
     write_summary(sb, "prometheus_rule_evaluation_duration_seconds", "The duration for a rule to execute.",
-                  m->stats.rule_dur, m->stats.rule_n, m->stats.rule_sum, m->stats.rule_count, rq, 3);
+                  &m->stats.rule_dur, rq, 3);
     write_summary(sb, "prometheus_rule_group_duration_seconds", "The duration of rule group evaluations.",
-                  m->stats.group_dur, m->stats.group_n, m->stats.group_sum, m->stats.group_count, gq, 5);
+                  &m->stats.group_dur, gq, 5);
     pthread_mutex_unlock(&m->stats.mu);
     static const struct {
         const char *name, *type, *help;

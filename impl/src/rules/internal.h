@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 
 #include "rules/rules.h"
+#include "util/summary.h"
 
 #define RULES_RESOLVED_RETENTION_MS (15 * 60 * 1000) /* how long a resolved alert is still sent */
 
@@ -57,18 +58,10 @@ typedef struct rule {
     bool restored;
 } rule_t;
 
-/* Shared duration statistics (summaries over the last observations). */
-#define RULES_RING 512
+/* Shared duration statistics (summaries of the last 10 minutes). */
 typedef struct rules_stats {
     pthread_mutex_t mu;
-    double rule_dur[RULES_RING];
-    size_t rule_n;
-    double rule_sum;
-    uint64_t rule_count;
-    double group_dur[RULES_RING];
-    size_t group_n;
-    double group_sum;
-    uint64_t group_count;
+    pl_summary_t rule_dur, group_dur;
 } rules_stats_t;
 
 struct rule_group {

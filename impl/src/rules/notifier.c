@@ -9,9 +9,12 @@
  * with its own alert_relabel_configs, counting sent alerts, failed ones and
  * the latency per Alertmanager URL.
  *
- * Alertmanagers come from static_configs: the target becomes __address__,
- * with __scheme__ and __alerts_path__ (path_prefix + /api/v2/alerts), then
- * the Alertmanager's relabel_configs decide and may rewrite them.
+ * Alertmanagers come from static_configs and file_sd_configs: each target
+ * becomes __address__, with __scheme__, __alerts_path__ (path_prefix +
+ * /api/v2/alerts) and its group's labels, then the entry's relabel_configs
+ * decide and may rewrite them. The sender thread re-reads the file_sd files
+ * about once a second (changed files; all every refresh_interval) and
+ * rebuilds the list when the targets changed.
  *
  * Locking: `mu` guards the queue and the counters; `ams_lock` (a rwlock)
  * guards the Alertmanager list: the sender reads it for a whole batch,
@@ -25,27 +28,39 @@
 
 #include "relabel/relabel.h"
 #include "rules/internal.h"
+#include "scrape/file_sd.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
 #define MAX_BATCH 64
-#define LAT_RING 256
 #define PROMLAB_COMPAT_UA "3.0.0" /* as web.h says PROMLAB_PROMETHEUS_COMPAT; rules does not include web */
 
+/* One alerting.alertmanagers entry, compiled: where its targets come from
+ * (static_configs, copied; file_sd_configs, re-read by the sender thread)
+ * and what every Alertmanager found through it shares. */
+typedef struct am_source {
+    relabel_rules_t *disc;          /* relabel_configs */
+    relabel_rules_t *alert_relabel; /* alert_relabel_configs; NULL when none */
+    char *scheme, *path;            /* __scheme__, __alerts_path__ */
+    int64_t timeout_ms;
+    char *basic_user, *basic_pass; /* NULL when none */
+    sd_groups_t statics;
+    file_sd_t **sds;
+    size_t nsds;
+} am_source_t;
+
+/* An Alertmanager to send to; everything but url is borrowed from its source. */
 typedef struct am {
     char *url;
     int64_t timeout_ms;
-    relabel_rules_t *alert_relabel; /* may be NULL */
-    char *basic_user, *basic_pass;
+    const relabel_rules_t *alert_relabel;
+    const char *basic_user, *basic_pass;
 } am_t;
 
 typedef struct am_stats {
     char *url;
     uint64_t sent, errors;
-    double lat[LAT_RING];
-    size_t nlat;
-    uint64_t lat_count;
-    double lat_sum;
+    pl_summary_t lat; /* seconds per POST to this Alertmanager */
 } am_stats_t;
 
 typedef struct qalert {
@@ -67,9 +82,12 @@ struct notifier {
     bool stop, running;
     pthread_t thread;
 
-    pthread_rwlock_t ams_lock;
+    pthread_rwlock_t ams_lock; /* guards ams and srcs (swapped together on reload) */
     am_t *ams;
     size_t nams;
+    pthread_mutex_t src_mu; /* serialises file_sd re-reads with reloads */
+    am_source_t *srcs;
+    size_t nsrcs;
 };
 
 notifier_t *notifier_new(const notifier_opts_t *o) {
@@ -85,23 +103,47 @@ notifier_t *notifier_new(const notifier_opts_t *o) {
     pthread_mutex_init(&n->mu, NULL);
     pthread_cond_init(&n->cv, NULL);
     pthread_rwlock_init(&n->ams_lock, NULL);
+    pthread_mutex_init(&n->src_mu, NULL);
     return n;
-}
-
-static void ams_free(am_t *ams, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        free(ams[i].url);
-        relabel_rules_free(ams[i].alert_relabel);
-        free(ams[i].basic_user);
-        free(ams[i].basic_pass);
-    }
-    free(ams);
 }
 
 static char *xstrdup(const char *s) {
     char *d = strdup(s ? s : "");
     if (!d) abort();
     return d;
+}
+
+static label_t *dup_labels(const label_t *ls, size_t n) {
+    label_t *d = calloc(n ? n : 1, sizeof *d);
+    if (!d) abort();
+    for (size_t i = 0; i < n; i++) {
+        d[i].name = xstrdup(ls[i].name);
+        d[i].value = xstrdup(ls[i].value);
+    }
+    return d;
+}
+
+static void ams_free(am_t *ams, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        free(ams[i].url);
+    free(ams);
+}
+
+static void sources_free(am_source_t *srcs, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        am_source_t *s = &srcs[i];
+        relabel_rules_free(s->disc);
+        relabel_rules_free(s->alert_relabel);
+        free(s->scheme);
+        free(s->path);
+        free(s->basic_user);
+        free(s->basic_pass);
+        sd_groups_free(&s->statics);
+        for (size_t j = 0; j < s->nsds; j++)
+            file_sd_free(s->sds[j]);
+        free(s->sds);
+    }
+    free(srcs);
 }
 
 /* path.Join(prefix, "/api/v2/alerts") */
@@ -118,86 +160,119 @@ static void alerts_path(strbuf_t *sb, const char *prefix) {
     strbuf_puts(sb, "/api/v2/alerts");
 }
 
-int notifier_apply_config(notifier_t *n, const config_t *cfg, pl_err_t *err) {
-    relabel_rules_t *global = relabel_compile(cfg->alert_relabel_configs, cfg->nalert_relabel_configs, err);
-    if (!global) return -1;
-    am_t *ams = NULL;
-    size_t nams = 0, cap = 0;
-    relabel_labels_t lb = RELABEL_LABELS_INIT;
-    int rc = 0;
-    for (size_t i = 0; i < cfg->nalertmanagers && rc == 0; i++) {
+/* Compiles cfg's alertmanagers entries; file_sd files are read once here. */
+static int sources_build(const config_t *cfg, am_source_t **out, size_t *nout, pl_err_t *err) {
+    am_source_t *srcs = calloc(cfg->nalertmanagers ? cfg->nalertmanagers : 1, sizeof *srcs);
+    if (!srcs) abort();
+    size_t n = 0;
+    int64_t now = pl_now_ms();
+    for (size_t i = 0; i < cfg->nalertmanagers; i++) {
         const alertmanager_config_t *ac = &cfg->alertmanagers[i];
-        relabel_rules_t *disc = relabel_compile(ac->relabel_configs, ac->nrelabel_configs, err);
-        if (!disc) {
-            rc = -1;
-            break;
+        am_source_t *s = &srcs[n++];
+        s->disc = relabel_compile(ac->relabel_configs, ac->nrelabel_configs, err);
+        if (!s->disc) goto fail;
+        if (ac->nalert_relabel_configs) {
+            s->alert_relabel = relabel_compile(ac->alert_relabel_configs, ac->nalert_relabel_configs, err);
+            if (!s->alert_relabel) goto fail;
         }
         strbuf_t path = STRBUF_INIT;
         alerts_path(&path, ac->path_prefix ? ac->path_prefix : "/");
-        for (size_t s = 0; s < ac->nstatic_configs && rc == 0; s++) {
-            const static_config_t *sc = &ac->static_configs[s];
-            for (size_t t = 0; t < sc->ntargets; t++) {
-                label_t in[64];
-                size_t nin = 0;
-                in[nin++] = (label_t){"__address__", sc->targets[t]};
-                in[nin++] = (label_t){"__scheme__", ac->scheme ? ac->scheme : "http"};
-                in[nin++] = (label_t){"__alerts_path__", path.data};
-                for (size_t k = 0; k < sc->labels.n && nin < 64; k++)
-                    in[nin++] = sc->labels.v[k];
-                const label_t *out;
-                size_t nout;
-                int kept = relabel_apply(disc, &lb, in, nin, &out, &nout);
-                if (kept != RELABEL_KEPT) continue;
-                const char *addr = labels_get(out, nout, "__address__");
-                if (!addr || !*addr) continue;
-                const char *scheme = labels_get(out, nout, "__scheme__");
-                const char *ap = labels_get(out, nout, "__alerts_path__");
-                if (nams == cap) {
-                    cap = cap ? cap * 2 : 4;
-                    ams = realloc(ams, cap * sizeof *ams);
-                    if (!ams) abort();
-                }
-                am_t *a = &ams[nams++];
-                memset(a, 0, sizeof *a);
-                strbuf_t url = STRBUF_INIT;
-                strbuf_printf(&url, "%s://%s%s", scheme && *scheme ? scheme : "http", addr, ap ? ap : "");
-                a->url = strbuf_detach(&url);
-                a->timeout_ms = ac->timeout_ms ? ac->timeout_ms : 10000;
-                if (ac->nalert_relabel_configs) {
-                    a->alert_relabel = relabel_compile(ac->alert_relabel_configs, ac->nalert_relabel_configs, err);
-                    if (!a->alert_relabel) {
-                        rc = -1;
-                        break;
-                    }
-                }
-                if (ac->basic_auth_username) {
-                    a->basic_user = xstrdup(ac->basic_auth_username);
-                    a->basic_pass = xstrdup(ac->basic_auth_password);
-                }
-            }
+        s->path = strbuf_detach(&path);
+        s->scheme = xstrdup(ac->scheme ? ac->scheme : "http");
+        s->timeout_ms = ac->timeout_ms ? ac->timeout_ms : 10000;
+        if (ac->basic_auth_username) {
+            s->basic_user = xstrdup(ac->basic_auth_username);
+            s->basic_pass = xstrdup(ac->basic_auth_password);
         }
-        strbuf_free(&path);
-        relabel_rules_free(disc);
+        s->statics.v = calloc(ac->nstatic_configs ? ac->nstatic_configs : 1, sizeof *s->statics.v);
+        if (!s->statics.v) abort();
+        for (size_t k = 0; k < ac->nstatic_configs; k++) {
+            const static_config_t *sc = &ac->static_configs[k];
+            sd_group_t *g = &s->statics.v[s->statics.n++];
+            g->targets = calloc(sc->ntargets ? sc->ntargets : 1, sizeof *g->targets);
+            if (!g->targets) abort();
+            for (size_t t = 0; t < sc->ntargets; t++)
+                g->targets[g->ntargets++] = xstrdup(sc->targets[t]);
+            g->labels = dup_labels(sc->labels.v, sc->labels.n);
+            g->nlabels = sc->labels.n;
+        }
+        s->sds = calloc(ac->nfile_sd_configs ? ac->nfile_sd_configs : 1, sizeof *s->sds);
+        if (!s->sds) abort();
+        for (size_t k = 0; k < ac->nfile_sd_configs; k++) {
+            s->sds[s->nsds] = file_sd_new(&ac->file_sd_configs[k]);
+            if (!s->sds[s->nsds]) abort();
+            file_sd_refresh(s->sds[s->nsds++], now, true);
+        }
     }
-    relabel_labels_free(&lb);
-    if (rc < 0) {
-        relabel_rules_free(global);
-        ams_free(ams, nams);
-        return -1;
+    *out = srcs;
+    *nout = n;
+    return 0;
+fail:
+    sources_free(srcs, n);
+    return -1;
+}
+
+typedef struct ams_acc {
+    const am_source_t *src;
+    relabel_labels_t lb;
+    am_t *ams;
+    size_t n, cap;
+} ams_acc_t;
+
+/* One target group of a source: each target becomes __address__, with
+ * __scheme__, __alerts_path__ and the group's labels; the source's
+ * relabel_configs decide and may rewrite them. */
+static int add_group(void *ctx, const sd_group_t *g) {
+    ams_acc_t *acc = ctx;
+    const am_source_t *s = acc->src;
+    for (size_t t = 0; t < g->ntargets; t++) {
+        label_t in[64];
+        size_t nin = 0;
+        in[nin++] = (label_t){"__address__", g->targets[t]};
+        in[nin++] = (label_t){"__scheme__", s->scheme};
+        in[nin++] = (label_t){"__alerts_path__", s->path};
+        for (size_t k = 0; k < g->nlabels && nin < 64; k++)
+            in[nin++] = g->labels[k];
+        const label_t *out;
+        size_t nout;
+        if (relabel_apply(s->disc, &acc->lb, in, nin, &out, &nout) != RELABEL_KEPT) continue;
+        const char *addr = labels_get(out, nout, "__address__");
+        if (!addr || !*addr) continue;
+        const char *scheme = labels_get(out, nout, "__scheme__");
+        const char *ap = labels_get(out, nout, "__alerts_path__");
+        if (acc->n == acc->cap) {
+            acc->cap = acc->cap ? acc->cap * 2 : 4;
+            acc->ams = realloc(acc->ams, acc->cap * sizeof *acc->ams);
+            if (!acc->ams) abort();
+        }
+        strbuf_t url = STRBUF_INIT;
+        strbuf_printf(&url, "%s://%s%s", scheme && *scheme ? scheme : "http", addr, ap ? ap : "");
+        acc->ams[acc->n++] = (am_t){strbuf_detach(&url), s->timeout_ms, s->alert_relabel, s->basic_user,
+                                    s->basic_pass};
     }
-    pthread_rwlock_wrlock(&n->ams_lock);
-    ams_free(n->ams, n->nams);
-    n->ams = ams;
-    n->nams = nams;
-    pthread_rwlock_unlock(&n->ams_lock);
-    pthread_mutex_lock(&n->mu);
-    relabel_rules_free(n->relabel);
-    n->relabel = global;
-    config_labels_free_owned(&n->ext);
-    config_labels_copy(&n->ext, cfg->global.external_labels.v, cfg->global.external_labels.n);
+    return 0;
+}
+
+/* The Alertmanagers the sources name now. */
+static void ams_build(const am_source_t *srcs, size_t nsrcs, am_t **out, size_t *nout) {
+    ams_acc_t acc = {.lb = RELABEL_LABELS_INIT};
+    for (size_t i = 0; i < nsrcs; i++) {
+        acc.src = &srcs[i];
+        for (size_t g = 0; g < srcs[i].statics.n; g++)
+            add_group(&acc, &srcs[i].statics.v[g]);
+        for (size_t k = 0; k < srcs[i].nsds; k++)
+            file_sd_foreach(srcs[i].sds[k], add_group, &acc);
+    }
+    relabel_labels_free(&acc.lb);
+    *out = acc.ams;
+    *nout = acc.n;
+}
+
+/* A stats entry for every URL in ams (kept across reloads). Under mu. */
+static void stats_add(notifier_t *n, const am_t *ams, size_t nams) {
     for (size_t i = 0; i < nams; i++) {
         bool have = false;
-        for (size_t j = 0; j < n->nstats; j++)
+        for (size_t j = 0; j < n->nstats && !have; j++)
             if (!strcmp(n->stats[j].url, ams[i].url)) have = true;
         if (have) continue;
         n->stats = realloc(n->stats, (n->nstats + 1) * sizeof *n->stats);
@@ -205,18 +280,78 @@ int notifier_apply_config(notifier_t *n, const config_t *cfg, pl_err_t *err) {
         memset(&n->stats[n->nstats], 0, sizeof *n->stats);
         n->stats[n->nstats++].url = xstrdup(ams[i].url);
     }
+}
+
+/* Replaces the Alertmanager list (and, when srcs is given, the sources it
+ * borrows from); frees the old ones once no batch is using them. */
+static void ams_swap(notifier_t *n, am_source_t *srcs, size_t nsrcs, bool new_sources, am_t *ams, size_t nams) {
+    pthread_rwlock_wrlock(&n->ams_lock);
+    am_t *old = n->ams;
+    size_t nold = n->nams;
+    am_source_t *old_srcs = NULL;
+    size_t nold_srcs = 0;
+    n->ams = ams;
+    n->nams = nams;
+    if (new_sources) {
+        old_srcs = n->srcs;
+        nold_srcs = n->nsrcs;
+        n->srcs = srcs;
+        n->nsrcs = nsrcs;
+    }
+    pthread_rwlock_unlock(&n->ams_lock);
+    ams_free(old, nold);
+    if (new_sources) sources_free(old_srcs, nold_srcs);
+    pthread_mutex_lock(&n->mu);
+    stats_add(n, ams, nams);
+    pthread_mutex_unlock(&n->mu);
+}
+
+int notifier_apply_config(notifier_t *n, const config_t *cfg, pl_err_t *err) {
+    relabel_rules_t *global = relabel_compile(cfg->alert_relabel_configs, cfg->nalert_relabel_configs, err);
+    if (!global) return -1;
+    am_source_t *srcs;
+    size_t nsrcs;
+    if (sources_build(cfg, &srcs, &nsrcs, err) < 0) {
+        relabel_rules_free(global);
+        return -1;
+    }
+    am_t *ams;
+    size_t nams;
+    ams_build(srcs, nsrcs, &ams, &nams);
+    pthread_mutex_lock(&n->src_mu); /* the sender thread re-reads file_sd under it */
+    ams_swap(n, srcs, nsrcs, true, ams, nams);
+    pthread_mutex_unlock(&n->src_mu);
+    pthread_mutex_lock(&n->mu);
+    relabel_rules_free(n->relabel);
+    n->relabel = global;
+    config_labels_free_owned(&n->ext);
+    config_labels_copy(&n->ext, cfg->global.external_labels.v, cfg->global.external_labels.n);
+    pthread_cond_signal(&n->cv); /* the sender's wait depends on whether file_sd is in use */
     pthread_mutex_unlock(&n->mu);
     return 0;
 }
 
-static label_t *dup_labels(const label_t *ls, size_t n) {
-    label_t *d = calloc(n ? n : 1, sizeof *d);
-    if (!d) abort();
-    for (size_t i = 0; i < n; i++) {
-        d[i].name = xstrdup(ls[i].name);
-        d[i].value = xstrdup(ls[i].value);
+/* Sender thread: re-reads the file_sd target files (changed ones, and all of
+ * them every refresh_interval) and rebuilds the Alertmanager list when the
+ * targets changed. Returns whether any source uses file_sd. */
+static bool refresh_sd(notifier_t *n) {
+    pthread_mutex_lock(&n->src_mu);
+    bool any = false, changed = false;
+    int64_t now = pl_now_ms();
+    for (size_t i = 0; i < n->nsrcs; i++)
+        for (size_t k = 0; k < n->srcs[i].nsds; k++) {
+            any = true;
+            if (file_sd_refresh(n->srcs[i].sds[k], now, false)) changed = true;
+        }
+    if (changed) {
+        am_t *ams;
+        size_t nams;
+        ams_build(n->srcs, n->nsrcs, &ams, &nams);
+        ams_swap(n, NULL, 0, false, ams, nams);
+        log_info("notifier", "Alertmanagers rediscovered", "count=%zu", nams);
     }
-    return d;
+    pthread_mutex_unlock(&n->src_mu);
+    return any;
 }
 
 static void qalert_free(qalert_t *q) {
@@ -390,10 +525,7 @@ static void send_batch(notifier_t *n, qalert_t *batch, size_t nb) {
             if (st) {
                 st->sent += k;
                 if (rc < 0) st->errors += k;
-                st->lat[st->lat_count % LAT_RING] = secs;
-                if (st->nlat < LAT_RING) st->nlat++;
-                st->lat_count++;
-                st->lat_sum += secs;
+                pl_summary_observe(&st->lat, secs, pl_monotonic_ns() / 1000000);
             }
             pthread_mutex_unlock(&n->mu);
             strbuf_free(&body);
@@ -418,10 +550,19 @@ static void send_batch(notifier_t *n, qalert_t *batch, size_t nb) {
 static void *sender(void *arg) {
     notifier_t *n = arg;
     qalert_t batch[MAX_BATCH];
+    bool sd = refresh_sd(n);
     for (;;) {
         pthread_mutex_lock(&n->mu);
-        while (!n->stop && n->n == 0)
-            pthread_cond_wait(&n->cv, &n->mu);
+        if (!n->stop && n->n == 0) {
+            if (sd) { /* file_sd in use: look at the files again within a second */
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += 1;
+                pthread_cond_timedwait(&n->cv, &n->mu, &ts);
+            } else {
+                pthread_cond_wait(&n->cv, &n->mu);
+            }
+        }
         if (n->stop && (!n->drain || n->n == 0)) {
             pthread_mutex_unlock(&n->mu);
             break;
@@ -434,7 +575,8 @@ static void *sender(void *arg) {
             n->n--;
         }
         pthread_mutex_unlock(&n->mu);
-        send_batch(n, batch, nb);
+        sd = refresh_sd(n);
+        if (nb) send_batch(n, batch, nb);
         for (size_t i = 0; i < nb; i++)
             qalert_free(&batch[i]);
     }
@@ -470,6 +612,8 @@ void notifier_free(notifier_t *n) {
     config_labels_free_owned(&n->ext);
     relabel_rules_free(n->relabel);
     ams_free(n->ams, n->nams);
+    sources_free(n->srcs, n->nsrcs);
+    pthread_mutex_destroy(&n->src_mu);
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
     pthread_rwlock_destroy(&n->ams_lock);
@@ -481,11 +625,6 @@ void notifier_urls(notifier_t *n, strbuf_t *sb) {
     for (size_t i = 0; i < n->nams; i++)
         strbuf_printf(sb, "%s\n", n->ams[i].url);
     pthread_rwlock_unlock(&n->ams_lock);
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 void notifier_write_metrics(notifier_t *n, strbuf_t *sb) {
@@ -507,22 +646,11 @@ void notifier_write_metrics(notifier_t *n, strbuf_t *sb) {
     strbuf_puts(sb, "# HELP prometheus_notifications_latency_seconds Latency quantiles for sending alert notifications.\n"
                     "# TYPE prometheus_notifications_latency_seconds summary\n");
     static const double qs[] = {0.5, 0.9, 0.99};
+    const int64_t now = pl_monotonic_ns() / 1000000;
     for (size_t i = 0; i < n->nstats; i++) {
-        am_stats_t *st = &n->stats[i];
-        double sorted[LAT_RING];
-        memcpy(sorted, st->lat, st->nlat * sizeof *sorted);
-        qsort(sorted, st->nlat, sizeof *sorted, cmp_double);
-        for (size_t q = 0; q < 3; q++) {
-            strbuf_printf(sb, "prometheus_notifications_latency_seconds{alertmanager=\"%s\",quantile=\"%g\"} ", st->url,
-                          qs[q]);
-            if (!st->nlat) strbuf_puts(sb, "NaN");
-            else strbuf_put_float(sb, sorted[(size_t)(qs[q] * (double)(st->nlat - 1) + 0.5)]);
-            strbuf_putc(sb, '\n');
-        }
-        strbuf_printf(sb, "prometheus_notifications_latency_seconds_sum{alertmanager=\"%s\"} ", st->url);
-        strbuf_put_float(sb, st->lat_sum);
-        strbuf_printf(sb, "\nprometheus_notifications_latency_seconds_count{alertmanager=\"%s\"} %" PRIu64 "\n", st->url,
-                      st->lat_count);
+        char labels[600];
+        snprintf(labels, sizeof labels, "alertmanager=\"%.500s\"", n->stats[i].url);
+        pl_summary_write(sb, "prometheus_notifications_latency_seconds", labels, &n->stats[i].lat, now, qs, 3);
     }
     strbuf_puts(sb, "# HELP prometheus_notifications_queue_capacity The capacity of the alert notifications queue.\n"
                     "# TYPE prometheus_notifications_queue_capacity gauge\n");

@@ -28,6 +28,7 @@
 #include "scrape/file_sd.h"
 #include "scrape/metadata.h"
 #include "scrape/scrape.h"
+#include "util/summary.h"
 
 /* fallback_scrape_protocol values besides the text formats. */
 enum { SCRAPE_FALLBACK_NONE = -1, SCRAPE_FALLBACK_PROTOBUF = -2 };
@@ -162,18 +163,13 @@ typedef struct scrape_target_set {
     size_t nsds;
 } scrape_target_set_t;
 
-/* Observations of prometheus_target_interval_length_seconds for one interval. */
 /* How often the scrape thread looks at file_sd target files for changes. */
 #define SCRAPE_SD_POLL_MS 1000
 
-#define SCRAPE_SUMMARY_WINDOW 1024
+/* Observations of prometheus_target_interval_length_seconds for one interval. */
 typedef struct scrape_interval_summary {
     char interval[32]; /* Go duration string, e.g. "15s", "1m0s" */
-    double sum;
-    uint64_t count;
-    double recent[SCRAPE_SUMMARY_WINDOW]; /* ring of the latest observations */
-    int64_t recent_ms[SCRAPE_SUMMARY_WINDOW];
-    size_t next, filled;
+    pl_summary_t s;
 } scrape_interval_summary_t;
 
 /* Counters, under mu. */

@@ -931,14 +931,7 @@ static void observe_interval(scrape_manager_t *m, int64_t interval_ms, double se
             }
         }
     }
-    if (s) {
-        s->sum += seconds;
-        s->count++;
-        s->recent[s->next] = seconds;
-        s->recent_ms[s->next] = now;
-        s->next = (s->next + 1) % SCRAPE_SUMMARY_WINDOW;
-        if (s->filled < SCRAPE_SUMMARY_WINDOW) s->filled++;
-    }
+    if (s) pl_summary_observe(&s->s, seconds, now);
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -1534,11 +1527,6 @@ void scrape_targets_free(target_info_t *ts, size_t n) {
 
 /* ---- self metrics ------------------------------------------------------------------------------------------- */
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y ? 1 : 0;
-}
-
 static void write_counter(strbuf_t *sb, const char *name, const char *help, uint64_t v) {
     textparse_write_help(sb, name, help);
     textparse_write_type(sb, name, METRIC_TYPE_COUNTER);
@@ -1558,7 +1546,7 @@ static int cmp_pool(const void *a, const void *b) {
 void scrape_manager_write_metrics(scrape_manager_t *m, strbuf_t *sb) {
     static const double quantiles[] = {0.01, 0.05, 0.5, 0.9, 0.99};
     static const char *const qlabels[] = {"0.01", "0.05", "0.5", "0.9", "0.99"};
-    const int64_t window_start = pl_now_ms() - 10 * 60 * 1000; /* Prometheus's summary MaxAge */
+    const int64_t now = pl_now_ms();
 
     pthread_mutex_lock(&m->mu);
     scrape_counters_t cn = m->counters;
@@ -1632,25 +1620,17 @@ void scrape_manager_write_metrics(scrape_manager_t *m, strbuf_t *sb) {
     if (nsum) qsort(sums, nsum, sizeof *sums, cmp_summary);
     textparse_write_help(sb, name, "Actual intervals between scrapes.");
     textparse_write_type(sb, name, METRIC_TYPE_SUMMARY);
-    double vals[SCRAPE_SUMMARY_WINDOW];
     for (size_t i = 0; i < nsum; i++) {
         const scrape_interval_summary_t *s = sums[i];
-        size_t nv = 0;
-        for (size_t j = 0; j < s->filled; j++)
-            if (s->recent_ms[j] >= window_start) vals[nv++] = s->recent[j];
-        qsort(vals, nv, sizeof *vals, cmp_double);
+        double qv[5];
+        pl_summary_quantiles(&s->s, now, PL_SUMMARY_MAX_AGE_MS, quantiles, 5, qv);
         for (size_t q = 0; q < 5; q++) {
-            double v = NAN;
-            if (nv) {
-                size_t rank = (size_t)ceil(quantiles[q] * (double)nv);
-                v = vals[rank ? rank - 1 : 0];
-            }
             label_t ls[2] = {{"interval", s->interval}, {"quantile", qlabels[q]}};
-            textparse_write_sample(sb, name, ls, 2, v, false, 0);
+            textparse_write_sample(sb, name, ls, 2, qv[q], false, 0);
         }
         label_t il[1] = {{"interval", s->interval}};
-        textparse_write_sample(sb, "prometheus_target_interval_length_seconds_sum", il, 1, s->sum, false, 0);
-        textparse_write_sample(sb, "prometheus_target_interval_length_seconds_count", il, 1, (double)s->count, false,
+        textparse_write_sample(sb, "prometheus_target_interval_length_seconds_sum", il, 1, s->s.sum, false, 0);
+        textparse_write_sample(sb, "prometheus_target_interval_length_seconds_count", il, 1, (double)s->s.count, false,
                                0);
     }
 

@@ -184,22 +184,52 @@ bool block_xor_go_trailing_byte(const uint8_t *p, size_t len, uint32_t nbits) {
     return (64 - it.leading - it.trailing) % 8 == 0;
 }
 
-static int flush_chunk(block_builder_t *b, int64_t mint, int64_t maxt) {
+/* Where chunks being cut go: their records and, in arena, their bytes. */
+typedef struct chunk_sink {
+    bchunk_t **v;
+    size_t *n, *cap;
+    strbuf_t *arena;
+    xor_chunk_t *cur;
+} chunk_sink_t;
+
+static int flush_chunk(const chunk_sink_t *k, int64_t mint, int64_t maxt) {
     size_t len;
-    const uint8_t *p = xor_chunk_bytes(&b->cur, &len);
-    bool extra = block_xor_go_trailing_byte(p, len, b->cur.app.nbits);
-    if (b->nchunks == b->capchunks) {
-        size_t nc = b->capchunks ? b->capchunks * 2 : 1024;
-        bchunk_t *nv = realloc(b->chunks, nc * sizeof *nv);
+    const uint8_t *p = xor_chunk_bytes(k->cur, &len);
+    bool extra = block_xor_go_trailing_byte(p, len, k->cur->app.nbits);
+    if (*k->n == *k->cap) {
+        size_t nc = *k->cap ? *k->cap * 2 : 1024;
+        bchunk_t *nv = realloc(*k->v, nc * sizeof *nv);
         if (!nv) return -1;
-        b->chunks = nv;
-        b->capchunks = nc;
+        *k->v = nv;
+        *k->cap = nc;
     }
-    b->chunks[b->nchunks++] = (bchunk_t){mint, maxt, b->arena.len, (uint32_t)(len + extra)};
-    strbuf_append(&b->arena, p, len);
-    if (extra) strbuf_putc(&b->arena, 0);
-    xor_chunk_free(&b->cur);
-    return xor_chunk_init(&b->cur);
+    (*k->v)[(*k->n)++] = (bchunk_t){mint, maxt, k->arena->len, (uint32_t)(len + extra)};
+    strbuf_append(k->arena, p, len);
+    if (extra) strbuf_putc(k->arena, 0);
+    xor_chunk_free(k->cur);
+    return xor_chunk_init(k->cur);
+}
+
+/* Cuts samples (strictly increasing times, ns > 0) into XOR chunks as
+ * Prometheus's head appender does; -1 when out of memory. */
+static int cut_chunks(const chunk_sink_t *k, int64_t chunk_range, const sample_t *s, size_t ns) {
+    int64_t cmint = s[0].t, cmaxt = s[0].t;
+    int64_t next_at = range_for_timestamp(s[0].t, chunk_range);
+    uint32_t cnt = 0;
+    for (size_t i = 0; i < ns; i++) {
+        int64_t t = s[i].t;
+        if (cnt == BLOCK_SAMPLES_PER_CHUNK / 4) next_at = chunk_end_time(cmint, cmaxt, next_at);
+        if (cnt > 0 && (t >= next_at || cnt >= BLOCK_MAX_SAMPLES_PER_CHUNK)) {
+            if (flush_chunk(k, cmint, cmaxt) != 0) return -1;
+            cnt = 0;
+            cmint = t;
+            next_at = range_for_timestamp(t, chunk_range);
+        }
+        if (xor_chunk_append(k->cur, t, s[i].v) != 0) return -1;
+        cmaxt = t;
+        cnt++;
+    }
+    return flush_chunk(k, cmint, cmaxt);
 }
 
 int block_builder_add_series(block_builder_t *b, const label_t *ls, size_t n, const sample_t *s, size_t ns,
@@ -229,24 +259,8 @@ int block_builder_add_series(block_builder_t *b, const label_t *ls, size_t n, co
     se->chunk0 = b->nchunks;
     se->nsamples = ns;
 
-    /* Cut chunks as Prometheus's head appender does. */
-    int64_t cmint = s[0].t, cmaxt = s[0].t;
-    int64_t next_at = range_for_timestamp(s[0].t, b->chunk_range);
-    uint32_t cnt = 0;
-    for (size_t i = 0; i < ns; i++) {
-        int64_t t = s[i].t;
-        if (cnt == BLOCK_SAMPLES_PER_CHUNK / 4) next_at = chunk_end_time(cmint, cmaxt, next_at);
-        if (cnt > 0 && (t >= next_at || cnt >= BLOCK_MAX_SAMPLES_PER_CHUNK)) {
-            if (flush_chunk(b, cmint, cmaxt) != 0) goto oom;
-            cnt = 0;
-            cmint = t;
-            next_at = range_for_timestamp(t, b->chunk_range);
-        }
-        if (xor_chunk_append(&b->cur, t, s[i].v) != 0) goto oom;
-        cmaxt = t;
-        cnt++;
-    }
-    if (flush_chunk(b, cmint, cmaxt) != 0) goto oom;
+    chunk_sink_t k = {&b->chunks, &b->nchunks, &b->capchunks, &b->arena, &b->cur};
+    if (cut_chunks(&k, b->chunk_range, s, ns) != 0) goto oom;
     se->nchunks = b->nchunks - se->chunk0;
     b->nseries++;
     b->nsamples += ns;
@@ -351,9 +365,14 @@ int block_writer_add_symbol(block_writer_t *w, const char *s, pl_err_t *err) {
     return index_writer_add_symbol(w->iw, s, err);
 }
 
+bool block_writer_has_symbols(block_writer_t *w, const label_t *ls, size_t n) {
+    return index_writer_has_symbols(w->iw, ls, n);
+}
+
 int block_writer_add_series(block_writer_t *w, const label_t *ls, size_t n, chunk_meta_t *chks, size_t nchks,
                             pl_err_t *err) {
     if (nchks == 0) return 0;
+    if (!index_writer_has_symbols(w->iw, ls, n)) return pl_err_set(err, "block: a label of the series is no symbol");
     uint64_t ns = 0;
     for (size_t i = 0; i < nchks; i++) {
         if (chks[i].encoding != CHUNKENC_XOR || chks[i].len < XOR_HEADER_BYTES)
@@ -497,37 +516,245 @@ out:
     return rc;
 }
 
+/* ---- streaming a queryable into a block -------------------------------------- */
+
+/* A set of strings kept back to back in one buffer, indexed by an
+ * open-addressing table of offsets + 1 (0 = empty slot). */
+typedef struct symset {
+    char *data;
+    size_t len, cap;
+    uint32_t *slots;
+    size_t nslots, n;
+} symset_t;
+
+static void symset_free(symset_t *ss) {
+    free(ss->data);
+    free(ss->slots);
+    memset(ss, 0, sizeof *ss);
+}
+
+static int symset_add(symset_t *ss, const char *s) {
+    size_t len = strlen(s);
+    if (ss->n * 2 >= ss->nslots) {
+        size_t nc = ss->nslots ? ss->nslots * 2 : 4096;
+        uint32_t *slots = calloc(nc, sizeof *slots);
+        if (!slots) return -1;
+        for (size_t i = 0; i < ss->nslots; i++) {
+            if (!ss->slots[i]) continue;
+            const char *x = ss->data + ss->slots[i] - 1;
+            size_t h = (size_t)XXH3_64bits(x, strlen(x)) & (nc - 1);
+            while (slots[h])
+                h = (h + 1) & (nc - 1);
+            slots[h] = ss->slots[i];
+        }
+        free(ss->slots);
+        ss->slots = slots;
+        ss->nslots = nc;
+    }
+    size_t h = (size_t)XXH3_64bits(s, len) & (ss->nslots - 1);
+    while (ss->slots[h]) {
+        if (strcmp(ss->data + ss->slots[h] - 1, s) == 0) return 0;
+        h = (h + 1) & (ss->nslots - 1);
+    }
+    if (ss->len + len + 1 >= UINT32_MAX) return -1;
+    if (ss->len + len + 1 > ss->cap) {
+        size_t nc = ss->cap ? ss->cap * 2 : 65536;
+        while (nc < ss->len + len + 1)
+            nc *= 2;
+        char *nd = realloc(ss->data, nc);
+        if (!nd) return -1;
+        ss->data = nd;
+        ss->cap = nc;
+    }
+    memcpy(ss->data + ss->len, s, len + 1);
+    ss->slots[h] = (uint32_t)ss->len + 1;
+    ss->len += len + 1;
+    ss->n++;
+    return 0;
+}
+
+static int cmp_symoff(const void *a, const void *b, void *data) {
+    return strcmp((const char *)data + *(const uint32_t *)a, (const char *)data + *(const uint32_t *)b);
+}
+
 typedef struct fromq_ctx {
-    block_builder_t *b;
+    int64_t chunk_range;
+    symset_t syms;
+    uint64_t nseries;
+    block_writer_t *w;
+    /* one series' chunks */
+    bchunk_t *chunks;
+    size_t nchunks, capchunks;
+    chunk_meta_t *metas;
+    size_t capmetas;
+    strbuf_t arena;
+    xor_chunk_t cur;
     pl_err_t *err;
 } fromq_ctx_t;
 
+/* Pass 1: the label strings of every series with samples in range. */
+static int fromq_symbols(void *ctx, const label_t *ls, size_t n, const sample_t *s, size_t ns) {
+    fromq_ctx_t *c = ctx;
+    (void)s;
+    if (ns == 0) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (symset_add(&c->syms, ls[i].name) != 0 || symset_add(&c->syms, ls[i].value) != 0) {
+            pl_err_set(c->err, "out of memory");
+            return -2;
+        }
+    c->nseries++;
+    return 0;
+}
+
+/* Pass 2: series in label order, each cut into chunks and written at once. */
 static int fromq_series(void *ctx, const label_t *ls, size_t n, const sample_t *s, size_t ns) {
     fromq_ctx_t *c = ctx;
-    return block_builder_add_series(c->b, ls, n, s, ns, c->err) != 0 ? -2 : 0;
+    if (ns == 0) return 0;
+    for (size_t i = 1; i < ns; i++)
+        if (s[i].t <= s[i - 1].t) {
+            pl_err_set(c->err, "block: samples of a series not in increasing time order");
+            return -2;
+        }
+    /* A series the first pass did not see (created since: a snapshot of a head
+     * still appended to) has labels that are no symbols: it is left out. */
+    if (!block_writer_has_symbols(c->w, ls, n)) return 0;
+    c->nchunks = 0;
+    strbuf_reset(&c->arena);
+    chunk_sink_t k = {&c->chunks, &c->nchunks, &c->capchunks, &c->arena, &c->cur};
+    if (cut_chunks(&k, c->chunk_range, s, ns) != 0) goto oom;
+    if (c->nchunks > c->capmetas) {
+        chunk_meta_t *nv = realloc(c->metas, c->nchunks * sizeof *nv);
+        if (!nv) goto oom;
+        c->metas = nv;
+        c->capmetas = c->nchunks;
+    }
+    for (size_t i = 0; i < c->nchunks; i++) {
+        const bchunk_t *b = &c->chunks[i];
+        c->metas[i] =
+            (chunk_meta_t){b->mint, b->maxt, 0, (const uint8_t *)c->arena.data + b->off, b->len, CHUNKENC_XOR};
+    }
+    return block_writer_add_series(c->w, ls, n, c->metas, c->nchunks, c->err) != 0 ? -2 : 0;
+oom:
+    pl_err_set(c->err, "out of memory");
+    return -2;
+}
+
+typedef struct name_check {
+    bool before_name; /* a label name sorts before __name__ */
+    char **values;
+    size_t n, cap;
+} name_check_t;
+
+static int note_name(void *ctx, const char *s) {
+    if (strcmp(s, LABEL_METRIC_NAME) < 0) ((name_check_t *)ctx)->before_name = true;
+    return 0;
+}
+
+static int note_value(void *ctx, const char *s) {
+    name_check_t *nc = ctx;
+    if (nc->n == nc->cap) {
+        size_t c = nc->cap ? nc->cap * 2 : 64;
+        char **nv = realloc(nc->values, c * sizeof *nv);
+        if (!nv) return -1;
+        nc->values = nv;
+        nc->cap = c;
+    }
+    if (!(nc->values[nc->n] = strdup(s))) return -1;
+    nc->n++;
+    return 0;
+}
+
+static int select_one(const queryable_t *q, enum matcher_type type, const char *value, int64_t mint, int64_t maxt,
+                      fromq_ctx_t *c, pl_err_t *err) {
+    matcher_t m;
+    if (matcher_init(&m, type, LABEL_METRIC_NAME, value, err) != 0) return -1;
+    int rc = q->select(q->impl, &m, 1, mint, maxt, fromq_series, c, err);
+    matcher_free(&m);
+    return rc != 0 ? -1 : 0;
+}
+
+/* Streams the series of [mint, maxt] in label order into the writer. The
+ * select behind a queryable sorts the series it returns (the head holds a
+ * sort entry per series meanwhile), so when every series starts with
+ * __name__ (no label name sorts before it) the series are selected one
+ * metric name at a time, in byte order: the same order, with sort entries
+ * for the largest metric only. */
+static int fromq_write_series(const queryable_t *q, int64_t mint, int64_t maxt, fromq_ctx_t *c, pl_err_t *err) {
+    name_check_t nc = {0};
+    int rc = -1;
+    if (!q->label_names || !q->label_values || q->label_names(q->impl, note_name, &nc, err) != 0 || nc.before_name) {
+        rc = select_one(q, MATCH_REGEX, ".+", mint, maxt, c, err);
+        goto out;
+    }
+    if (q->label_values(q->impl, LABEL_METRIC_NAME, note_value, &nc, err) != 0) {
+        pl_err_set(err, "out of memory");
+        goto out;
+    }
+    rc = 0;
+    for (size_t i = 0; i < nc.n && rc == 0; i++)
+        if (nc.values[i][0]) rc = select_one(q, MATCH_EQUAL, nc.values[i], mint, maxt, c, err);
+out:
+    for (size_t i = 0; i < nc.n; i++)
+        free(nc.values[i]);
+    free(nc.values);
+    return rc;
 }
 
 int block_write_from_queryable(const queryable_t *q, const char *parent_dir, int64_t mint, int64_t maxt,
                                int64_t chunk_range, char ulid_out[ULID_LEN + 1], pl_err_t *err) {
     ulid_out[0] = '\0';
     if (maxt <= mint) return pl_err_set(err, "block: empty range [%lld, %lld)", (long long)mint, (long long)maxt);
-    block_builder_t *b = block_builder_new(chunk_range);
-    if (!b) return pl_err_set(err, "out of memory");
+    fromq_ctx_t c = {.chunk_range = chunk_range > 0 ? chunk_range : BLOCK_DEFAULT_RANGE_MS, .err = err};
+    strbuf_init(&c.arena);
+    if (xor_chunk_init(&c.cur) != 0) return pl_err_set(err, "out of memory");
+    uint32_t *order = NULL;
+    int rc = -1;
+
+    /* Pass 1: the symbols. Order does not matter and one sample per series
+     * tells it has some in range. */
     matcher_t m;
-    if (matcher_init(&m, MATCH_REGEX, LABEL_METRIC_NAME, ".+", err) != 0) {
-        block_builder_free(b);
-        return -1;
-    }
-    fromq_ctx_t c = {b, err};
-    int rc = q->select(q->impl, &m, 1, mint, maxt - 1, fromq_series, &c, err);
+    if (matcher_init(&m, MATCH_REGEX, LABEL_METRIC_NAME, ".+", err) != 0) goto out;
+    storage_select_hints_t hints = {.unsorted = true, .last_only = true};
+    int src = q->select_hinted ? q->select_hinted(q->impl, &m, 1, mint, maxt - 1, &hints, fromq_symbols, &c, err)
+                               : q->select(q->impl, &m, 1, mint, maxt - 1, fromq_symbols, &c, err);
     matcher_free(&m);
-    if (rc == 0) {
-        block_write_opts_t o = {.min_time = mint, .max_time = maxt};
-        rc = block_builder_write(b, parent_dir, &o, ulid_out, err);
-    } else {
-        rc = -1;
+    if (src != 0) goto out;
+    if (c.nseries == 0) { /* no samples: no block, as Prometheus */
+        rc = 0;
+        goto out;
     }
-    block_builder_free(b);
+    if (!(order = malloc(c.syms.n * sizeof *order))) {
+        pl_err_set(err, "out of memory");
+        goto out;
+    }
+    size_t nsyms = 0;
+    bool has_empty = false;
+    for (size_t off = 0; off < c.syms.len; off += strlen(c.syms.data + off) + 1) {
+        if (c.syms.data[off] == '\0') has_empty = true;
+        order[nsyms++] = (uint32_t)off;
+    }
+    qsort_r(order, nsyms, sizeof *order, cmp_symoff, c.syms.data);
+    if (!(c.w = block_writer_open(parent_dir, 0, err))) goto out;
+    if (!has_empty && block_writer_add_symbol(c.w, "", err) != 0) goto out;
+    for (size_t i = 0; i < nsyms; i++)
+        if (block_writer_add_symbol(c.w, c.syms.data + order[i], err) != 0) goto out;
+    free(order);
+    order = NULL;
+    symset_free(&c.syms); /* the index writer holds its own copy */
+
+    /* Pass 2: the series. */
+    if (fromq_write_series(q, mint, maxt - 1, &c, err) != 0) goto out;
+    block_meta_t tmpl = {.min_time = mint, .max_time = maxt};
+    rc = block_writer_commit(c.w, &tmpl, ulid_out, err);
+    c.w = NULL;
+out:
+    block_writer_abort(c.w);
+    free(order);
+    symset_free(&c.syms);
+    free(c.chunks);
+    free(c.metas);
+    strbuf_free(&c.arena);
+    xor_chunk_free(&c.cur);
     return rc;
 }
 

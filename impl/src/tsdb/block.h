@@ -14,8 +14,10 @@
  * memory. block_builder_write then sorts the series and writes the files.
  *
  * Seams for the db layer: block_write_from_queryable cuts [mint, maxt) of any
- * queryable_t (the head, or a querier over blocks for compaction) into a new
- * block; block_dir_list lists the blocks of a data directory. */
+ * queryable_t (the head, for head compaction and snapshots) into a new block
+ * without a builder: it streams, as Prometheus's head compaction does, so
+ * the memory it adds is a small part of the head's (see its comment);
+ * block_dir_list lists the blocks of a data directory. */
 #ifndef PL_TSDB_BLOCK_H
 #define PL_TSDB_BLOCK_H
 
@@ -75,7 +77,16 @@ int block_builder_write(block_builder_t *b, const char *parent_dir, const block_
 
 /* Cuts [mint, maxt) of q (every series with a __name__) into a block in
  * parent_dir, chunks cut at chunk_range (0: BLOCK_DEFAULT_RANGE_MS). meta
- * minTime/maxTime are mint/maxt. ulid_out = "" if there were no samples. */
+ * minTime/maxTime are mint/maxt. ulid_out = "" if there were no samples.
+ * The same bytes as block_builder_write given the same series, but streamed:
+ * a first pass (select_hinted unsorted + last_only when q has it) gathers the
+ * label strings of the series with samples in range, which become the
+ * symbols; a second pass selects the series in label order (one metric name
+ * at a time when no label name sorts before __name__, so the select sorts
+ * one metric's series at a time), cuts each one's chunks and writes them and
+ * its index entry at once. Memory: the symbols, one series' chunks, and the
+ * index writer's (index.h); q must not change between the passes (the DB
+ * holds its compaction lock and an append floor). */
 int block_write_from_queryable(const queryable_t *q, const char *parent_dir, int64_t mint, int64_t maxt,
                                int64_t chunk_range, char ulid_out[ULID_LEN + 1], pl_err_t *err);
 
@@ -97,6 +108,10 @@ int block_writer_add_symbol(block_writer_t *w, const char *s, pl_err_t *err);
  * entry. A series without chunks is skipped. */
 int block_writer_add_series(block_writer_t *w, const label_t *ls, size_t n, chunk_meta_t *chks, size_t nchks,
                             pl_err_t *err);
+/* Whether every label string of ls is a symbol of the block; a series with
+ * one that is not cannot be added (block_writer_add_series checks it before
+ * writing any chunk). */
+bool block_writer_has_symbols(block_writer_t *w, const label_t *ls, size_t n);
 /* Samples / series / chunks written so far (from the XOR chunk headers). */
 uint64_t block_writer_num_samples(const block_writer_t *w);
 uint64_t block_writer_num_series(const block_writer_t *w);

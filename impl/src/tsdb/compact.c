@@ -8,8 +8,9 @@
  * runs of overlapping chunks: a run of one chunk with no tombstone over it
  * is copied (its bytes point into the input's mapping); any other run is
  * decoded into a scratch sample buffer, sorted by (t, block), de-duplicated
- * and re-encoded. Memory is one series' samples at most, plus the output
- * index's postings (a few words per label of every series). */
+ * and re-encoded. Memory is one series' samples at most, plus the inputs'
+ * index readers and all-series postings (the output index writer keeps no
+ * per-series state, index.h). */
 #include "tsdb/compact.h"
 
 #include <dirent.h>

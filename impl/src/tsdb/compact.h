@@ -22,9 +22,11 @@
  * Merging (compact_blocks) streams series by series: the inputs are mmap'd,
  * their postings walked in label order and merged, so only one series'
  * chunks are in memory at a time (the inputs' chunk pages already merged are
- * released every 16 MiB, so the RSS does not grow with the blocks; what
- * grows is the output index's postings, a few words per label of each
- * series). A chunk without deleted samples that
+ * released every 16 MiB, so the RSS does not grow with the blocks; the
+ * output index's postings are built at its close from the series section
+ * read back, a batch of label names at a time, index.h; what does grow is
+ * the inputs' index readers and all-series postings). A chunk without
+ * deleted samples that
  * overlaps no other chunk of its series is copied byte for byte; chunks that
  * overlap (vertical compaction) or lose samples to tombstones are decoded,
  * merged by timestamp (for one timestamp the sample of the first block in

@@ -1,11 +1,20 @@
 /* index.c — index file v2 writer and reader. See index.h.
  *
- * Writer. Symbols are kept as a sorted array so a label string maps to its
- * reference by binary search. Each series entry is written as it arrives;
- * (name ref, value ref, series id) triples are collected and sorted at close,
- * which gives, in file order, exactly what Prometheus 2.x emits: one label
- * index per name (the sorted value refs), the postings lists with ("", "")
- * first, the label offset table, the postings offset table, then the TOC.
+ * Writer. Symbols are kept back to back in one buffer, sorted, so a label
+ * string maps to its reference by binary search. Each series entry is written
+ * as it arrives, and only a count per label name is kept of it: memory does
+ * not grow with the series. At close the series section is read back from
+ * the file (as Prometheus's writer does), once per batch of label names
+ * whose (value, series id) entries fit in IW_BATCH_ENTRIES (a name with more
+ * series gets a batch of its own); sorted, they give each name's label index,
+ * written to the index at once, and its postings lists, written to a temp
+ * file beside it with their offset-table entries, since in the file the
+ * postings follow every label index. The result is, in file order, exactly
+ * what Prometheus 2.x emits: one label index per name (the sorted value refs),
+ * the postings lists with ("", "") first, the label offset table, the
+ * postings offset table, then the TOC. Memory at close: the symbols, 8 bytes
+ * per entry of the batch (about 8 bytes per series when one name is on every
+ * series, as __name__ is) and 1 MiB of read buffer.
  *
  * Reader. The symbol table is copied once into NUL-terminated strings (a
  * label_t can then point at them). The postings offset table is decoded
@@ -25,26 +34,56 @@
 
 /* ---- writer ------------------------------------------------------------------- */
 
-typedef struct triple {
-    uint32_t name, value, id;
-} triple_t;
+/* Entries (value ref << 32 | series id) gathered per scan of the series
+ * section: a batch of label names is scanned at once while their entries fit
+ * in this many (a single name with more series gets a scan of its own). */
+#define IW_BATCH_ENTRIES (1u << 20)
+static size_t iw_batch_entries = IW_BATCH_ENTRIES;
+
+void index_writer_set_batch_entries(size_t n) { iw_batch_entries = n ? n : IW_BATCH_ENTRIES; }
+/* Read buffer over the series section. */
+#define IW_READ_BUF (1u << 20)
+
+/* A label name seen in the series, with the number of series carrying it. */
+typedef struct iw_name {
+    uint32_t ref;
+    uint64_t count;
+} iw_name_t;
 
 struct index_writer {
     char *path;
     FILE *f;
     uint64_t pos;
     index_toc_t toc;
-    char **syms;
+    /* Symbols: NUL-terminated strings back to back in symdata; symoff[i] is
+     * where symbol i starts. One allocation instead of one per string. */
+    char *symdata;
+    size_t symlen, symcap;
+    uint32_t *symoff;
     size_t nsyms, capsyms;
     bool symbols_done;
-    triple_t *tr;
-    size_t ntr, captr;
-    uint32_t *all; /* every series id in order */
-    size_t nall, capall;
-    label_t *last; /* previous series' labels (pointers into syms) for the order check */
+    /* Label names: an open-addressing table (ref + 1, 0 = empty slot) of
+     * indices into names. */
+    iw_name_t *names;
+    size_t nnames, capnames;
+    uint32_t *name_slots;
+    size_t name_cap;
+    uint64_t nseries;
+    label_t *last; /* previous series' labels (pointers into symdata) for the order check */
     size_t nlast, caplast;
+    /* The name and value refs of resolved_ls (2 * resolved_n), looked up by
+     * index_writer_has_symbols for the next index_writer_add_series. */
+    uint32_t *refs;
+    size_t caprefs;
+    const label_t *resolved_ls;
+    size_t resolved_n;
     strbuf_t buf;
+    /* At close: the postings and the postings offset table entries go to
+     * two temporary files beside the index (<path>_tmp_p, <path>_tmp_po). */
+    char *tmp_p_path, *tmp_po_path;
 };
+
+static const char *sym_at(const index_writer_t *w, size_t i) { return w->symdata + w->symoff[i]; }
 
 static int iw_write(index_writer_t *w, const void *p, size_t n, pl_err_t *err) {
     if (n && fwrite(p, 1, n, w->f) != n) return pl_err_set(err, "write %s: %s", w->path, strerror(errno));
@@ -68,22 +107,33 @@ static int iw_frame(index_writer_t *w, const strbuf_t *body, pl_err_t *err) {
     return iw_write(w, b, 4, err);
 }
 
+static char *path_with_suffix(const char *path, const char *suffix) {
+    size_t n = strlen(path) + strlen(suffix) + 1;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s%s", path, suffix);
+    return p;
+}
+
 index_writer_t *index_writer_open(const char *path, pl_err_t *err) {
     index_writer_t *w = calloc(1, sizeof *w);
-    if (!w || !(w->path = strdup(path))) {
+    if (!w || !(w->path = strdup(path)) || !(w->tmp_p_path = path_with_suffix(path, "_tmp_p")) ||
+        !(w->tmp_po_path = path_with_suffix(path, "_tmp_po"))) {
+        if (w) {
+            free(w->path);
+            free(w->tmp_p_path);
+        }
         free(w);
         pl_err_set(err, "out of memory");
         return NULL;
     }
+    strbuf_init(&w->buf);
     w->f = fopen(path, "wb");
     if (!w->f) {
         pl_err_set(err, "create %s: %s", path, strerror(errno));
-        free(w->path);
-        free(w);
+        index_writer_abort(w);
         return NULL;
     }
     setvbuf(w->f, NULL, _IOFBF, 1 << 20);
-    strbuf_init(&w->buf);
     uint8_t hdr[5];
     put_be32(hdr, INDEX_MAGIC);
     hdr[4] = 2;
@@ -98,12 +148,16 @@ index_writer_t *index_writer_open(const char *path, pl_err_t *err) {
 void index_writer_abort(index_writer_t *w) {
     if (!w) return;
     if (w->f) fclose(w->f);
-    for (size_t i = 0; i < w->nsyms; i++)
-        free(w->syms[i]);
-    free(w->syms);
-    free(w->tr);
-    free(w->all);
+    if (w->tmp_p_path) unlink(w->tmp_p_path);
+    if (w->tmp_po_path) unlink(w->tmp_po_path);
+    free(w->tmp_p_path);
+    free(w->tmp_po_path);
+    free(w->symdata);
+    free(w->symoff);
+    free(w->names);
+    free(w->name_slots);
     free(w->last);
+    free(w->refs);
     strbuf_free(&w->buf);
     free(w->path);
     free(w);
@@ -111,28 +165,70 @@ void index_writer_abort(index_writer_t *w) {
 
 int index_writer_add_symbol(index_writer_t *w, const char *s, pl_err_t *err) {
     if (w->symbols_done) return pl_err_set(err, "index: symbol %s added after the first series", s);
-    if (w->nsyms > 0 && strcmp(w->syms[w->nsyms - 1], s) >= 0)
+    if (w->nsyms > 0 && strcmp(sym_at(w, w->nsyms - 1), s) >= 0)
         return pl_err_set(err, "index: symbol \"%s\" out of order", s);
+    size_t len = strlen(s) + 1;
+    if (w->symlen + len > UINT32_MAX) return pl_err_set(err, "index: symbol table exceeds 4 GiB");
     if (w->nsyms == w->capsyms) {
         size_t nc = w->capsyms ? w->capsyms * 2 : 256;
-        char **nv = realloc(w->syms, nc * sizeof *nv);
+        uint32_t *nv = realloc(w->symoff, nc * sizeof *nv);
         if (!nv) return pl_err_set(err, "out of memory");
-        w->syms = nv;
+        w->symoff = nv;
         w->capsyms = nc;
     }
-    if (!(w->syms[w->nsyms] = strdup(s))) return pl_err_set(err, "out of memory");
-    w->nsyms++;
+    if (w->symlen + len > w->symcap) {
+        size_t nc = w->symcap ? w->symcap * 2 : 4096;
+        while (nc < w->symlen + len)
+            nc *= 2;
+        char *nv = realloc(w->symdata, nc);
+        if (!nv) return pl_err_set(err, "out of memory");
+        w->symdata = nv;
+        w->symcap = nc;
+    }
+    memcpy(w->symdata + w->symlen, s, len);
+    w->symoff[w->nsyms++] = (uint32_t)w->symlen;
+    w->symlen += len;
     return 0;
 }
 
+static size_t uvarint_len(uint64_t v) {
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* The symbol table, encoded a piece at a time (it is as large as the
+ * strings). */
 static int iw_finish_symbols(index_writer_t *w, pl_err_t *err) {
     if (w->symbols_done) return 0;
     w->symbols_done = true;
+    uint64_t body = 4;
+    for (size_t i = 0; i < w->nsyms; i++) {
+        size_t n = strlen(sym_at(w, i));
+        body += uvarint_len(n) + n;
+    }
+    if (body > UINT32_MAX) return pl_err_set(err, "index section too large");
+    uint8_t b[4];
+    put_be32(b, (uint32_t)body);
+    if (iw_write(w, b, 4, err) != 0) return -1;
     strbuf_reset(&w->buf);
     enc_be32(&w->buf, (uint32_t)w->nsyms);
-    for (size_t i = 0; i < w->nsyms; i++)
-        enc_uvarint_str(&w->buf, w->syms[i], strlen(w->syms[i]));
-    if (iw_frame(w, &w->buf, err) != 0) return -1;
+    uint32_t crc = 0;
+    for (size_t i = 0; i <= w->nsyms; i++) {
+        if (i == w->nsyms || w->buf.len >= 1 << 16) {
+            crc = chunks_crc32c(crc, w->buf.data, w->buf.len);
+            if (iw_write(w, w->buf.data, w->buf.len, err) != 0) return -1;
+            strbuf_reset(&w->buf);
+            if (i == w->nsyms) break;
+        }
+        const char *s = sym_at(w, i);
+        enc_uvarint_str(&w->buf, s, strlen(s));
+    }
+    put_be32(b, crc);
+    if (iw_write(w, b, 4, err) != 0) return -1;
     w->toc.series = w->pos;
     return 0;
 }
@@ -141,7 +237,7 @@ static bool sym_find(const index_writer_t *w, const char *s, uint32_t *ref) {
     size_t lo = 0, hi = w->nsyms;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(w->syms[mid], s);
+        int c = strcmp(sym_at(w, mid), s);
         if (c == 0) {
             *ref = (uint32_t)mid;
             return true;
@@ -154,10 +250,83 @@ static bool sym_find(const index_writer_t *w, const char *s, uint32_t *ref) {
     return false;
 }
 
+static uint32_t hash_u32(uint32_t x) {
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+
+/* Counts one more series carrying label name ref. */
+static int iw_count_name(index_writer_t *w, uint32_t ref) {
+    if (w->nnames * 2 >= w->name_cap) {
+        size_t nc = w->name_cap ? w->name_cap * 2 : 64;
+        uint32_t *slots = calloc(nc, sizeof *slots);
+        if (!slots) return -1;
+        for (size_t i = 0; i < w->nnames; i++) {
+            size_t h = hash_u32(w->names[i].ref) & (nc - 1);
+            while (slots[h])
+                h = (h + 1) & (nc - 1);
+            slots[h] = (uint32_t)i + 1;
+        }
+        free(w->name_slots);
+        w->name_slots = slots;
+        w->name_cap = nc;
+    }
+    size_t h = hash_u32(ref) & (w->name_cap - 1);
+    while (w->name_slots[h]) {
+        iw_name_t *nm = &w->names[w->name_slots[h] - 1];
+        if (nm->ref == ref) {
+            nm->count++;
+            return 0;
+        }
+        h = (h + 1) & (w->name_cap - 1);
+    }
+    if (w->nnames == w->capnames) {
+        size_t nc = w->capnames ? w->capnames * 2 : 32;
+        iw_name_t *nv = realloc(w->names, nc * sizeof *nv);
+        if (!nv) return -1;
+        w->names = nv;
+        w->capnames = nc;
+    }
+    w->names[w->nnames] = (iw_name_t){ref, 1};
+    w->name_slots[h] = (uint32_t)++w->nnames;
+    return 0;
+}
+
+/* Looks up the refs of ls into w->refs: 0, 1 if a string is no symbol, -1
+ * when out of memory. */
+static int iw_resolve(index_writer_t *w, const label_t *ls, size_t n) {
+    w->resolved_ls = NULL;
+    if (n > w->caprefs) {
+        uint32_t *nr = realloc(w->refs, 2 * n * sizeof *nr);
+        if (!nr) return -1;
+        w->refs = nr;
+        w->caprefs = n;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!sym_find(w, ls[i].name, &w->refs[2 * i]) || !sym_find(w, ls[i].value, &w->refs[2 * i + 1])) return 1;
+    return 0;
+}
+
+bool index_writer_has_symbols(index_writer_t *w, const label_t *ls, size_t n) {
+    if (w->resolved_ls && w->resolved_ls == ls && w->resolved_n == n) return true;
+    if (iw_resolve(w, ls, n) != 0) return false;
+    if (w->symbols_done) { /* refs are final: keep them for the next add */
+        w->resolved_ls = ls;
+        w->resolved_n = n;
+    }
+    return true;
+}
+
 int index_writer_add_series(index_writer_t *w, const label_t *ls, size_t n, const chunk_meta_t *chks, size_t nchks,
                             uint32_t *series_id, pl_err_t *err) {
+    bool resolved = w->resolved_ls && w->resolved_ls == ls && w->resolved_n == n;
+    w->resolved_ls = NULL;
     if (iw_finish_symbols(w, err) != 0) return -1;
-    if (w->nall > 0 && labels_compare(w->last, w->nlast, ls, n) >= 0)
+    if (w->nseries > 0 && labels_compare(w->last, w->nlast, ls, n) >= 0)
         return pl_err_set(err, "index: series added out of order");
     for (size_t i = 1; i < n; i++)
         if (strcmp(ls[i - 1].name, ls[i].name) >= 0) return pl_err_set(err, "index: labels not sorted by name");
@@ -168,22 +337,6 @@ int index_writer_add_series(index_writer_t *w, const label_t *ls, size_t n, cons
     if (w->pos / 16 > UINT32_MAX) return pl_err_set(err, "index: series offset exceeds 64 GiB");
     uint32_t id = (uint32_t)(w->pos / 16);
 
-    if (w->ntr + n > w->captr) {
-        size_t nc = w->captr ? w->captr * 2 : 1024;
-        while (nc < w->ntr + n)
-            nc *= 2;
-        triple_t *nv = realloc(w->tr, nc * sizeof *nv);
-        if (!nv) return pl_err_set(err, "out of memory");
-        w->tr = nv;
-        w->captr = nc;
-    }
-    if (w->nall == w->capall) {
-        size_t nc = w->capall ? w->capall * 2 : 1024;
-        uint32_t *nv = realloc(w->all, nc * sizeof *nv);
-        if (!nv) return pl_err_set(err, "out of memory");
-        w->all = nv;
-        w->capall = nc;
-    }
     if (n > w->caplast) {
         label_t *nv = realloc(w->last, n * sizeof *nv);
         if (!nv) return pl_err_set(err, "out of memory");
@@ -193,14 +346,18 @@ int index_writer_add_series(index_writer_t *w, const label_t *ls, size_t n, cons
 
     strbuf_reset(&w->buf);
     enc_uvarint(&w->buf, n);
+    int rr = resolved ? 0 : iw_resolve(w, ls, n);
+    if (rr < 0) return pl_err_set(err, "out of memory");
+    if (rr > 0) {
+        for (size_t i = 0; i < n; i++) {
+            uint32_t ref;
+            if (!sym_find(w, ls[i].name, &ref) || !sym_find(w, ls[i].value, &ref))
+                return pl_err_set(err, "index: label %s=\"%s\" has no symbol", ls[i].name, ls[i].value);
+        }
+    }
     for (size_t i = 0; i < n; i++) {
-        uint32_t nr, vr;
-        if (!sym_find(w, ls[i].name, &nr) || !sym_find(w, ls[i].value, &vr))
-            return pl_err_set(err, "index: label %s=\"%s\" has no symbol", ls[i].name, ls[i].value);
-        enc_uvarint(&w->buf, nr);
-        enc_uvarint(&w->buf, vr);
-        w->tr[w->ntr + i] = (triple_t){nr, vr, id};
-        w->last[i] = (label_t){w->syms[nr], w->syms[vr]};
+        enc_uvarint(&w->buf, w->refs[2 * i]);
+        enc_uvarint(&w->buf, w->refs[2 * i + 1]);
     }
     enc_uvarint(&w->buf, nchks);
     for (size_t i = 0; i < nchks; i++) {
@@ -215,123 +372,375 @@ int index_writer_add_series(index_writer_t *w, const label_t *ls, size_t n, cons
             enc_varint(&w->buf, (int64_t)(c->ref - chks[i - 1].ref));
         }
     }
-    strbuf_t hdr = STRBUF_INIT;
-    enc_uvarint(&hdr, w->buf.len);
-    int rc = iw_write(w, hdr.data, hdr.len, err);
-    strbuf_free(&hdr);
-    if (rc != 0 || iw_write(w, w->buf.data, w->buf.len, err) != 0) return -1;
-    uint8_t c4[4];
-    put_be32(c4, chunks_crc32c(0, w->buf.data, w->buf.len));
-    if (iw_write(w, c4, 4, err) != 0) return -1;
+    uint8_t hdr[10 + 4];
+    size_t hl = 0;
+    for (uint64_t v = w->buf.len; v >= 0x80; v >>= 7)
+        hdr[hl++] = (uint8_t)(v | 0x80);
+    hdr[hl] = (uint8_t)(w->buf.len >> (7 * hl));
+    hl++;
+    if (iw_write(w, hdr, hl, err) != 0 || iw_write(w, w->buf.data, w->buf.len, err) != 0) return -1;
+    put_be32(hdr, chunks_crc32c(0, w->buf.data, w->buf.len));
+    if (iw_write(w, hdr, 4, err) != 0) return -1;
 
-    w->ntr += n;
+    /* Only now that the entry is written: the names' counts and the order
+     * check see series that are in the file. */
+    for (size_t i = 0; i < n; i++) {
+        uint32_t nr = w->refs[2 * i], vr = w->refs[2 * i + 1];
+        if (iw_count_name(w, nr) != 0) return pl_err_set(err, "out of memory");
+        w->last[i] = (label_t){sym_at(w, nr), sym_at(w, vr)};
+    }
     w->nlast = n;
-    w->all[w->nall++] = id;
+    w->nseries++;
     if (series_id) *series_id = id;
     return 0;
 }
 
-static int cmp_triple(const void *a, const void *b) {
-    const triple_t *x = a, *y = b;
-    if (x->name != y->name) return x->name < y->name ? -1 : 1;
-    if (x->value != y->value) return x->value < y->value ? -1 : 1;
-    return x->id < y->id ? -1 : x->id > y->id;
+/* ---- close: label indices and postings from the series section --------------- */
+
+/* A buffered reader over [start, end) of the index file being written. */
+typedef struct iw_reader {
+    int fd;
+    uint8_t *buf;
+    size_t cap, len;
+    uint64_t at; /* file offset of buf[0] */
+    uint64_t end;
+} iw_reader_t;
+
+/* Points *p at n bytes from file offset pos (n <= end - pos), reading them
+ * into the buffer when they are not there. */
+static int rd_view(iw_reader_t *r, uint64_t pos, size_t n, const uint8_t **p) {
+    if (pos >= r->at && pos + n <= r->at + r->len) {
+        *p = r->buf + (pos - r->at);
+        return 0;
+    }
+    if (n > r->cap) {
+        uint8_t *nb = realloc(r->buf, n);
+        if (!nb) return -1;
+        r->buf = nb;
+        r->cap = n;
+    }
+    size_t want = r->cap;
+    if (want > r->end - pos) want = (size_t)(r->end - pos);
+    size_t got = 0;
+    while (got < want) {
+        ssize_t k = pread(r->fd, r->buf + got, want - got, (off_t)(pos + got));
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -1;
+        got += (size_t)k;
+    }
+    r->at = pos;
+    r->len = got;
+    if (n > got) return -1;
+    *p = r->buf;
+    return 0;
 }
 
-typedef struct offset_entry {
-    uint32_t name, value; /* symbol refs; UINT32_MAX for the ("", "") key */
-    uint64_t offset;
-} offset_entry_t;
+/* One series entry of the section: its id and its label refs (pairs). */
+typedef struct iw_entry {
+    uint32_t id;
+    size_t nlabels;
+    decbuf_t d; /* at the first (name ref, value ref) pair */
+} iw_entry_t;
 
-static int iw_postings_list(index_writer_t *w, const uint32_t *ids, size_t n, size_t stride, pl_err_t *err) {
-    if (iw_pad(w, 4, err) != 0) return -1;
-    strbuf_reset(&w->buf);
-    enc_be32(&w->buf, (uint32_t)n);
-    for (size_t i = 0; i < n; i++)
-        enc_be32(&w->buf, ids[i * stride]);
-    return iw_frame(w, &w->buf, err);
+/* Reads the series entry at or after *pos (16-aligned starts); 1 with e
+ * filled and *pos past it, 0 at the end, -1 on error. */
+static int rd_next_series(iw_reader_t *r, uint64_t *pos, iw_entry_t *e) {
+    uint64_t p = (*pos + 15) / 16 * 16;
+    if (p >= r->end) return 0;
+    size_t hn = r->end - p < 10 ? (size_t)(r->end - p) : 10;
+    const uint8_t *h;
+    if (rd_view(r, p, hn, &h) != 0) return -1;
+    decbuf_t d;
+    dec_init(&d, h, hn);
+    uint64_t len = dec_uvarint(&d);
+    size_t vl = (size_t)(d.p - h);
+    if (d.err || p + vl + len + 4 > r->end) return -1;
+    const uint8_t *body;
+    if (rd_view(r, p + vl, (size_t)len, &body) != 0) return -1;
+    dec_init(&e->d, body, (size_t)len);
+    e->nlabels = (size_t)dec_uvarint(&e->d);
+    if (e->d.err) return -1;
+    e->id = (uint32_t)(p / 16);
+    *pos = p + vl + len + 4;
+    return 1;
+}
+
+static int cmp_name_ref(const void *a, const void *b) {
+    const iw_name_t *x = a, *y = b;
+    return (x->ref > y->ref) - (x->ref < y->ref);
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* fwrite to a temp file, with its byte count. */
+static int tmp_write(FILE *f, const char *path, const void *p, size_t n, uint64_t *pos, pl_err_t *err) {
+    if (n && fwrite(p, 1, n, f) != n) return pl_err_set(err, "write %s: %s", path, strerror(errno));
+    *pos += n;
+    return 0;
+}
+
+/* A postings offset table entry as kept in the temp file until the
+ * postings' place in the index is known: refs and the offset in the
+ * postings section. */
+typedef struct po_rec {
+    uint32_t name, value; /* UINT32_MAX for the ("", "") key */
+    uint64_t offset;
+} po_rec_t;
+
+/* Copies the file at path to the index. */
+static int iw_copy_file(index_writer_t *w, const char *path, uint8_t *buf, size_t cap, pl_err_t *err) {
+    FILE *in = fopen(path, "rb");
+    if (!in) return pl_err_set(err, "open %s: %s", path, strerror(errno));
+    size_t k;
+    int rc = 0;
+    while (rc == 0 && (k = fread(buf, 1, cap, in)) > 0)
+        rc = iw_write(w, buf, k, err);
+    if (rc == 0 && ferror(in)) rc = pl_err_set(err, "read %s: %s", path, strerror(errno));
+    fclose(in);
+    return rc;
 }
 
 int index_writer_close(index_writer_t *w, pl_err_t *err) {
     int rc = -1;
-    offset_entry_t *po = NULL; /* postings offset table entries */
-    uint64_t *li_off = NULL;   /* label index offset per name */
-    uint32_t *names = NULL, *ids = NULL;
-    size_t npo = 0, nnames = 0;
+    iw_reader_t rd = {.fd = -1};
+    FILE *fp = NULL, *fpo = NULL;
+    uint64_t *ents = NULL;
+    uint64_t *li_off = NULL; /* label index offset per name */
+    uint64_t ppos = 0;       /* bytes in the postings temp file */
+    uint64_t npo = 0;
     if (iw_finish_symbols(w, err) != 0) goto out;
-    if (w->ntr > 1) qsort(w->tr, w->ntr, sizeof *w->tr, cmp_triple);
-    names = malloc((w->ntr + 1) * sizeof *names);
-    li_off = malloc((w->ntr + 1) * sizeof *li_off);
-    po = malloc((w->ntr + 1) * sizeof *po);
-    ids = malloc((w->ntr + 1) * sizeof *ids);
-    if (!names || !li_off || !po || !ids) {
-        pl_err_set(err, "out of memory");
+    const uint64_t series_end = w->pos;
+    if (fflush(w->f) != 0) {
+        pl_err_set(err, "write %s: %s", w->path, strerror(errno));
         goto out;
     }
+    rd.fd = open(w->path, O_RDONLY | O_CLOEXEC);
+    if (rd.fd < 0) {
+        pl_err_set(err, "open %s: %s", w->path, strerror(errno));
+        goto out;
+    }
+    rd.end = series_end;
+    rd.cap = IW_READ_BUF;
+    if (!(rd.buf = malloc(rd.cap))) goto oom;
+    if (!(fp = fopen(w->tmp_p_path, "w+b"))) {
+        pl_err_set(err, "create %s: %s", w->tmp_p_path, strerror(errno));
+        goto out;
+    }
+    if (!(fpo = fopen(w->tmp_po_path, "w+b"))) {
+        pl_err_set(err, "create %s: %s", w->tmp_po_path, strerror(errno));
+        goto out;
+    }
+    setvbuf(fp, NULL, _IOFBF, 1 << 20);
+    setvbuf(fpo, NULL, _IOFBF, 1 << 16);
 
-    /* Label indices: per name, the sorted distinct value refs. */
-    w->toc.label_indices = w->pos;
-    for (size_t i = 0; i < w->ntr;) {
-        size_t j = i;
-        uint32_t name = w->tr[i].name;
-        strbuf_reset(&w->buf);
-        enc_be32(&w->buf, 1);
-        enc_be32(&w->buf, 0); /* count, patched below */
-        uint32_t nvals = 0;
-        while (j < w->ntr && w->tr[j].name == name) {
-            uint32_t v = w->tr[j].value;
-            enc_be32(&w->buf, v);
-            nvals++;
-            while (j < w->ntr && w->tr[j].name == name && w->tr[j].value == v)
-                j++;
+    /* Names in symbol order (= byte order); the largest count sizes the
+     * batch buffer. */
+    if (w->nnames > 1) qsort(w->names, w->nnames, sizeof *w->names, cmp_name_ref);
+    uint64_t maxcount = 0;
+    for (size_t i = 0; i < w->nnames; i++)
+        if (w->names[i].count > maxcount) maxcount = w->names[i].count;
+    size_t ents_cap = maxcount > iw_batch_entries ? (size_t)maxcount : iw_batch_entries;
+    if (!(ents = malloc(ents_cap * sizeof *ents)) || !(li_off = calloc(w->nnames + 1, sizeof *li_off))) goto oom;
+
+    /* The postings of ("", "") first: every series id, in file order. */
+    {
+        uint8_t b[8];
+        put_be32(b, (uint32_t)(4 + 4 * w->nseries));
+        put_be32(b + 4, (uint32_t)w->nseries);
+        if (4 + 4 * w->nseries > UINT32_MAX) {
+            pl_err_set(err, "index section too large");
+            goto out;
         }
-        put_be32((uint8_t *)w->buf.data + 4, nvals);
-        if (iw_pad(w, 4, err) != 0) goto out;
-        names[nnames] = name;
-        li_off[nnames++] = w->pos;
-        if (iw_frame(w, &w->buf, err) != 0) goto out;
-        i = j;
+        po_rec_t pr = {UINT32_MAX, UINT32_MAX, 0};
+        if (tmp_write(fpo, w->tmp_po_path, &pr, sizeof pr, &npo, err) != 0) goto out;
+        if (tmp_write(fp, w->tmp_p_path, b, 8, &ppos, err) != 0) goto out;
+        uint32_t crc = chunks_crc32c(0, b + 4, 4);
+        uint64_t pos = w->toc.series;
+        iw_entry_t e;
+        int k;
+        while ((k = rd_next_series(&rd, &pos, &e)) == 1) {
+            put_be32(b, e.id);
+            crc = chunks_crc32c(crc, b, 4);
+            if (tmp_write(fp, w->tmp_p_path, b, 4, &ppos, err) != 0) goto out;
+        }
+        if (k < 0) {
+            pl_err_set(err, "index: reading back the series of %s failed", w->path);
+            goto out;
+        }
+        put_be32(b, crc);
+        if (tmp_write(fp, w->tmp_p_path, b, 4, &ppos, err) != 0) goto out;
     }
 
-    /* Postings: ("", "") over all series, then each (name, value). */
+    /* Per batch of names: one scan of the series section gathers their
+     * (value, id) entries; sorted, they give each name's label index
+     * (written to the index now: label indices come first) and its postings
+     * lists (to the temp file, with their offset table entries). */
+    w->toc.label_indices = w->pos;
+    for (size_t a = 0; a < w->nnames;) {
+        size_t bn = a;
+        uint64_t total = 0;
+        while (bn < w->nnames && (bn == a || total + w->names[bn].count <= ents_cap))
+            total += w->names[bn++].count;
+        /* Per name of the batch, where its entries go in ents. */
+        uint64_t *fill = malloc(2 * (bn - a) * sizeof *fill); /* next slot, then the end of its slots */
+        if (!fill) goto oom;
+        uint64_t o = 0;
+        for (size_t i = a; i < bn; i++) {
+            fill[i - a] = o;
+            o += w->names[i].count;
+            fill[bn - a + i - a] = o;
+        }
+        uint32_t lo = w->names[a].ref, hi = w->names[bn - 1].ref;
+        uint64_t pos = w->toc.series;
+        iw_entry_t e;
+        int k;
+        bool bad = false;
+        while (!bad && (k = rd_next_series(&rd, &pos, &e)) == 1) {
+            for (size_t i = 0; i < e.nlabels; i++) {
+                uint64_t nr = dec_uvarint(&e.d), vr = dec_uvarint(&e.d);
+                if (e.d.err) break;
+                if (nr < lo || nr > hi) continue;
+                /* names of the batch are names[a..bn), sorted: find nr */
+                size_t l = a, h = bn;
+                while (l < h) {
+                    size_t m = l + (h - l) / 2;
+                    if (w->names[m].ref < nr)
+                        l = m + 1;
+                    else
+                        h = m;
+                }
+                if (l == bn || w->names[l].ref != nr || fill[l - a] >= fill[bn - a + l - a]) {
+                    bad = true;
+                    break;
+                }
+                ents[fill[l - a]++] = (uint64_t)vr << 32 | e.id;
+            }
+            if (e.d.err) bad = true;
+        }
+        free(fill);
+        if (bad || k < 0) {
+            pl_err_set(err, "index: reading back the series of %s failed", w->path);
+            goto out;
+        }
+        o = 0;
+        for (size_t i = a; i < bn; i++) {
+            uint64_t *v = ents + o;
+            size_t n = (size_t)w->names[i].count;
+            o += n;
+            if (n > 1) qsort(v, n, sizeof *v, cmp_u64);
+            /* Label index: the distinct values. */
+            strbuf_reset(&w->buf);
+            enc_be32(&w->buf, 1);
+            enc_be32(&w->buf, 0); /* count, patched below */
+            uint32_t nvals = 0;
+            for (size_t j = 0; j < n; j++)
+                if (j == 0 || v[j] >> 32 != v[j - 1] >> 32) {
+                    enc_be32(&w->buf, (uint32_t)(v[j] >> 32));
+                    nvals++;
+                }
+            put_be32((uint8_t *)w->buf.data + 4, nvals);
+            if (iw_pad(w, 4, err) != 0) goto out;
+            li_off[i] = w->pos;
+            if (iw_frame(w, &w->buf, err) != 0) goto out;
+            /* Postings: one list per value, 4-aligned. */
+            for (size_t j = 0; j < n;) {
+                size_t j2 = j;
+                while (j2 < n && v[j2] >> 32 == v[j] >> 32)
+                    j2++;
+                static const uint8_t zeros[4];
+                if (tmp_write(fp, w->tmp_p_path, zeros, (size_t)((4 - ppos % 4) % 4), &ppos, err) != 0) goto out;
+                po_rec_t pr = {w->names[i].ref, (uint32_t)(v[j] >> 32), ppos};
+                if (tmp_write(fpo, w->tmp_po_path, &pr, sizeof pr, &npo, err) != 0) goto out;
+                strbuf_reset(&w->buf);
+                enc_be32(&w->buf, (uint32_t)(4 * (j2 - j) + 4));
+                enc_be32(&w->buf, (uint32_t)(j2 - j));
+                for (size_t x = j; x < j2; x++)
+                    enc_be32(&w->buf, (uint32_t)v[x]);
+                enc_be32(&w->buf, chunks_crc32c(0, w->buf.data + 4, w->buf.len - 4));
+                if (tmp_write(fp, w->tmp_p_path, w->buf.data, w->buf.len, &ppos, err) != 0) goto out;
+                j = j2;
+            }
+        }
+        a = bn;
+    }
+    free(ents);
+    ents = NULL;
+
+    /* The postings, copied from the temp file (4-aligned there and here). */
     w->toc.postings = w->pos;
     if (iw_pad(w, 4, err) != 0) goto out;
-    po[npo++] = (offset_entry_t){UINT32_MAX, UINT32_MAX, w->pos};
-    if (iw_postings_list(w, w->all, w->nall, 1, err) != 0) goto out;
-    for (size_t i = 0; i < w->ntr;) {
-        size_t j = i, k = 0;
-        while (j < w->ntr && w->tr[j].name == w->tr[i].name && w->tr[j].value == w->tr[i].value)
-            ids[k++] = w->tr[j++].id;
-        if (iw_pad(w, 4, err) != 0) goto out;
-        po[npo++] = (offset_entry_t){w->tr[i].name, w->tr[i].value, w->pos};
-        if (iw_postings_list(w, ids, k, 1, err) != 0) goto out;
-        i = j;
+    const uint64_t pbase = w->pos;
+    if (fflush(fp) != 0 || fflush(fpo) != 0) {
+        pl_err_set(err, "write %s: %s", w->tmp_p_path, strerror(errno));
+        goto out;
     }
+    if (iw_copy_file(w, w->tmp_p_path, rd.buf, rd.cap, err) != 0) goto out;
+    fclose(fp);
+    fp = NULL;
+    unlink(w->tmp_p_path);
 
     /* Label offset table. */
     w->toc.label_indices_table = w->pos;
     strbuf_reset(&w->buf);
-    enc_be32(&w->buf, (uint32_t)nnames);
-    for (size_t i = 0; i < nnames; i++) {
+    enc_be32(&w->buf, (uint32_t)w->nnames);
+    for (size_t i = 0; i < w->nnames; i++) {
+        const char *nm = sym_at(w, w->names[i].ref);
         enc_uvarint(&w->buf, 1);
-        enc_uvarint_str(&w->buf, w->syms[names[i]], strlen(w->syms[names[i]]));
+        enc_uvarint_str(&w->buf, nm, strlen(nm));
         enc_uvarint(&w->buf, li_off[i]);
     }
     if (iw_frame(w, &w->buf, err) != 0) goto out;
 
-    /* Postings offset table. */
+    /* Postings offset table, streamed from the temp file's records; its
+     * length is patched in once known. */
     w->toc.postings_table = w->pos;
-    strbuf_reset(&w->buf);
-    enc_be32(&w->buf, (uint32_t)npo);
-    for (size_t i = 0; i < npo; i++) {
-        enc_uvarint(&w->buf, 2);
-        const char *n = po[i].name == UINT32_MAX ? "" : w->syms[po[i].name];
-        const char *v = po[i].value == UINT32_MAX ? "" : w->syms[po[i].value];
-        enc_uvarint_str(&w->buf, n, strlen(n));
-        enc_uvarint_str(&w->buf, v, strlen(v));
-        enc_uvarint(&w->buf, po[i].offset);
+    {
+        npo /= sizeof(po_rec_t);
+        uint8_t b[4] = {0};
+        if (iw_write(w, b, 4, err) != 0) goto out;
+        strbuf_reset(&w->buf);
+        enc_be32(&w->buf, (uint32_t)npo);
+        uint64_t body = 0;
+        uint32_t crc = 0;
+        rewind(fpo);
+        po_rec_t pr;
+        for (uint64_t i = 0; i <= npo; i++) {
+            if (i == npo || w->buf.len >= 1 << 16) {
+                crc = chunks_crc32c(crc, w->buf.data, w->buf.len);
+                body += w->buf.len;
+                if (iw_write(w, w->buf.data, w->buf.len, err) != 0) goto out;
+                strbuf_reset(&w->buf);
+                if (i == npo) break;
+            }
+            if (fread(&pr, sizeof pr, 1, fpo) != 1) {
+                pl_err_set(err, "read %s: %s", w->tmp_po_path, ferror(fpo) ? strerror(errno) : "short file");
+                goto out;
+            }
+            const char *n = pr.name == UINT32_MAX ? "" : sym_at(w, pr.name);
+            const char *v = pr.value == UINT32_MAX ? "" : sym_at(w, pr.value);
+            enc_uvarint(&w->buf, 2);
+            enc_uvarint_str(&w->buf, n, strlen(n));
+            enc_uvarint_str(&w->buf, v, strlen(v));
+            enc_uvarint(&w->buf, pbase + pr.offset);
+        }
+        if (body > UINT32_MAX) {
+            pl_err_set(err, "index section too large");
+            goto out;
+        }
+        put_be32(b, crc);
+        if (iw_write(w, b, 4, err) != 0) goto out;
+        put_be32(b, (uint32_t)body);
+        if (fflush(w->f) != 0 || pwrite(fileno(w->f), b, 4, (off_t)w->toc.postings_table) != 4) {
+            pl_err_set(err, "write %s: %s", w->path, strerror(errno));
+            goto out;
+        }
     }
-    if (iw_frame(w, &w->buf, err) != 0) goto out;
+    fclose(fpo);
+    fpo = NULL;
+    unlink(w->tmp_po_path);
 
     /* TOC. */
     strbuf_reset(&w->buf);
@@ -350,11 +759,16 @@ int index_writer_close(index_writer_t *w, pl_err_t *err) {
     rc = fclose(w->f);
     w->f = NULL;
     if (rc != 0) pl_err_set(err, "close %s: %s", w->path, strerror(errno));
+    goto out;
+oom:
+    pl_err_set(err, "out of memory");
 out:
-    free(po);
+    if (fp) fclose(fp);
+    if (fpo) fclose(fpo);
+    if (rd.fd >= 0) close(rd.fd);
+    free(rd.buf);
+    free(ents);
     free(li_off);
-    free(names);
-    free(ids);
     index_writer_abort(w);
     return rc;
 }

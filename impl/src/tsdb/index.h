@@ -7,7 +7,11 @@
  * offset table, postings offset table, 52-byte TOC. CRC-32C over every section.
  *
  * The writer takes the symbols (sorted, unique) and then the series (sorted by
- * label set) and builds postings in memory at close. The reader works over an
+ * label set), writing each series entry at once; at close it reads the series
+ * section back in batches of label names to write the label indices and
+ * postings, so its memory does not grow with the series (index.c). It uses
+ * two temp files beside the index while closing (<path>_tmp_p, _tmp_po).
+ * The reader works over an
  * mmap'd file or any byte buffer and never reads out of bounds: malformed
  * bytes give an error, never a crash (fuzz/fuzz_index.c). */
 #ifndef PL_TSDB_INDEX_H
@@ -41,11 +45,19 @@ int index_writer_add_symbol(index_writer_t *w, const char *s, pl_err_t *err);
  * *series_id (may be NULL) gets the series' id (offset / 16). */
 int index_writer_add_series(index_writer_t *w, const label_t *ls, size_t n, const chunk_meta_t *chks, size_t nchks,
                             uint32_t *series_id, pl_err_t *err);
+/* Whether every name and value of ls is a symbol (binary searches). Once the
+ * first series was added, the refs found are kept for the next
+ * index_writer_add_series of these very labels (same pointer and count,
+ * unchanged), which then does not look them up again. */
+bool index_writer_has_symbols(index_writer_t *w, const label_t *ls, size_t n);
 /* Writes label indices, postings, the tables and the TOC; fsyncs; frees w
  * (also on error). */
 int index_writer_close(index_writer_t *w, pl_err_t *err);
 /* Frees w without finishing the file (after an error). */
 void index_writer_abort(index_writer_t *w);
+/* Test hook: the (value, series id) entries one read-back pass of the series
+ * section gathers at most (0: the default, 1M). Process-wide. */
+void index_writer_set_batch_entries(size_t n);
 
 /* ---- reader ------------------------------------------------------------------- */
 

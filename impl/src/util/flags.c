@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/log.h"
 #include "util/timeutil.h"
 
 flag_def_t *flags_find(flag_def_t *defs, size_t n, const char *name) {
@@ -151,4 +152,21 @@ int flags_parse_cli(flag_def_t *defs, size_t n, int argc, char **argv, const cha
     strbuf_free(&sb);
     flags_free(defs, n);
     return rc < 0 ? 2 : 0;
+}
+
+int flags_apply_log(flag_def_t *defs, size_t n, pl_err_t *err) {
+    if (flags_find(defs, n, "log.level")) {
+        const char *s = flags_str(defs, n, "log.level");
+        enum log_level lvl;
+        if (log_parse_level(s, &lvl) < 0)
+            return pl_err_set(err, "--log.level: must be one of debug, info, warn, error, got \"%s\"", s);
+        log_set_level(lvl);
+    }
+    if (flags_find(defs, n, "log.format")) {
+        const char *s = flags_str(defs, n, "log.format");
+        enum log_format f;
+        if (log_parse_format(s, &f) < 0) return pl_err_set(err, "--log.format: must be logfmt or json, got \"%s\"", s);
+        log_set_format(f);
+    }
+    return 0;
 }

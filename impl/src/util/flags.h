@@ -41,6 +41,10 @@ void flags_usage(const flag_def_t *defs, size_t n, const char *usage_line, strbu
  * the usage to stderr; in both cases frees the flags and returns the exit
  * status (0 or 2). Returns -1 when the program should go on. */
 int flags_parse_cli(flag_def_t *defs, size_t n, int argc, char **argv, const char *prog, const char *usage_line);
+/* Applies --log.level and --log.format (those of them the command defines)
+ * to util/log. Returns -1 with err naming the flag on a value it does not
+ * know. */
+int flags_apply_log(flag_def_t *defs, size_t n, pl_err_t *err);
 
 flag_def_t *flags_find(flag_def_t *defs, size_t n, const char *name);
 const char *flags_str(flag_def_t *defs, size_t n, const char *name);

@@ -3,8 +3,8 @@
  *
  * As Prometheus's web/federate.go:
  *  - match[] may repeat; the series of all selectors are merged (a series
- *    selected twice is written once). Without match[] the request is refused
- *    (400), as is a selector that does not parse.
+ *    selected twice is written once). Without match[] the answer is an empty
+ *    exposition (200, as Prometheus); a selector that does not parse is refused (400).
  *  - Per series the newest sample within the lookback delta (5m) before now
  *    is written with its own timestamp; a series whose newest sample is a
  *    staleness marker is left out (federation carries no stale markers).
@@ -185,10 +185,11 @@ void web_handle_federate(web_t *w, const http_request_t *req, http_response_t *r
     size_t nsel = 0;
     for (size_t i = 0; i < req->nparams; i++)
         if (strcmp(req->params[i].name, "match[]") == 0) nsel++;
-    if (nsel == 0) {
-        r->status = 400;
-        r->content_type = "text/plain; charset=utf-8";
-        strbuf_puts(&r->body, "no match[] parameter given\n");
+    if (nsel == 0) { /* nothing selected: an empty exposition, as Prometheus answers */
+        const bool om0 = wants_openmetrics(req);
+        r->content_type = om0 ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
+                              : "text/plain; version=0.0.4; charset=utf-8";
+        if (om0) strbuf_puts(&r->body, "# EOF\n");
         return;
     }
     const char **sel = calloc(nsel, sizeof *sel);
