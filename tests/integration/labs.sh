@@ -8,7 +8,8 @@
 #   lab 2 with honor_labels: false;
 #   lab 3 with query missing --query.replica-label, with both replicas
 #     carrying the same external labels, and with query not asking the store;
-#   lab 4 with the tuned server missing its labeldrop cure.
+#   lab 4 with the tuned server missing its labeldrop cure, and with server
+#     1's guard job missing sample_limit.
 # The broken runs happen at the same time as the real ones, each moved to
 # free ports (the labs mostly wait for time to pass, so running them side by
 # side takes little more than the longest alone).
@@ -99,6 +100,9 @@ LANES+=($!)
 # Lab 4, the tuned server without its cure: user_id reaches its TSDB.
 break_lab broken4 4 'prometheus-tuned.yml:/^    metric_relabel_configs:$/,/^        regex: user_id$/d' &
 LANES+=($!)
+# Lab 4, server 1's guard job without sample_limit: the exploded scrape is stored.
+break_lab broken4-nolimit 4 'prometheus.yml:/^    sample_limit: 1000$/d' &
+LANES+=($!)
 
 t_lanes=$SECONDS
 run_lab 2
@@ -169,3 +173,10 @@ check "$B: the CardinalityExplosion alert is raised on the tuned server too" fai
 check "$B: only those 3 checks fail" failed_count broken4 3
 check "$B: the explosion itself is still found on server 1" passes broken4 'the cardinality audit query names the culprit'
 check "$B: the recording rules still work" passes broken4 'the API dashboard.s recording rule answers'
+
+B="broken lab 4 (the guard job without sample_limit)"
+broken_ran broken4-nolimit "$B"
+check "$B: the exploded scrape is stored (up == 1)" fails broken4-nolimit 'the guard (sample_limit 1000) fails the exploded scrape'
+check "$B: no scrape counted as over the limit" fails broken4-nolimit 'the failed scrapes are counted'
+check "$B: only those 2 checks fail" failed_count broken4-nolimit 2
+check "$B: the labeldrop cure on the tuned server still works" passes broken4-nolimit 'the cure keeps under 10% of the series'
