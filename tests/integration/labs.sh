@@ -10,6 +10,9 @@
 #     carrying the same external labels, and with query not asking the store;
 #   lab 4 with the tuned server missing its labeldrop cure, and with server
 #     1's guard job missing sample_limit.
+# Lab 3's downsampling exercise (history backfilled into the running lab's
+# bucket) runs too, with its own checks file, and again with the compactor's
+# downsampling disabled.
 # The broken runs happen at the same time as the real ones, each moved to
 # free ports (the labs mostly wait for time to pass, so running them side by
 # side takes little more than the longest alone).
@@ -104,6 +107,32 @@ LANES+=($!)
 break_lab broken4-nolimit 4 'prometheus.yml:/^    sample_limit: 1000$/d' &
 LANES+=($!)
 
+# Lab 3's exercise 1 (downsampling): the lab up, three days of history
+# backfilled and uploaded into its bucket, checks-downsampling.yml, down.
+# exercise_lab NAME EDIT...: as break_lab; results in $TMP/NAME.{out,rc,secs,setup}.
+exercise_lab() {
+  local name=$1 dir=$TMP/$1 t0=$SECONDS e; shift
+  copy_lab 3 "$dir"
+  for e in "$@"; do sed -i "${e#*:}" "$dir/${e%%:*}"; done
+  relocate "$dir"
+  {
+    "$LAB_BIN" up "$dir" &&
+      "$ROOT/$BUILD/bin/promlab-loadgen" backfill --output-blocks="$dir/.data/history" --days=3 \
+        --gauge-metric-count=2 --series-count=4 --label-count=1 &&
+      (cd "$dir" && "$PROMLAB_BIN" tool bucket upload-blocks --objstore.config-file=bucket_config.yaml \
+        --path=.data/history --label=cluster=lab --label=replica=history)
+  } >"$TMP/$name.setup" 2>&1
+  "$LAB_BIN" --checks="$dir/checks-downsampling.yml" check "$dir" >"$TMP/$name.out" 2>&1
+  echo $? >"$TMP/$name.rc"
+  "$LAB_BIN" down "$dir" >>"$TMP/$name.setup" 2>&1
+  echo $((SECONDS - t0)) >"$TMP/$name.secs"
+}
+exercise_lab exercise1 &
+LANES+=($!)
+# ...and broken: the compactor started with --downsampling.disable.
+exercise_lab exercise1-nodownsampling 'compose.yml:s/^      - --consistency-delay=0s$/&\n      - --downsampling.disable/' &
+LANES+=($!)
+
 t_lanes=$SECONDS
 run_lab 2
 run_lab 3
@@ -125,6 +154,19 @@ fails()  { grep -q "^FAIL $2" "$TMP/$1.out"; }
 passes() { grep -q "^ok   $2" "$TMP/$1.out"; }
 # failed_count NAME N: exactly N checks failed.
 failed_count() { grep -qE "^[0-9]+ passed, $2 failed$" "$TMP/$1.out"; }
+
+# The exercise's checks, one TAP line each.
+while IFS= read -r line; do
+  case $line in
+    "ok   "*) ok "lab 3 exercise 1: ${line#ok   }" ;;
+    "FAIL "*) not_ok "lab 3 exercise 1: ${line#FAIL }" ;;
+  esac
+done <"$TMP/exercise1.out"
+check "lab 3 exercise 1: every check passed ($(cat "$TMP/exercise1.secs" 2>/dev/null) s)" \
+  sh -c "[ \"$(cat "$TMP/exercise1.rc" 2>/dev/null)\" = 0 ] && grep -qE '^[0-9]+ passed, 0 failed$' '$TMP/exercise1.out'"
+check "lab 3 exercise 1: everything stopped" wait_for 10 ports_free "$(cat "$TMP/exercise1/.ports")"
+check "lab 3 exercise 1: no sanitizer reports in the services' logs" no_sanitizer_reports "$TMP/exercise1"
+[ "$(cat "$TMP/exercise1.rc" 2>/dev/null)" = 0 ] || sed 's/^/    # /' "$TMP/exercise1.setup" "$TMP/exercise1.out" | tail -30
 
 B="broken lab 2 (honor_labels: false)"
 broken_ran broken2 "$B"
@@ -180,3 +222,10 @@ check "$B: the exploded scrape is stored (up == 1)" fails broken4-nolimit 'the g
 check "$B: no scrape counted as over the limit" fails broken4-nolimit 'the failed scrapes are counted'
 check "$B: only those 2 checks fail" failed_count broken4-nolimit 2
 check "$B: the labeldrop cure on the tuned server still works" passes broken4-nolimit 'the cure keeps under 10% of the series'
+
+B="lab 3 exercise 1 broken (compactor with --downsampling.disable)"
+broken_ran exercise1-nodownsampling "$B"
+check "$B: no 5m block" fails exercise1-nodownsampling 'a 2-day block is downsampled to 5m'
+check "$B: no downsampling counted" fails exercise1-nodownsampling 'the downsampling is counted'
+check "$B: only those 2 checks fail" failed_count exercise1-nodownsampling 2
+check "$B: compaction itself still happens" passes exercise1-nodownsampling 'the compactor merges the 2h blocks'
