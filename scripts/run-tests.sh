@@ -4,7 +4,7 @@
 #   N passed, N failed
 # Exit status is non-zero if anything failed or a suite crashed.
 #
-# Suites run TEST_JOBS at a time (default 2: most integration suites spend
+# Suites run TEST_JOBS at a time (default 3: most integration suites spend
 # their time waiting for scrapes and compactions, not on the CPU). Suites that
 # bind the labs' fixed ports (SERIAL below) run one after another in a single
 # lane; the longest work starts first. One line per suite as it finishes; a
@@ -13,7 +13,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 export BUILD
-JOBS=${TEST_JOBS:-2}
+JOBS=${TEST_JOBS:-3}
 logdir=$BUILD/test-logs; rm -rf "$logdir"; mkdir -p "$logdir"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
