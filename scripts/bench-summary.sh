@@ -30,5 +30,11 @@ out=reports/bench/README.md
     cat "reports/bench/$f.txt"
     echo '```'
   done
+  if [ -e reports/bench/store.md ]; then
+    echo
+    echo "## store: a 30-day range query over raw vs 5m vs 1h data (reports/bench/store.md)"
+    echo
+    sed -n '/^| query/,/^$/p' reports/bench/store.md
+  fi
 } >"$out"
 echo "wrote $out"

@@ -4,7 +4,8 @@
 # figures measured right now, never the story's own numbers:
 #   1. the base stack: what one server holds and what it costs
 #   2. federation: one view over three environments
-#   3. long-term storage: blocks cut and shipped to a bucket
+#   3. long-term storage: replicas deduplicated, blocks shipped to a bucket,
+#      history answered from it after local retention dropped it
 #   4. tuning: a cardinality explosion, its cure (series and memory before and
 #      after), and a dashboard query raw vs from a recording rule
 # Writes reports/demo.md. DEMO_KEEP=1 leaves lab 4 running at the end.
@@ -19,7 +20,7 @@ stop() { [ -n "$current" ] && "$LAB" down "$current" >/dev/null 2>&1; current=""
 trap 'stop' EXIT
 trap 'exit 130' INT TERM
 
-for port in 9090 9091 9092 9093 9094 9100 9101 9102 10902; do
+for port in 9090 9091 9092 9093 9094 9100 9101 9102 10902 10904 10906 10908 10912; do
   if ss -ltn "sport = :$port" | grep -q LISTEN; then
     echo "demo: port $port is in use; stop what listens there (ss -ltnp 'sport = :$port') and retry." >&2
     exit 1
@@ -78,18 +79,42 @@ stop
 
 # ---- 3 ---------------------------------------------------------------------------
 say ""
-say "## 3. Long-term storage: blocks shipped to a bucket (labs/phase3)"
+say "## 3. Long-term storage: replicas, a bucket, history after local retention (labs/phase3)"
 up_lab 3
-t0=$SECONDS
-wait_until 240 sh -c 'ls labs/phase3/.data/thanos-bucket/*/meta.json' && shipped=$((SECONDS - t0)) || shipped=""
+# at PORT EXPR TIME [EXTRA]: the first value of an instant query evaluated at TIME.
+at() { curl -fsS --get --data-urlencode "query=$2" --data-urlencode "time=$3" ${4:+--data "$4"} "http://127.0.0.1:$1/api/v1/query" | jq -r '.data.result[0].value[1] // "none"'; }
+wait_until 30 sh -c "[ \"\$(curl -fsS --get --data-urlencode 'query=count(up{job=\"node\"})' --data dedup=false http://127.0.0.1:10904/api/v1/query | jq -r '.data.result[0].value[1]')\" = 2 ]"
+sleep 6
+t0=$(date +%s)
+t_start=$SECONDS
+# The samples replica a holds for the 10 s before t0, asked once they are settled
+# (a block holding them has been cut and shipped).
+wait_until 90 sh -c 'ls labs/phase3/.data/thanos-bucket/*/meta.json' && shipped=$((SECONDS - t_start)) || shipped=""
+before=$(at 9090 'count_over_time(up{job="node"}[10s])' "$t0")
+# Retention (30 s on 10 s blocks) drops t0 from replica a's disk.
+wait_until 120 sh -c "[ \"\$(curl -fsS --get --data-urlencode 'query=count_over_time(up{job=\"node\"}[10s])' --data-urlencode time=$t0 http://127.0.0.1:9090/api/v1/query | jq -r '.data.result | length')\" = 0 ]" \
+  && dropped=$((SECONDS - t_start)) || dropped=""
+sleep 6 # the store's next sync and query's next look at its endpoints
+after=$(at 10904 'count_over_time(up{job="node",replica="a"}[10s])' "$t0" dedup=false)
+bucket_a=$(jq -r .thanos.labels.replica labs/phase3/.data/thanos-bucket/*/meta.json 2>/dev/null | grep -c '^a$')
+bucket_b=$(jq -r .thanos.labels.replica labs/phase3/.data/thanos-bucket/*/meta.json 2>/dev/null | grep -c '^b$')
+local_a=$(ls -d labs/phase3/.data/prometheus-a-data/01*/ 2>/dev/null | wc -l)
 say ""
+say "- two replicas (external labels differ only in replica), 8 targets each: $(q 10904 'count(up)') up series through query, $(curl -fsS --get --data-urlencode 'query=count(up)' --data dedup=false http://127.0.0.1:10904/api/v1/query | jq -r '.data.result[0].value[1]') with dedup=false"
 if [ -n "$shipped" ]; then
-  say "- first block cut (1m blocks) and shipped to the FILESYSTEM bucket after $shipped s"
-  say "- bucket: $(ls -d labs/phase3/.data/thanos-bucket/*/ | wc -l) block(s), $(du -sh labs/phase3/.data/thanos-bucket | cut -f1); labels in meta.json: $(jq -c .thanos.labels labs/phase3/.data/thanos-bucket/*/meta.json | head -1)"
-  say "- sidecar uploads: $(metric 10902 thanos_shipper_uploads_total)"
+  say "- first block (10 s blocks) in the FILESYSTEM bucket $shipped s after t0"
 else
-  say "- no block reached the bucket within 240 s (see labs/phase3/.data/logs/)"
+  say "- no block reached the bucket within 90 s (see labs/phase3/.data/logs/)"
 fi
+if [ -n "$dropped" ]; then
+  say "- local retention (30 s) dropped t0 from replica a $dropped s after t0: replica a now answers $(at 9090 'count_over_time(up{job="node"}[10s])' "$t0") for t0, replica b $(at 9091 'count_over_time(up{job="node"}[10s])' "$t0")"
+else
+  say "- replica a still held t0 after 120 s (retention did not run; see labs/phase3/.data/logs/)"
+fi
+say "- blocks shipped: $bucket_a from replica a, $bucket_b from replica b ($(du -sh labs/phase3/.data/thanos-bucket | cut -f1)); replica a keeps $local_a on disk; the store serves $(q 10904 'max(thanos_bucket_store_blocks_loaded)')"
+if [ "$before" = "$after" ] && [ "$before" != none ]; then verdict="equal"; else verdict="NOT equal"; fi
+say "- history answered from the bucket after local retention dropped it: node's up samples in the 10 s before t0, replica a before retention $before, through query (store) after $after: $verdict"
+say "- the compactor: $(q 10904 'max(thanos_compact_iterations_total)') passes, halted $(q 10904 'max(thanos_compact_halted)')"
 stop
 
 # ---- 4 ---------------------------------------------------------------------------

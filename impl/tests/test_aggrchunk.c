@@ -221,5 +221,74 @@ static void test_counter_feed(void **state) {
     assert_string_equal(aggr_type_name(AGGR_COUNT), "count");
 }
 
+
+/* aggrchunk_series_samples over two chunks: sums concatenated, the counter
+ * with the reset between the chunks applied. */
+static void test_series_samples(void **state) {
+    (void)state;
+    /* chunk 1: raw 10 -> 15 -> 17, last raw 17; chunk 2: raw 2 (a reset) -> 5 */
+    sample_t c1[] = {{0, 10}, {299999, 15}, {599999, 17}, {599999, 17}};
+    sample_t c2[] = {{600000, 2}, {899999, 5}, {899999, 5}};
+    sample_t s1[] = {{299999, 25}, {599999, 32}}, s2[] = {{899999, 7}};
+    const sample_t *in1[AGGR_N] = {s1, s1, s1, s1, c1}, *in2[AGGR_N] = {s2, s2, s2, s2, c2};
+    size_t n1[AGGR_N] = {2, 2, 2, 2, 4}, n2[AGGR_N] = {1, 1, 1, 1, 3};
+    strbuf_t b1 = STRBUF_INIT, b2 = STRBUF_INIT;
+    pl_err_t err = {{0}};
+    assert_int_equal(aggrchunk_encode(in1, n1, &b1, &err), 0);
+    assert_int_equal(aggrchunk_encode(in2, n2, &b2, &err), 0);
+    aggrchunk_t ch[2];
+    assert_int_equal(aggrchunk_parse((const uint8_t *)b1.data, b1.len, &ch[0], &err), 0);
+    assert_int_equal(aggrchunk_parse((const uint8_t *)b2.data, b2.len, &ch[1], &err), 0);
+    sample_t *out = NULL;
+    size_t n = 0, cap = 0;
+    assert_int_equal(aggrchunk_series_samples(ch, 2, AGGR_SUM, &out, &n, &cap, &err), 0);
+    assert_int_equal(n, 3);
+    assert_true(out[0].v == 25 && out[1].v == 32 && out[2].v == 7 && out[2].t == 899999);
+    n = 0;
+    assert_int_equal(aggrchunk_series_samples(ch, 2, AGGR_COUNTER, &out, &n, &cap, &err), 0);
+    double want[] = {10, 15, 17, 19, 22}; /* +2 after the reset (2 < 17), then +3 */
+    assert_int_equal(n, 5);
+    for (size_t i = 0; i < n; i++) assert_true(out[i].v == want[i]);
+    assert_int_equal(aggrchunk_series_samples(ch, 2, (enum aggr_type)9, &out, &n, &cap, &err), -1);
+    free(out);
+    strbuf_free(&b1);
+    strbuf_free(&b2);
+}
+
+static void test_function_and_average(void **state) {
+    (void)state;
+    assert_int_equal(aggr_for_function("max_over_time"), AGGR_MAX);
+    assert_int_equal(aggr_for_function("min"), AGGR_MIN);
+    assert_int_equal(aggr_for_function("count_over_time"), AGGR_COUNT);
+    assert_int_equal(aggr_for_function("sum_over_time"), AGGR_SUM);
+    assert_int_equal(aggr_for_function("rate"), AGGR_COUNTER);
+    assert_int_equal(aggr_for_function("irate"), AGGR_COUNTER);
+    assert_int_equal(aggr_for_function("sum"), AGGR_AVERAGE);
+    assert_int_equal(aggr_for_function("avg_over_time"), AGGR_AVERAGE);
+    assert_int_equal(aggr_for_function(NULL), AGGR_AVERAGE);
+    sample_t cnt[] = {{299999, 4}, {599999, 5}}, sum[] = {{299999, 10}, {599999, 20}}, other[] = {{1, 1}, {2, 2}};
+    const sample_t *in[AGGR_N] = {cnt, sum, NULL, NULL, NULL};
+    size_t n[AGGR_N] = {2, 2, 0, 0, 0};
+    strbuf_t sb = STRBUF_INIT;
+    pl_err_t err = {{0}};
+    assert_int_equal(aggrchunk_encode(in, n, &sb, &err), 0);
+    aggrchunk_t c;
+    assert_int_equal(aggrchunk_parse((const uint8_t *)sb.data, sb.len, &c, &err), 0);
+    sample_t *out = NULL;
+    size_t m = 0, cap = 0;
+    assert_int_equal(aggrchunk_series_samples(&c, 1, (enum aggr_type)AGGR_AVERAGE, &out, &m, &cap, &err), 0);
+    assert_int_equal(m, 2);
+    assert_true(out[0].t == 299999 && out[0].v == 2.5 && out[1].v == 4);
+    /* sum and count of different windows: an error */
+    strbuf_reset(&sb);
+    in[AGGR_SUM] = other;
+    assert_int_equal(aggrchunk_encode(in, n, &sb, &err), 0);
+    assert_int_equal(aggrchunk_parse((const uint8_t *)sb.data, sb.len, &c, &err), 0);
+    m = 0;
+    assert_int_equal(aggrchunk_series_samples(&c, 1, (enum aggr_type)AGGR_AVERAGE, &out, &m, &cap, &err), -1);
+    free(out);
+    strbuf_free(&sb);
+}
 PL_TEST_MAIN(cmocka_unit_test(test_golden_bytes), cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_absent),
-             cmocka_unit_test(test_malformed), cmocka_unit_test(test_counter_feed))
+             cmocka_unit_test(test_malformed), cmocka_unit_test(test_counter_feed), cmocka_unit_test(test_series_samples),
+             cmocka_unit_test(test_function_and_average))

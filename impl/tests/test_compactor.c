@@ -185,7 +185,8 @@ static void test_compact_group_and_halt(void **state) {
     assert_int_equal(count_live(0, 2), 1);
     strbuf_t m = STRBUF_INIT;
     compactor_write_metrics(c, &m);
-    assert_non_null(strstr(m.data, "thanos_compact_group_compactions_total{resolution=\"0\"} 1\n"));
+    assert_non_null(strstr(m.data, "thanos_compact_group_compactions_total{group=\"0@{cluster=\\\"eu1\\\"}\"} 1\n"));
+    assert_non_null(strstr(m.data, "thanos_compact_group_compactions_total{group=\"0@{cluster=\\\"us1\\\"}\"} 0\n"));
     assert_non_null(strstr(m.data, "thanos_compact_halted 0\n"));
     strbuf_free(&m);
     compactor_free(c);
@@ -210,6 +211,76 @@ static void test_compact_group_and_halt(void **state) {
     objstore_close(b);
 }
 
+
+/* A no-compact-mark.json keeps a block out of the plan: the rest of its 8h
+ * window no longer spans the range, so nothing merges; the mark removed,
+ * the window merges. */
+static void test_no_compact_mark(void **state) {
+    (void)state;
+    objstore_t *b = open_bucket();
+    pl_err_t err = {{0}};
+    int64_t t0 = 4000 * D;
+    char u[5][27];
+    for (int i = 0; i < 5; i++) {
+        make_block(t0 + i * 2 * H, t0 + (i + 1) * 2 * H, "nc", u[i], 1);
+        upload(b, u[i]);
+    }
+    char o[128];
+    snprintf(o, sizeof o, "%s/no-compact-mark.json", u[0]);
+    const char *mark = "{\"id\":\"x\",\"version\":1,\"no_compact_time\":1,\"reason\":\"manual\"}";
+    assert_int_equal(objstore_upload_buf(b, o, mark, strlen(mark), &err), 0);
+    compactor_opts_t op = opts(b);
+    compactor_t *c = compactor_new(&op, &err);
+    assert_int_equal(compactor_run_once(c, &err), 0);
+    assert_int_equal(compactor_compactions_total(c), 0);
+    assert_int_equal(compactor_marked_total(c), 0);
+    compactor_free(c);
+    assert_int_equal(objstore_delete(b, o, &err), 0);
+    c = compactor_new(&op, &err);
+    assert_int_equal(compactor_run_once(c, &err), 0);
+    assert_int_equal(compactor_compactions_total(c), 1);
+    assert_true(exists(u[0], "deletion-mark.json"));
+    compactor_free(c);
+    objstore_close(b);
+}
+
+/* A corrupt chunk in one input: the iteration fails naming the block, and
+ * nothing is lost — no input marked, no new block, and retention/deletion
+ * do not run in that iteration. */
+static void test_corrupt_input(void **state) {
+    (void)state;
+    objstore_t *b = open_bucket();
+    pl_err_t err = {{0}};
+    int64_t t0 = 5000 * D;
+    char u[5][27];
+    for (int i = 0; i < 5; i++) {
+        make_block(t0 + i * 2 * H, t0 + (i + 1) * 2 * H, "bad", u[i], 1);
+        upload(b, u[i]);
+    }
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s/chunks/000001", bdir, u[1]);
+    FILE *f = fopen(p, "r+b");
+    assert_non_null(f);
+    fseek(f, 20, SEEK_SET);
+    int ch = fgetc(f);
+    fseek(f, 20, SEEK_SET);
+    fputc(ch ^ 0xff, f);
+    fclose(f);
+    compactor_opts_t op = opts(b);
+    op.delete_delay_ms = 0;
+    compactor_t *c = compactor_new(&op, &err);
+    err.msg[0] = 0;
+    assert_int_equal(compactor_run_once(c, &err), -1);
+    assert_non_null(strstr(err.msg, u[1]));
+    assert_false(compactor_halted(c));
+    assert_int_equal(compactor_marked_total(c), 0);
+    for (int i = 0; i < 5; i++) assert_false(exists(u[i], "deletion-mark.json"));
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "test $(ls %s | wc -l) -eq 5", bdir);
+    assert_int_equal(system(cmd), 0);
+    compactor_free(c);
+    objstore_close(b);
+}
 /* Retention marks what is older than its resolution's retention; the delete
  * delay keeps it until it has passed; then meta.json, files and mark go. */
 static void test_retention_and_delete(void **state) {
@@ -224,12 +295,22 @@ static void test_retention_and_delete(void **state) {
     upload(b, old);
     upload(b, young);
     compactor_opts_t op = opts(b);
+    /* an upload that died in 2016 (a ULID of then, no meta.json): deleted; a fresh partial one is not (test above) */
+    const char *dead = "01AN4Z07BY79KA1307SR9X4MV3";
+    char o[128];
+    snprintf(o, sizeof o, "%s/chunks/000001", dead);
+    assert_int_equal(objstore_upload_buf(b, o, "x", 1, &err), 0);
     op.retention_ms[0] = 5 * D; /* raw: 5 days */
     compactor_t *c = compactor_new(&op, &err);
     assert_int_equal(compactor_run_once(c, &err), 0);
     assert_true(exists(old, "deletion-mark.json"));
     assert_true(exists(old, "meta.json")); /* delete delay 48h: still there */
     assert_false(exists(young, "deletion-mark.json"));
+    assert_false(exists(dead, "chunks/000001"));
+    strbuf_t mt = STRBUF_INIT;
+    compactor_write_metrics(c, &mt);
+    assert_non_null(strstr(mt.data, "thanos_compact_aborted_partial_uploads_deletion_attempts_total 1\n"));
+    strbuf_free(&mt);
     compactor_free(c);
     op.delete_delay_ms = 0;
     c = compactor_new(&op, &err);
@@ -304,7 +385,7 @@ static void test_downsampled_group(void **state) {
     assert_int_equal(count_live(DOWNSAMPLE_RES_5M, 2), 1);
     strbuf_t m = STRBUF_INIT;
     compactor_write_metrics(c, &m);
-    assert_non_null(strstr(m.data, "thanos_compact_group_compactions_total{resolution=\"300000\"} 1\n"));
+    assert_non_null(strstr(m.data, "thanos_compact_group_compactions_total{group=\"300000@{cluster=\\\"ds\\\"}\"} 1\n"));
     strbuf_free(&m);
     compactor_free(c);
 
@@ -342,6 +423,8 @@ static void test_downsampled_group(void **state) {
 }
 
 PL_TEST_MAIN(cmocka_unit_test_setup_teardown(test_compact_group_and_halt, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_no_compact_mark, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_corrupt_input, setup, teardown),
              cmocka_unit_test_setup_teardown(test_retention_and_delete, setup, teardown),
              cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
              cmocka_unit_test_setup_teardown(test_downsampled_group, setup, teardown))

@@ -262,6 +262,173 @@ static void test_5m_to_1h_equals_raw_to_1h(void **state) {
     free(s);
 }
 
+
+/* ---- behaviour vectors from Thanos's own downsampling tests ------------------
+ * Inputs and expected aggregates as Thanos documents them in
+ * pkg/compact/downsample/downsample_test.go (small cases, re-typed). */
+
+#define STALE_NAN_V (stale_nan())
+static double stale_nan(void) {
+    uint64_t b = 0x7ff0000000000002ull;
+    double v;
+    memcpy(&v, &b, 8);
+    return v;
+}
+
+typedef struct vec {
+    const sample_t *s;
+    size_t n;
+} vec_t;
+#define VEC(...) {(const sample_t[]){__VA_ARGS__}, sizeof((const sample_t[]){__VA_ARGS__}) / sizeof(sample_t)}
+
+/* Asserts that chunk c's five aggregates are exactly want[0..4]. */
+static void assert_chunk(const ds_chunk_t *c, const vec_t want[AGGR_N]) {
+    aggrchunk_t ac;
+    pl_err_t err = {{0}};
+    assert_int_equal(aggrchunk_parse(c->data, c->len, &ac, &err), 0);
+    for (int t = 0; t < AGGR_N; t++) {
+        sample_t *got = NULL;
+        size_t n = 0, cap = 0;
+        assert_int_equal(aggrchunk_append_samples(&ac, (enum aggr_type)t, &got, &n, &cap, &err), 0);
+        if (n != want[t].n) fail_msg("aggregate %s: %zu samples, want %zu", aggr_type_name((enum aggr_type)t), n, want[t].n);
+        for (size_t i = 0; i < n; i++)
+            if (got[i].t != want[t].s[i].t || got[i].v != want[t].s[i].v)
+                fail_msg("aggregate %s sample %zu: (%lld, %g), want (%lld, %g)", aggr_type_name((enum aggr_type)t), i,
+                         (long long)got[i].t, got[i].v, (long long)want[t].s[i].t, want[t].s[i].v);
+        free(got);
+    }
+}
+
+static void test_thanos_vectors_raw(void **state) {
+    (void)state;
+    pl_err_t err = {{0}};
+    ds_chunks_t ds = {0};
+    /* "single chunk", resolution 100 (a stale marker inside is dropped) */
+    sample_t one[] = {{20, 1}, {40, 2}, {60, 3}, {80, 1}, {100, 2}, {101, STALE_NAN_V}, {120, 5}, {180, 10}, {250, 1}};
+    assert_int_equal(downsample_raw(one, 9, 100, &ds, &err), 0);
+    assert_int_equal(ds.n, 1);
+    vec_t w1[AGGR_N] = {VEC({99, 4}, {199, 3}, {250, 1}), VEC({99, 7}, {199, 17}, {250, 1}), VEC({99, 1}, {199, 2}, {250, 1}),
+                        VEC({99, 3}, {199, 10}, {250, 1}), VEC({20, 1}, {99, 4}, {199, 13}, {250, 14}, {250, 1})};
+    assert_chunk(&ds.v[0], w1);
+    ds_chunks_reset(&ds);
+    /* "three chunks": the series' samples in one run */
+    sample_t three[] = {{20, 1},  {40, 2},   {60, 3},   {80, 1},   {100, 2},  {101, STALE_NAN_V}, {120, 5},
+                        {180, 10}, {250, 2},  {260, 1},  {300, 10}, {340, 15}, {380, 25},          {420, 35},
+                        {460, STALE_NAN_V}, {500, 10}, {540, 3}};
+    assert_int_equal(downsample_raw(three, sizeof three / sizeof three[0], 100, &ds, &err), 0);
+    assert_int_equal(ds.n, 1);
+    vec_t w3[AGGR_N] = {VEC({99, 4}, {199, 3}, {299, 2}, {399, 3}, {499, 1}, {540, 2}),
+                        VEC({99, 7}, {199, 17}, {299, 3}, {399, 50}, {499, 35}, {540, 13}),
+                        VEC({99, 1}, {199, 2}, {299, 1}, {399, 10}, {499, 35}, {540, 3}),
+                        VEC({99, 3}, {199, 10}, {299, 2}, {399, 25}, {499, 35}, {540, 10}),
+                        VEC({20, 1}, {99, 4}, {199, 13}, {299, 16}, {399, 40}, {499, 50}, {540, 63}, {540, 3})};
+    assert_chunk(&ds.v[0], w3);
+    ds_chunks_free(&ds);
+}
+
+static void encode_aggr(const vec_t in[AGGR_N], strbuf_t *sb, aggrchunk_t *ac) {
+    const sample_t *s[AGGR_N];
+    size_t n[AGGR_N];
+    pl_err_t err = {{0}};
+    for (int t = 0; t < AGGR_N; t++) {
+        s[t] = in[t].s;
+        n[t] = in[t].n;
+    }
+    assert_int_equal(aggrchunk_encode(s, n, sb, &err), 0);
+    assert_int_equal(aggrchunk_parse((const uint8_t *)sb->data, sb->len, ac, &err), 0);
+}
+
+static void test_thanos_vectors_aggr(void **state) {
+    (void)state;
+    pl_err_t err = {{0}};
+    /* "single aggregated chunks" to resolution 500 (input resolution below it) */
+    vec_t in[AGGR_N] = {VEC({199, 5}, {299, 1}, {399, 10}, {400, 3}, {499, 10}, {699, 0}, {999, 100}),
+                        VEC({199, 5}, {299, 1}, {399, 10}, {400, 3}, {499, 10}, {699, 0}, {999, 100}),
+                        VEC({199, 5}, {299, 1}, {399, 10}, {400, -3}, {499, 10}, {699, 0}, {999, 100}),
+                        VEC({199, 5}, {299, 1}, {399, 10}, {400, -3}, {499, 10}, {699, 0}, {999, 100}),
+                        VEC({99, 100}, {299, 150}, {499, 210}, {499, 10}, {599, 20}, {799, 50}, {999, 120}, {999, 50},
+                            {1099, 40}, {1199, 80}, {1299, 110})};
+    strbuf_t b1 = STRBUF_INIT, b2 = STRBUF_INIT;
+    aggrchunk_t ac[2];
+    encode_aggr(in, &b1, &ac[0]);
+    ds_chunks_t ds = {0};
+    assert_int_equal(downsample_aggr(ac, 1, 99, 1299, 499, 500, &ds, &err), 0);
+    assert_int_equal(ds.n, 1);
+    vec_t w[AGGR_N] = {VEC({499, 29}, {999, 100}), VEC({499, 29}, {999, 100}), VEC({499, -3}, {999, 0}),
+                       VEC({499, 10}, {999, 100}), VEC({99, 100}, {499, 210}, {999, 320}, {1299, 430}, {1299, 110})};
+    assert_chunk(&ds.v[0], w);
+    ds_chunks_reset(&ds);
+    /* "two aggregated chunks" */
+    vec_t in2[AGGR_N] = {VEC({1399, 10}, {1400, 3}, {1499, 10}, {1699, 0}, {1999, 100}),
+                         VEC({1399, 10}, {1400, 3}, {1499, 10}, {1699, 0}, {1999, 100}),
+                         VEC({1399, 10}, {1400, -3}, {1499, 10}, {1699, 0}, {1999, 100}),
+                         VEC({1399, 10}, {1400, -3}, {1499, 10}, {1699, 0}, {1999, 100}),
+                         VEC({1499, 210}, {1499, 10}, {1599, 20}, {1799, 50}, {1999, 120}, {1999, 50}, {2099, 40},
+                             {2199, 80}, {2299, 110})};
+    encode_aggr(in2, &b2, &ac[1]);
+    assert_int_equal(downsample_aggr(ac, 2, 99, 2299, 499, 500, &ds, &err), 0);
+    assert_int_equal(ds.n, 1);
+    vec_t w2[AGGR_N] = {VEC({499, 29}, {999, 100}, {1499, 23}, {1999, 100}), VEC({499, 29}, {999, 100}, {1499, 23}, {1999, 100}),
+                        VEC({499, -3}, {999, 0}, {1499, -3}, {1999, 0}), VEC({499, 10}, {999, 100}, {1499, 10}, {1999, 100}),
+                        VEC({99, 100}, {499, 210}, {999, 320}, {1499, 530}, {1999, 640}, {2299, 750}, {2299, 110})};
+    assert_chunk(&ds.v[0], w2);
+    ds_chunks_free(&ds);
+    strbuf_free(&b1);
+    strbuf_free(&b2);
+}
+
+/* Counter resets on chunk boundaries (Thanos issue 1568): one chunk per
+ * window, then two windows per 100 ms chunk. */
+static void test_thanos_vectors_counter_boundary(void **state) {
+    (void)state;
+    pl_err_t err = {{0}};
+    sample_t raw[] = {{10, 1},  {20, 3},  {30, 5},  {50, 1},  {60, 8},  {70, 10},
+                      {120, 1}, {130, 18}, {140, 20}, {160, 21}, {170, 38}, {180, 40}};
+    ds_chunks_t ds = {0}, agg = {0};
+    assert_int_equal(downsample_raw_n(raw, 12, 50, 13, &ds, &err), 0);
+    assert_int_equal(ds.n, 4);
+    const sample_t want_counter[4][3] = {{{10, 1}, {30, 5}, {30, 5}},
+                                         {{50, 1}, {70, 10}, {70, 10}},
+                                         {{120, 1}, {140, 20}, {140, 20}},
+                                         {{160, 21}, {180, 40}, {180, 40}}};
+    aggrchunk_t ac[4];
+    for (size_t c = 0; c < 4; c++) {
+        assert_int_equal(aggrchunk_parse(ds.v[c].data, ds.v[c].len, &ac[c], &err), 0);
+        sample_t *got = NULL;
+        size_t n = 0, cap = 0;
+        assert_int_equal(aggrchunk_append_samples(&ac[c], AGGR_COUNTER, &got, &n, &cap, &err), 0);
+        assert_int_equal(n, 3);
+        for (size_t i = 0; i < 3; i++) assert_true(got[i].t == want_counter[c][i].t && got[i].v == want_counter[c][i].v);
+        free(got);
+    }
+    sample_t *it = NULL;
+    size_t n = 0, cap = 0;
+    assert_int_equal(aggrchunk_series_samples(ac, 4, AGGR_COUNTER, &it, &n, &cap, &err), 0);
+    const sample_t want_it[] = {{10, 1}, {30, 5}, {50, 6}, {70, 15}, {120, 16}, {140, 35}, {160, 36}, {180, 55}};
+    assert_int_equal(n, 8);
+    for (size_t i = 0; i < n; i++) assert_true(it[i].t == want_it[i].t && it[i].v == want_it[i].v);
+    assert_int_equal(downsample_aggr_n(ac, 4, 100, 2, &agg, &err), 0);
+    assert_int_equal(agg.n, 2);
+    const sample_t want_agg[2][3] = {{{10, 1}, {70, 15}, {70, 10}}, {{120, 1}, {180, 40}, {180, 40}}};
+    aggrchunk_t ac2[2];
+    for (size_t c = 0; c < 2; c++) {
+        assert_int_equal(aggrchunk_parse(agg.v[c].data, agg.v[c].len, &ac2[c], &err), 0);
+        sample_t *got = NULL;
+        size_t m = 0, mc = 0;
+        assert_int_equal(aggrchunk_append_samples(&ac2[c], AGGR_COUNTER, &got, &m, &mc, &err), 0);
+        assert_int_equal(m, 3);
+        for (size_t i = 0; i < 3; i++) assert_true(got[i].t == want_agg[c][i].t && got[i].v == want_agg[c][i].v);
+        free(got);
+    }
+    n = 0;
+    assert_int_equal(aggrchunk_series_samples(ac2, 2, AGGR_COUNTER, &it, &n, &cap, &err), 0);
+    const sample_t want_it2[] = {{10, 1}, {70, 15}, {120, 16}, {180, 55}};
+    assert_int_equal(n, 4);
+    for (size_t i = 0; i < n; i++) assert_true(it[i].t == want_it2[i].t && it[i].v == want_it2[i].v);
+    free(it);
+    ds_chunks_free(&ds);
+    ds_chunks_free(&agg);
+}
 /* ---- blocks ---------------------------------------------------------------- */
 
 static char tmpdir[256];
@@ -386,5 +553,48 @@ static void test_downsample_block(void **state) {
     rmrf(tmpdir);
 }
 
+
+/* Tombstones of a raw block are applied: a series deleted entirely is not
+ * in the downsampled block, another one loses only its deleted day. */
+static void test_downsample_tombstones(void **state) {
+    (void)state;
+    char dir[256];
+    snprintf(dir, sizeof dir, "/tmp/test_downsample_tomb.%d", (int)getpid());
+    rmrf(dir);
+    assert_int_equal(mkdir(dir, 0777), 0);
+    char raw[27], ds[27], p[512];
+    make_raw_block(dir, raw);
+    snprintf(p, sizeof p, "%s/%s", dir, raw);
+    pl_err_t err = {{0}};
+    block_t *b = block_open(p, &err);
+    uint32_t *ids;
+    size_t nids;
+    assert_int_equal(index_reader_postings(b->index, "", "", &ids, &nids, &err), 0);
+    assert_int_equal(nids, 3);
+    tombstones_t ts = {0};
+    assert_int_equal(tombstones_add(&ts, ids[0], INT64_MIN, INT64_MAX), 0);  /* all of series 0 */
+    assert_int_equal(tombstones_add(&ts, ids[1], T0, T0 + 24 * 3600 * 1000LL - 1), 0); /* day 1 of series 1 */
+    block_close(b);
+    free(ids);
+    char tp[600];
+    snprintf(tp, sizeof tp, "%s/tombstones", p);
+    assert_int_equal(tombstones_write(tp, &ts, &err), 0);
+    tombstones_free(&ts);
+    assert_int_equal(downsample_block(p, DOWNSAMPLE_RES_5M, dir, ds, &err), 0);
+    snprintf(p, sizeof p, "%s/%s", dir, ds);
+    b = block_open(p, &err);
+    assert_non_null(b);
+    assert_int_equal(b->meta.num_series, 2);
+    assert_int_equal(index_reader_postings(b->index, "", "", &ids, &nids, &err), 0);
+    index_series_t s = {0};
+    assert_int_equal(index_reader_series(b->index, ids[0], &s, &err), 0);
+    assert_true(s.chks[0].mint >= T0 + 24 * 3600 * 1000LL); /* its first window is after the deleted day */
+    index_series_free(&s);
+    free(ids);
+    block_close(b);
+    rmrf(dir);
+}
 PL_TEST_MAIN(cmocka_unit_test(test_window_end), cmocka_unit_test(test_raw_windows), cmocka_unit_test(test_counter_resets),
-             cmocka_unit_test(test_5m_to_1h_equals_raw_to_1h), cmocka_unit_test(test_downsample_block))
+             cmocka_unit_test(test_5m_to_1h_equals_raw_to_1h), cmocka_unit_test(test_thanos_vectors_raw),
+             cmocka_unit_test(test_thanos_vectors_aggr), cmocka_unit_test(test_thanos_vectors_counter_boundary),
+             cmocka_unit_test(test_downsample_block), cmocka_unit_test(test_downsample_tombstones))

@@ -190,6 +190,30 @@ static void test_leaf_info(void **state) {
     assert_int_equal(query_parse_leaf_info("not json", 8, &li, &e), -1);
 }
 
+static void test_query_resolution_param(void **state) {
+    (void)state;
+    int64_t ms = -1;
+    pl_err_t e = {{0}};
+    assert_int_equal(query_max_source_resolution(NULL, "3600", false, &ms, &e), 0);
+    assert_int_equal(ms, 0); /* no parameter, no auto: raw */
+    assert_int_equal(query_max_source_resolution(NULL, "3600", true, &ms, &e), 0);
+    assert_int_equal(ms, 720000); /* auto by default: step / 5 */
+    assert_int_equal(query_max_source_resolution("auto", "1h", false, &ms, &e), 0);
+    assert_int_equal(ms, 720000);
+    assert_int_equal(query_max_source_resolution("auto", NULL, false, &ms, &e), 0);
+    assert_int_equal(ms, 0); /* instant query */
+    assert_int_equal(query_max_source_resolution("5m", "3600", true, &ms, &e), 0);
+    assert_int_equal(ms, 300000); /* an explicit value wins over auto */
+    assert_int_equal(query_max_source_resolution("0s", "3600", true, &ms, &e), 0);
+    assert_int_equal(ms, 0);
+    assert_int_equal(query_max_source_resolution("raw", NULL, false, &ms, &e), 0);
+    assert_int_equal(ms, 0);
+    assert_int_equal(query_max_source_resolution("3600000", NULL, false, &ms, &e), 0);
+    assert_int_equal(ms, 3600000);
+    assert_int_equal(query_max_source_resolution("soon", NULL, false, &ms, &e), -1);
+    assert_non_null(strstr(e.msg, "max_source_resolution"));
+}
+
 /* A fan-out leaf with two label sets is asked for either, not for a third. */
 typedef struct count_q {
     int selects;
@@ -468,6 +492,71 @@ static void test_sync_skips_and_merges(void **state) {
     store_free(s);
 }
 
+/* Many blocks and many series: 40 blocks of 10 minutes with 300 series each
+ * (batches shrink to 4096 / 40 = 102 series, so every part refills twice):
+ * every series comes out once, in label order, with all 40 * 40 samples. */
+typedef struct check_all {
+    int nseries;
+    bool ok;
+    char prev[64];
+} check_all_t;
+
+static int check_series(void *ctx, const label_t *ls, size_t n, const sample_t *s, size_t ns) {
+    check_all_t *c = ctx;
+    const char *k = labels_get(ls, n, "k");
+    char key[64];
+    snprintf(key, sizeof key, "%s", k ? k : "");
+    if (c->nseries > 0 && strcmp(c->prev, key) >= 0) c->ok = false;
+    snprintf(c->prev, sizeof c->prev, "%s", key);
+    if (ns != 40 * 40) c->ok = false;
+    for (size_t i = 0; i < ns; i++)
+        if (s[i].t != T0 + (int64_t)i * 15000 || s[i].v != value_at(atoi(key), s[i].t, false)) c->ok = false;
+    c->nseries++;
+    return 0;
+}
+
+static void test_many_blocks_and_series(void **state) {
+    fixture_t *f = *state;
+    char u[ULID_LEN + 1];
+    for (int b = 0; b < 40; b++) make_block(f->bkt, "a", "up", 300, T0 + b * 10 * M, T0 + (b + 1) * 10 * M, 15000, u);
+    store_t *s = new_store(f);
+    pl_err_t e = {{0}};
+    assert_int_equal(store_sync(s, &e), 0);
+    assert_int_equal(store_blocks_loaded(s), 40);
+    matcher_t m;
+    assert_int_equal(matcher_init(&m, MATCH_EQUAL, "__name__", "up", &e), 0);
+    check_all_t c = {.ok = true};
+    assert_int_equal(store_select(s, &m, 1, T0, T0 + 400 * M, NULL, check_series, &c, &e), 0);
+    assert_int_equal(c.nseries, 300);
+    assert_true(c.ok);
+    matcher_free(&m);
+    store_free(s);
+}
+
+/* --min-time / --max-time: blocks wholly outside are not loaded. */
+static void test_time_shard(void **state) {
+    fixture_t *f = *state;
+    char a[ULID_LEN + 1], b[ULID_LEN + 1];
+    make_block(f->bkt, "a", "up", 1, T0, T0 + 2 * H, 15000, a);
+    make_block(f->bkt, "a", "up", 1, T0 + 2 * H, T0 + 4 * H, 15000, b);
+    store_opts_t o = {.bucket = f->bucket, .data_dir = f->data, .ignore_deletion_marks_delay_ms = 24 * H,
+                      .min_time = T0 + 3 * H, .max_time = INT64_MAX};
+    pl_err_t e = {{0}};
+    store_t *s = store_new(&o, &e);
+    assert_non_null(s);
+    assert_int_equal(store_sync(s, &e), 0);
+    assert_int_equal(store_blocks_loaded(s), 1);
+    strbuf_t m = STRBUF_INIT;
+    store_write_metrics(s, &m);
+    assert_non_null(strstr(m.data, "thanos_blocks_meta_synced{state=\"time-excluded\"} 1\n"));
+    strbuf_free(&m);
+    got_t g = select_all(s, "up", NULL, T0, T0 + 4 * H, 0, NULL);
+    assert_int_equal(g.nseries, 1);
+    assert_int_equal(g.s[0].t, T0 + 2 * H); /* block b's first sample: block a is not served */
+    free(g.s);
+    store_free(s);
+}
+
 /* A chunk segment whose bytes were damaged: the select fails with the
  * block named, nothing crashes. */
 static void test_corrupt_chunk(void **state) {
@@ -492,6 +581,37 @@ static void test_corrupt_chunk(void **state) {
     assert_non_null(strstr(e.msg, a));
     free(g.s);
     matcher_free(&m);
+    store_free(s);
+}
+
+/* A segment cut short after upload: the chunks past the cut are reported
+ * (the series' block named), the store keeps serving other blocks. */
+static void test_truncated_segment(void **state) {
+    fixture_t *f = *state;
+    char a[ULID_LEN + 1], b[ULID_LEN + 1];
+    make_block(f->bkt, "a", "up", 2, T0, T0 + 2 * H, 15000, a);
+    make_block(f->bkt, "b", "up", 2, T0, T0 + 2 * H, 15000, b);
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s/chunks/000001", f->bkt, a);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(truncate(p, st.st_size / 2), 0);
+    store_t *s = new_store(f);
+    pl_err_t e = {{0}};
+    assert_int_equal(store_sync(s, &e), 0);
+    matcher_t m[2];
+    assert_int_equal(matcher_init(&m[0], MATCH_EQUAL, "__name__", "up", &e), 0);
+    assert_int_equal(matcher_init(&m[1], MATCH_EQUAL, "cluster", "a", &e), 0);
+    got_t g = {0};
+    assert_int_equal(store_select(s, m, 2, T0, T0 + 2 * H, NULL, collect, &g, &e), -1);
+    assert_non_null(strstr(e.msg, a));
+    free(g.s);
+    g = select_all(s, "up", "b", T0, T0 + 2 * H, 0, NULL);
+    assert_int_equal(g.nseries, 2);
+    assert_int_equal(g.nsamples, 2 * 480);
+    free(g.s);
+    matcher_free(&m[0]);
+    matcher_free(&m[1]);
     store_free(s);
 }
 
@@ -578,6 +698,59 @@ static void test_downsampled(void **state) {
     store_free(s);
 }
 
+/* Deduplicating replicas of a counter whose name does not say so: the
+ * query's function (rate) in the hint makes the fan-out adjust, as Thanos. */
+static int keep_samples(void *ctx, const label_t *ls, size_t n, const sample_t *s, size_t ns) {
+    (void)ls, (void)n;
+    got_t *g = ctx;
+    g->s = malloc((ns + 1) * sizeof *g->s);
+    memcpy(g->s, s, ns * sizeof *s);
+    g->ns = ns;
+    g->nseries++;
+    return 0;
+}
+
+static void test_dedup_counter_by_func(void **state) {
+    (void)state;
+    pl_err_t e = {{0}};
+    memstore_t *ms[2] = {memstore_new(), memstore_new()};
+    sample_t a[3] = {{0, 100}, {1000, 110}, {2000, 120}};
+    sample_t b[8] = {{300, 5}, {1300, 15}, {2300, 25}, {3300, 35}, {4300, 45}, {5300, 55}, {6300, 65}, {7300, 75}};
+    label_t la[] = {{"__name__", "requests"}, {"replica", "A"}}, lb[] = {{"__name__", "requests"}, {"replica", "B"}};
+    assert_int_equal(memstore_append(ms[0], la, 2, a, 3, &e), 0);
+    assert_int_equal(memstore_append(ms[1], lb, 2, b, 8, &e), 0);
+    query_leaf_t leaves[2] = {{.name = "a"}, {.name = "b"}};
+    memstore_queryable(ms[0], &leaves[0].q);
+    memstore_queryable(ms[1], &leaves[1].q);
+    const char *rl[] = {"replica"};
+    query_fanout_t *f = query_fanout_new(leaves, 2, rl, 1);
+    query_request_t *r = query_request_new(f, true, true);
+    queryable_t q;
+    query_request_queryable(r, &q);
+    matcher_t m;
+    assert_int_equal(matcher_init(&m, MATCH_EQUAL, "__name__", "requests", &e), 0);
+    got_t g = {0};
+    assert_int_equal(q.select(q.impl, &m, 1, 0, 10000, keep_samples, &g, &e), 0);
+    bool dropped = false;
+    for (size_t i = 1; i < g.ns; i++) dropped |= g.s[i].v < g.s[i - 1].v;
+    assert_true(dropped); /* no hint, no counter name: values as stored */
+    free(g.s);
+    storage_select_hints_t h = {.func = "rate", .range_ms = 60000};
+    g = (got_t){0};
+    assert_int_equal(q.select_hinted(q.impl, &m, 1, 0, 10000, &h, keep_samples, &g, &e), 0);
+    assert_int_equal(g.nseries, 1);
+    for (size_t i = 1; i < g.ns; i++) assert_true(g.s[i].v >= g.s[i - 1].v); /* no false reset */
+    free(g.s);
+    assert_true(dedup_is_counter_func("increase"));
+    assert_false(dedup_is_counter_func("max_over_time"));
+    assert_false(dedup_is_counter_func(NULL));
+    matcher_free(&m);
+    query_request_free(r);
+    query_fanout_free(f);
+    memstore_free(ms[0]);
+    memstore_free(ms[1]);
+}
+
 /* ---- the sidecar's read endpoint ---- */
 
 typedef struct decoded {
@@ -656,7 +829,11 @@ static void test_sidecar_read(void **state) {
 PL_TEST_MAIN(cmocka_unit_test(test_aggr_for_func), cmocka_unit_test(test_parse_resolution),
              cmocka_unit_test(test_plan_raw_only), cmocka_unit_test(test_plan_prefers_coarse_and_fills_gaps),
              cmocka_unit_test(test_plan_overlaps_and_missing), cmocka_unit_test(test_leaf_info),
-             cmocka_unit_test(test_fanout_label_sets),
+             cmocka_unit_test(test_fanout_label_sets), cmocka_unit_test(test_query_resolution_param),
+             cmocka_unit_test(test_dedup_counter_by_func),
+             cmocka_unit_test_setup_teardown(test_time_shard, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_many_blocks_and_series, setup, teardown),
              cmocka_unit_test_setup_teardown(test_sync_skips_and_merges, setup, teardown),
              cmocka_unit_test_setup_teardown(test_corrupt_chunk, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_truncated_segment, setup, teardown),
              cmocka_unit_test_setup_teardown(test_downsampled, setup, teardown), cmocka_unit_test(test_sidecar_read))

@@ -20,6 +20,17 @@
  *     - name: WAL segments written
  *       files: 'prometheus-data/wal/0*' # glob under .data
  *       compare: {op: '>=', value: 1}  # or count: N
+ *     - name: blocks of replica b in the bucket
+ *       files: 'thanos-bucket/[0-9A-Z]*[0-9A-Z]/meta.json'
+ *       json: {path: thanos.labels.replica, equals: b}   # count only files whose JSON matches
+ *       compare: {op: '>=', value: 1}
+ *     - name: the moment to ask about again later
+ *       query: time()
+ *       measure: t0
+ *     - name: replicas side by side (Thanos query's dedup=false), at that moment
+ *       query: count(up{job="node"})
+ *       params: dedup=false            # extra URL parameters, already encoded
+ *       at: t0                         # evaluate at a measured Unix time
  *     - name: series dropped
  *       relation: {left: head_after, op: '<', factor: 0.1, right: head_before}
  *
@@ -199,11 +210,21 @@ static int attempt_query(const ynode_t *c, const char *server, measures_t *ms, p
     double tol;
     if (parse_number(yscalar(ymap_get(c, "tolerance")), &tol) == 0) val.tolerance = tol;
 
+    /* at: NAME evaluates the query at a time an earlier check measured (in
+     * Unix seconds, e.g. from `query: time()`), so a later check can ask
+     * again about the same moment. params: extra URL parameters, written
+     * already encoded (dedup=false&partial_response=false). */
+    const char *at = yscalar(ymap_get(c, "at"));
+    const double *at_v = at ? measure_get(ms, at) : NULL;
+    if (at && !at_v) return pl_err_set(err, "line %d: at: no earlier measurement named %s", c->line, at);
+    const char *params = yscalar(ymap_get(c, "params"));
     CURL *esc = curl_easy_init();
     char *q = esc ? curl_easy_escape(esc, expr, 0) : NULL;
     strbuf_t sb = STRBUF_INIT;
     char *base = url_join(server, "/api/v1/query?query=");
     strbuf_printf(&sb, "%s%s", base, q ? q : "");
+    if (at_v) strbuf_printf(&sb, "&time=%.3f", *at_v);
+    if (params && *params) strbuf_printf(&sb, "&%s", params);
     free(base);
     curl_free(q);
     curl_easy_cleanup(esc);
@@ -301,6 +322,26 @@ static int json_path_test(json_t *node, char **segs, size_t nseg, const char *wa
     return json_path_test(next, segs + 1, nseg - 1, want, matched, err);
 }
 
+/* A json: {path, equals} spec: the path split into segments (pointing into
+ * *copy, which the caller frees). Returns 0, or -1 if path or equals is missing. */
+static int json_spec(const ynode_t *jp, char **segs, size_t *nseg, char **copy, const char **want)
+{
+    const ynode_t *path = ymap_get(jp, "path");
+    *want = yscalar(ymap_get(jp, "equals"));
+    *nseg = 0;
+    *copy = NULL;
+    if (yscalar(path)) {
+        *copy = strdup(path->value);
+        if (!*copy) abort();
+        for (char *save = NULL, *t = strtok_r(*copy, ".", &save); t && *nseg < 32; t = strtok_r(NULL, ".", &save))
+            segs[(*nseg)++] = t;
+    } else if (path && path->kind == YNODE_SEQ) {
+        for (size_t i = 0; i < path->n && *nseg < 32; i++)
+            if (yscalar(path->items[i])) segs[(*nseg)++] = path->items[i]->value;
+    }
+    return *want && *nseg > 0 ? 0 : -1;
+}
+
 static int attempt_http(const ynode_t *c, const char *server, pl_err_t *err)
 {
     const ynode_t *h = ymap_get(c, "http");
@@ -318,21 +359,10 @@ static int attempt_http(const ynode_t *c, const char *server, pl_err_t *err)
         rc = pl_err_set(err, "HTTP %ld, want %.0f: %.100s", status, want_status, body.data);
     const ynode_t *jp = ymap_get(h, "json");
     if (rc == 0 && jp) {
-        const ynode_t *path = ymap_get(jp, "path");
-        const char *want = yscalar(ymap_get(jp, "equals"));
-        char *segs[32];
-        size_t nseg = 0;
-        char *copy = NULL;
-        if (yscalar(path)) {
-            copy = strdup(path->value);
-            if (!copy) abort();
-            for (char *save = NULL, *t = strtok_r(copy, ".", &save); t && nseg < 32; t = strtok_r(NULL, ".", &save))
-                segs[nseg++] = t;
-        } else if (path && path->kind == YNODE_SEQ) {
-            for (size_t i = 0; i < path->n && nseg < 32; i++)
-                if (yscalar(path->items[i])) segs[nseg++] = path->items[i]->value;
-        }
-        if (!want || nseg == 0) {
+        const char *want;
+        char *segs[32], *copy;
+        size_t nseg;
+        if (json_spec(jp, segs, &nseg, &copy, &want) != 0) {
             rc = pl_err_set(err, "line %d: json needs path and equals", jp->line);
         } else {
             json_error_t jerr;
@@ -359,16 +389,40 @@ static int attempt_files(const lab_t *lab, const ynode_t *c, measures_t *ms, pl_
         return -1;
     strbuf_t sb = STRBUF_INIT;
     strbuf_printf(&sb, "%s/%s", lab->data_dir, pattern);
+    /* json: {path, equals}: count only the files whose JSON content matches
+     * (e.g. the blocks whose meta.json says thanos.labels.replica is b). */
+    const ynode_t *jp = ymap_get(c, "json");
+    const char *want = NULL;
+    char *segs[32], *copy = NULL;
+    size_t nseg = 0;
+    if (jp && json_spec(jp, segs, &nseg, &copy, &want) != 0) {
+        free(copy);
+        strbuf_free(&sb);
+        return pl_err_set(err, "line %d: json needs path and equals", jp->line);
+    }
     glob_t g;
     memset(&g, 0, sizeof g);
     size_t n = glob(sb.data, 0, NULL, &g) == 0 ? g.gl_pathc : 0;
+    if (jp) {
+        size_t total = n;
+        n = 0;
+        for (size_t i = 0; i < total; i++) {
+            json_error_t jerr;
+            json_t *root = json_load_file(g.gl_pathv[i], 0, &jerr);
+            pl_err_t ignored;
+            size_t matched = 0;
+            if (root && json_path_test(root, segs, nseg, want, &matched, &ignored) == 0 && matched > 0) n++;
+            json_decref(root);
+        }
+    }
     globfree(&g);
+    free(copy);
     strbuf_free(&sb);
     const char *mname = yscalar(ymap_get(c, "measure"));
     if (mname) measure_set(ms, mname, (double)n);
     const expect_t *e = cnt.set ? &cnt : cmp.set ? &cmp : NULL;
-    if (!e) return n > 0 ? 0 : pl_err_set(err, "no file matches .data/%s", pattern);
-    if (!expect_holds(e, (double)n)) return pl_err_set(err, "%zu files match .data/%s, want %s %g", n, pattern, e->op, e->value);
+    if (!e) return n > 0 ? 0 : pl_err_set(err, "no file matches .data/%s%s", pattern, jp ? " with that JSON value" : "");
+    if (!expect_holds(e, (double)n)) return pl_err_set(err, "%zu files match .data/%s%s, want %s %g", n, pattern, jp ? " with that JSON value" : "", e->op, e->value);
     return 0;
 }
 

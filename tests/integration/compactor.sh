@@ -76,6 +76,8 @@ M1=$(ls "$BUCKET"/*/deletion-mark.json | head -1)
 jq -e --arg u "$(basename "$(dirname "$M1")")" '.id == $u and .version == 1 and (.deletion_time > 0) and (.details | length > 0)' "$M1" >/dev/null
 check "deletion-mark.json is Thanos's (id, deletion_time, version 1, details)" [ $? = 0 ]
 check "tool bucket ls -o wide shows the marks" [ "$(pt ls -o wide | grep -c 'marked for deletion')" = "$NMARK" ]
+pt verify >"$TMP/verify1.log" 2>&1
+check "tool bucket verify: files and sizes of the new blocks match their thanos.files, no overlap among live blocks" [ $? = 0 ]
 
 # --- real promtool reads the merged raw block, and it holds exactly the original samples
 mkdir -p "$TMP/prom/wal"; cp -r "$BUCKET/$RAW14" "$TMP/prom/"
@@ -132,6 +134,9 @@ check "compactor --wait serves /-/ready" wait_for 30 http_ok http://127.0.0.1:$H
 check "the iteration completes (thanos_compact_iterations_total 1, a successful run recorded)" \
   wait_for 60 body_has http://127.0.0.1:$HP/metrics '^thanos_compact_last_successful_run_timestamp_seconds [1-9]'
 curl -fsS http://127.0.0.1:$HP/metrics >"$TMP/metrics2"
+{ "$PROMTOOL" check metrics <"$TMP/metrics2" >"$TMP/checkmetrics.log" 2>&1 &&
+  grep -q '^thanos_compact_group_compactions_total{group="0@{cluster=\\"eu1\\",replica=\\"a\\"}"} 0$' "$TMP/metrics2"; }
+check "promtool check metrics accepts /metrics; thanos_compact_group_* carry the group" [ $? = 0 ]
 {   grep -q '^thanos_compact_blocks_marked_total{marker="deletion-mark.json",reason="retention"} 2$' "$TMP/metrics2" &&
   grep -q '^thanos_compact_halted 0$' "$TMP/metrics2" && grep -q '^thanos_compact_iterations_total 1$' "$TMP/metrics2"; }
 check "metrics: 2 blocks marked by retention, thanos_compact_halted 0" [ $? = 0 ]
@@ -168,6 +173,8 @@ check "the halt message names the group's labels and two overlapping blocks" \
   grep -qE 'compaction halted: overlapping blocks in group 0@\{cluster="eu1"\}: [0-9A-Z]{26} \[.* and [0-9A-Z]{26} \[.*same external labels' "$TMP/halt.log"
 {   [ "$(ls "$B2" | wc -l)" = "$NB2" ] && ! ls "$B2"/*/deletion-mark.json >/dev/null 2>&1; }
 check "halted: the bucket is untouched (no new block, no mark)" [ $? = 0 ]
+"$PROMLAB" tool bucket verify --objstore.config-file="$TMP/bucket2.yml" >"$TMP/verify2.log" 2>&1
+check "tool bucket verify reports the same overlap (exit 1)" [ $? = 1 ] && grep -q "issue=overlap" "$TMP/verify2.log"
 HP=$(free_port)
 start_bg "$TMP/halt2.log" "$PROMLAB" compact --objstore.config-file="$TMP/bucket2.yml" --data-dir="$TMP/cdata2" \
   --consistency-delay=0s --wait --wait-interval=1h --http-address=127.0.0.1:$HP

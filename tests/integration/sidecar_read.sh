@@ -70,10 +70,21 @@ check "sum(rate(lab_metric[10m])) over 5 h of Prometheus's data through its side
 check "... and deduplicated over both sidecars too" \
   close_ranges "$(rng $Q 'sum(rate(lab_metric[10m]))')" "$(rng $PL 'sum(rate(lab_metric[10m]))')"
 check "the sidecars counted their reads" body_has $S2/metrics '^promlab_sidecar_remote_reads_total\{result="success"\} [1-9]'
+# Prometheus itself as a leaf: the resolution on the read URL and the hints are ignored, not refused
+Q3_PORT=$(free_port); Q3=http://127.0.0.1:$Q3_PORT
+start_bg "$TMP/query3.log" "$PROMLAB" query --endpoint=$PR --http-address=127.0.0.1:$Q3_PORT
+check "query over Prometheus directly ready" wait_for 30 http_ok $Q3/-/ready
+rng_res() { curl -fsS --get --data-urlencode "query=$2" --data-urlencode "start=$((BF_START + 1200))" \
+  --data-urlencode "end=$((BF_START + 5 * 3600))" --data-urlencode step=600 --data-urlencode "max_source_resolution=$3" \
+  "$1/api/v1/query_range" | jq -c '[.data.result[].values]'; }
+check "Prometheus as a leaf: max_source_resolution=1h and a rate hint answer as raw" \
+  close_ranges "$(rng_res $Q3 'sum(rate(lab_metric[10m]))' 1h)" "$(rng_res $Q3 'sum(rate(lab_metric[10m]))' 0s)"
+check "... and as promlab's own data" \
+  close_ranges "$(rng_res $Q3 'sum(rate(lab_metric[10m]))' 1h)" "$(rng $PL 'sum(rate(lab_metric[10m]))')"
 check "a bad remote-read body gets 400" \
   sh -c "curl -sS -o /dev/null -w '%{http_code}' -X POST --data-binary garbage $S1/api/v1/read | grep -qx 400"
 
 for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
 sleep 1
-check "no sanitizer reports" no_sanitizer_reports "$TMP"/server.log "$TMP"/sidecar*.log "$TMP"/query.log
+check "no sanitizer reports" no_sanitizer_reports "$TMP"/server.log "$TMP"/sidecar*.log "$TMP"/query*.log
 [ "$_failed" -eq 0 ]

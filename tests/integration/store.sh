@@ -8,12 +8,26 @@
 #  (b) the store skips a partial block (no meta.json) and a block whose
 #      deletion mark is older than --ignore-deletion-marks-delay, serves one
 #      marked recently, drops a block that leaves the bucket; its info
-#      endpoint lists the blocks and its metrics count what it did.
+#      endpoint lists the blocks and its metrics count what it did;
+# and the same data through `promlab query --endpoint=<sidecar> --endpoint=<store>`
+# and through a real Prometheus 2.42 whose remote_read points at the store.
 source "$(dirname "$0")/../lib.sh"
 source "$ROOT/tests/sidecar_lib.sh"
 
 BUCKET=$TMP/bucket
 printf 'type: FILESYSTEM\nconfig:\n  directory: %s\n' "$BUCKET" >"$TMP/bucket.yml"
+
+# --- bad flags: refused with a reason
+refused() { # EXIT_CODE REGEX ARGS...: promlab store exits with the code and says why
+  local want=$1 re=$2; shift 2
+  "$PROMLAB" store "$@" >"$TMP/refused.out" 2>&1
+  [ $? = "$want" ] && grep -qE "$re" "$TMP/refused.out"
+}
+check "no bucket configured: refused" refused 2 'no bucket' --http-address=127.0.0.1:0
+check "a bucket config with an error: refused with its position" refused 1 '<objstore.config>:1:1: .*directory' \
+  --objstore.config='type: FILESYSTEM' --http-address=127.0.0.1:0
+check "an unparsable --min-time: refused" refused 2 'min-time.*yesterday' --objstore.config-file="$TMP/bucket.yml" \
+  --min-time=yesterday --http-address=127.0.0.1:0
 
 # --- history: 6 h of 20 series in 4 blocks (first block [B+10m, B+2h))
 gen_om "$TMP/in.om" "$BF_START" 6
@@ -58,7 +72,7 @@ NEWMARK=$(extra_block newmark_metric 4)
 printf '{"id":"%s","version":1,"deletion_time":%d}' "$NEWMARK" $(( $(date +%s) - 3600 )) >"$BUCKET/$NEWMARK/deletion-mark.json"
 
 start_bg "$TMP/store.log" "$PROMLAB" store --objstore.config-file="$TMP/bucket.yml" --data-dir="$TMP/store-data" \
-  --http-address=127.0.0.1:$ST_PORT --sync-block-duration=2s --ignore-deletion-marks-delay=24h
+  --http-address=127.0.0.1:$ST_PORT --sync-block-duration=2s --ignore-deletion-marks-delay=24h --log.level=debug
 check "store ready after its first sync" wait_for 30 http_ok $ST/-/ready
 check "store loaded the 4 shipped blocks and the recently marked one" \
   [ "$(curl -fsS $ST/api/v1/store/info | jq '.data.blocks | length')" = 5 ]
@@ -73,8 +87,11 @@ check "only indexes were downloaded at sync (no chunks dir locally)" \
 
 start_bg "$TMP/query1.log" "$PROMLAB" query --endpoint=$S --http-address=127.0.0.1:$Q1_PORT
 start_bg "$TMP/query2.log" "$PROMLAB" query --endpoint=$S --endpoint=$ST --http-address=127.0.0.1:$Q2_PORT
-check "both queries ready" wait_for 30 http_ok $Q1/-/ready
+Q3_PORT=$(free_port); Q3=http://127.0.0.1:$Q3_PORT
+start_bg "$TMP/query3.log" "$PROMLAB" query --endpoint=$SC --endpoint=$ST --http-address=127.0.0.1:$Q3_PORT
+check "the three queries ready" wait_for 30 http_ok $Q1/-/ready
 wait_for 30 http_ok $Q2/-/ready
+wait_for 30 http_ok $Q3/-/ready
 
 range() { # URL EXPR START END STEP: the sorted result of a range query, canonical
   curl -fsS --get --data-urlencode "query=$2" --data-urlencode "start=$3" --data-urlencode "end=$4" \
@@ -85,6 +102,7 @@ A=$((BF_START + 600)); Z=$((BF_START + 6000))
 range $Q1 'lab_metric' $A $Z 60 >"$TMP/before_raw.json"
 range $Q1 'sum by (series) (rate(lab_metric[5m]))' $A $Z 300 >"$TMP/before_rate.json"
 instant $Q1 'count_over_time(lab_metric[30m])' $((BF_START + 3600)) >"$TMP/before_count.json"
+instant $Q1 'lab_metric' $((BF_START + 3600)) >"$TMP/before_instant.json"
 check "recorded answers have 20 series over the first block" \
   [ "$(jq length "$TMP/before_raw.json")" = 20 -a "$(jq '.[0].values | length' "$TMP/before_raw.json")" -gt 80 ]
 check "before retention, server + store (the same data twice) answers as the server alone" \
@@ -102,8 +120,28 @@ check "query over server + store: sum by (series) (rate(...[5m])) equals the rec
   [ "$(range $Q2 'sum by (series) (rate(lab_metric[5m]))' $A $Z 300)" = "$(cat "$TMP/before_rate.json")" ]
 check "query over server + store: count_over_time equals the recorded one" \
   [ "$(instant $Q2 'count_over_time(lab_metric[30m])' $((BF_START + 3600)))" = "$(cat "$TMP/before_count.json")" ]
+check "query over sidecar + store (as Thanos): raw samples equal the recorded ones" \
+  [ "$(range $Q3 'lab_metric' $A $Z 60)" = "$(cat "$TMP/before_raw.json")" ]
+check "query over sidecar + store: the rate equals the recorded one" \
+  [ "$(range $Q3 'sum by (series) (rate(lab_metric[5m]))' $A $Z 300)" = "$(cat "$TMP/before_rate.json")" ]
 check "store metrics: chunks were range-read from the bucket" \
   body_has $ST/metrics '^thanos_bucket_store_bytes_fetched_total\{kind="chunks"\} [1-9]'
+
+# A real Prometheus (Debian's 2.42) reads the store through its remote_read client (SAMPLES, as the store's log shows).
+PR_PORT=$(free_port); PR=http://127.0.0.1:$PR_PORT
+printf 'global:\n  scrape_interval: 1h\nremote_read:\n  - url: %s/api/v1/read\n    read_recent: true\nscrape_configs: []\n' "$ST" >"$TMP/prom.yml"
+start_bg "$TMP/prometheus.log" "$PROMETHEUS" --config.file="$TMP/prom.yml" --storage.tsdb.path="$TMP/prom-data" \
+  --web.listen-address=127.0.0.1:$PR_PORT
+check "Prometheus 2.42 with remote_read from the store ready" wait_for 40 http_ok $PR/-/ready
+vals() { jq -c '[.[] | {s: .metric.series, c: .metric.cluster, v: .value[1]}] | sort_by(.s)'; }
+check "Prometheus reads the dropped block's data from the store, external labels included" \
+  [ "$(instant $PR 'lab_metric' $((BF_START + 3600)) | vals)" = "$(vals <"$TMP/before_instant.json")" -a "$(jq length "$TMP/before_instant.json")" = 20 ]
+check "the store answered promlab query with STREAMED_XOR_CHUNKS and Prometheus with SAMPLES" \
+  sh -c "grep -q 'response_type=STREAMED_XOR_CHUNKS' '$TMP/store.log' && grep -q 'response_type=SAMPLES' '$TMP/store.log'"
+check "store labels API: names include the external labels" \
+  sh -c "curl -fsS $ST/api/v1/labels | jq -e '.data | index(\"cluster\") and index(\"series\")' >/dev/null"
+check "query's label values API sees the store's replicas" \
+  sh -c "curl -fsS $Q2/api/v1/label/replica/values | jq -e '.data | index(\"a\") and index(\"x\")' >/dev/null"
 
 # --- (b) what the store serves of the extra blocks
 check "partial block's series not served" [ "$(instant $Q2 'partial_metric' $((BF_START - 10 * 3600 + 1800)))" = "[]" ]

@@ -101,6 +101,19 @@ check "a plain selector over 5m data reads the window average ($avg5 = avg_over_
   awk -v a="$avg5" -v b="$raw5" 'BEGIN { d = a - b; exit !(a != "" && b != "" && d < 1e-9 && d > -1e-9) }'
 check "--query.auto-downsampling off: no max_source_resolution reads raw" \
   [ "$(rq 'max_over_time(ds_gauge[1h])' '' "$M5_MIN" "$M5_MAX")" = "$(rq 'max_over_time(ds_gauge[1h])' 0s "$M5_MIN" "$M5_MAX")" ]
+# auto = step / 5: at step 1h, 12m, so 5m data; a plain selector shows which (window averages, not raw points)
+p5=$(parts 300000)
+rq 'avg_over_time(ds_gauge[1h])' auto "$M5_MIN" "$M5_MAX" >"$TMP/auto.json"
+check "max_source_resolution=auto at step 1h reads the 5m blocks" [ "$(parts 300000)" -gt "$p5" ]
+Q2_PORT=$(free_port); Q2=http://127.0.0.1:$Q2_PORT
+start_bg "$TMP/query2.log" "$PROMLAB" query --endpoint=$ST --http-address=127.0.0.1:$Q2_PORT --query.auto-downsampling
+wait_for 30 http_ok $Q2/-/ready
+p5=$(parts 300000)
+Q_SAVE=$Q; Q=$Q2
+rq 'avg_over_time(ds_gauge[1h])' '' "$M5_MIN" "$M5_MAX" >"$TMP/auto2.json"
+Q=$Q_SAVE
+check "--query.auto-downsampling: no parameter reads the 5m blocks too, the same answer" \
+  [ "$(parts 300000)" -gt "$p5" -a "$(cat "$TMP/auto2.json")" = "$(cat "$TMP/auto.json")" -a "$(jq length "$TMP/auto.json")" = 4 ]
 
 for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
 sleep 1

@@ -31,7 +31,6 @@
 #include "query/query.h"
 #include "remote/remote_client.h"
 #include "remote/remote_read.h"
-#include "store/store.h"
 #include "util/flags.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -86,17 +85,10 @@ static bool param_bool(const http_request_t *req, const char *name, bool def) {
  * instant query; "raw"/"0s" raw; else a duration ("5m", "1h"). A value that
  * does not parse reads raw data, with a log line. */
 static int64_t request_resolution(const query_server_t *qs, const http_request_t *req) {
-    const char *v = http_param(req, "max_source_resolution");
-    if ((!v || !*v) && !qs->auto_downsampling) return 0;
     pl_err_t err = {{0}};
-    if (!v || !*v || !strcmp(v, "auto")) {
-        const char *step = http_param(req, "step");
-        int64_t ms = 0;
-        if (!step || pl_parse_duration_or_seconds(step, &ms, &err) < 0) return 0;
-        return ms / 5;
-    }
     int64_t ms = 0;
-    if (store_parse_resolution(v, &ms, &err) < 0) {
+    if (query_max_source_resolution(http_param(req, "max_source_resolution"), http_param(req, "step"),
+                                    qs->auto_downsampling, &ms, &err) < 0) {
         log_warn("query", "bad max_source_resolution; reading raw data", "err=\"%s\"", err.msg);
         return 0;
     }

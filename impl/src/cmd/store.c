@@ -113,6 +113,8 @@ static void handle_read(store_server_t *ss, const http_request_t *req, http_resp
         plain(r, 400, err.msg);
         return;
     }
+    log_debug("store", "remote read", "queries=%zu response_type=%s max_source_resolution_ms=%" PRId64, rq.nqueries,
+              type == RR_SAMPLES ? "SAMPLES" : "STREAMED_XOR_CHUNKS", max_res);
     read_ctx_t c = {.type = type, .out = &r->body, .limit = ss->sample_limit, .err = &err};
     if (type == RR_SAMPLES) c.sw = rr_samples_writer_new(rq.nqueries);
     int rc = type == RR_SAMPLES && !c.sw ? pl_err_set(&err, "out of memory") : 0;
@@ -312,10 +314,7 @@ int cmd_store(int argc, char **argv) {
     pl_err_t err = {{0}};
     int rc = flags_parse_cli(store_flags, N_FLAGS, argc, argv, "promlab store", "promlab store [<flags>]");
     if (rc >= 0) return rc;
-    enum log_level lvl;
-    if (log_parse_level(flags_str(store_flags, N_FLAGS, "log.level"), &lvl) < 0)
-        return usage_error("--log.level: must be one of debug, info, warn, error");
-    log_set_level(lvl);
+    if (flags_apply_log(store_flags, N_FLAGS, &err) < 0) return usage_error(err.msg);
     store_server_t ss;
     memset(&ss, 0, sizeof ss);
     int64_t delay_ms, mint, maxt;

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@
 #include "util/timeutil.h"
 
 #define DELETION_MARK "deletion-mark.json"
+/* Thanos's PartialUploadThresholdAge: a block dir without meta.json this old is an upload that died. */
+#define PARTIAL_UPLOAD_AGE_MS (48 * 3600 * 1000LL)
 
 /* Thanos's default compaction levels: the first is the block range the
  * planner's ranges[0] stands for, the rest are the merge ranges. */
@@ -32,7 +35,6 @@ static const int64_t compact_ranges[] = {3600000LL, 2 * 3600000LL, 8 * 3600000LL
 #define N_RANGES (sizeof compact_ranges / sizeof compact_ranges[0])
 
 enum { RES_RAW = 0, RES_5M, RES_1H, N_RES };
-static const char *const res_names[N_RES] = {"0", "300000", "3600000"};
 
 static int res_index(int64_t res) {
     return res == DOWNSAMPLE_RES_5M ? RES_5M : res == DOWNSAMPLE_RES_1H ? RES_1H : res == 0 ? RES_RAW : -1;
@@ -47,11 +49,14 @@ typedef struct bblk {
     bool marked;
     int64_t mark_time_s;
     bool gone; /* deleted in this iteration */
+    bool no_compact, no_downsample; /* no-compact-mark.json, no-downsample-mark.json */
 } bblk_t;
 
 typedef struct blist {
     bblk_t *v;
     size_t n, cap;
+    char (*partial)[ULID_LEN + 1]; /* block dirs without meta.json */
+    size_t npartial;
 } blist_t;
 
 struct compactor {
@@ -60,8 +65,47 @@ struct compactor {
     _Atomic int halted;
     _Atomic uint64_t iterations, compactions[N_RES], compaction_failures, downsamples[N_RES], downsample_failures,
         marked_compaction, marked_retention, marked_garbage, deleted, halts;
+    _Atomic uint64_t partial_deleted;
     _Atomic int64_t last_success_s;
+    /* per-group counters (Thanos labels them by group): guarded by gmu, read by the metrics writer */
+    pthread_mutex_t gmu;
+    struct gstat {
+        char *key; /* <resolution>@{labels} */
+        uint64_t compactions, failures, downsamples, downsample_failures;
+    } *gs;
+    size_t ngs;
 };
+
+enum { GS_NONE = 0, GS_COMPACTION, GS_FAILURE, GS_DOWNSAMPLE, GS_DOWNSAMPLE_FAILURE };
+
+/* Counts one event for the group res@labels (GS_NONE: just makes it known, at 0). */
+static void gstat_add(compactor_t *c, int64_t res, const char *labels, int what) {
+    char key[1024];
+    snprintf(key, sizeof key, "%lld@%s", (long long)res, labels);
+    pthread_mutex_lock(&c->gmu);
+    struct gstat *g = NULL;
+    for (size_t i = 0; i < c->ngs && !g; i++)
+        if (!strcmp(c->gs[i].key, key)) g = &c->gs[i];
+    if (!g) {
+        struct gstat *nv = realloc(c->gs, (c->ngs + 1) * sizeof *nv);
+        char *k = strdup(key);
+        if (nv) c->gs = nv;
+        if (nv && k) {
+            g = &c->gs[c->ngs++];
+            memset(g, 0, sizeof *g);
+            g->key = k;
+        } else {
+            free(k);
+        }
+    }
+    if (g) {
+        if (what == GS_COMPACTION) g->compactions++;
+        if (what == GS_FAILURE) g->failures++;
+        if (what == GS_DOWNSAMPLE) g->downsamples++;
+        if (what == GS_DOWNSAMPLE_FAILURE) g->downsample_failures++;
+    }
+    pthread_mutex_unlock(&c->gmu);
+}
 
 /* ---- small helpers ----------------------------------------------------------------- */
 
@@ -112,6 +156,7 @@ static void blist_free(blist_t *l) {
     for (size_t i = 0; i < l->n; i++)
         bblk_free(&l->v[i]);
     free(l->v);
+    free(l->partial);
     memset(l, 0, sizeof *l);
 }
 
@@ -172,6 +217,10 @@ static int sync_one(void *ctx, const char *name) {
         strbuf_free(&body);
         if (objstore_is_not_found(bk)) {
             s->partial++;
+            void *nv = realloc(s->l->partial, (s->l->npartial + 1) * sizeof *s->l->partial);
+            if (!nv) return pl_err_set(s->err, "out of memory");
+            s->l->partial = nv;
+            memcpy(s->l->partial[s->l->npartial++], ulid, ULID_LEN + 1);
             log_debug("compactor", "skipping partial block (no meta.json)", "block=%s", ulid);
             return 0;
         }
@@ -211,6 +260,14 @@ static int sync_one(void *ctx, const char *name) {
         return -1;
     }
     strbuf_free(&mk);
+    /* the operator's opt-outs (Thanos's markers): kept out of compaction / downsampling */
+    bool ex = false;
+    snprintf(obj, sizeof obj, "%s/no-compact-mark.json", ulid);
+    if (objstore_exists(bk, obj, &ex, &e) != 0) return pl_err_set(s->err, "read %s: %s", obj, e.msg);
+    b->no_compact = ex;
+    snprintf(obj, sizeof obj, "%s/no-downsample-mark.json", ulid);
+    if (objstore_exists(bk, obj, &ex, &e) != 0) return pl_err_set(s->err, "read %s: %s", obj, e.msg);
+    b->no_downsample = ex;
     return 0;
 }
 
@@ -222,8 +279,10 @@ static int sync_metas(compactor_t *c, blist_t *l, pl_err_t *err) {
     if (rc < 0) return pl_err_set(err, "list bucket: %s", e.msg);
     if (rc > 0) return -1;
     size_t marked = 0;
-    for (size_t i = 0; i < l->n; i++)
+    for (size_t i = 0; i < l->n; i++) {
         marked += l->v[i].marked;
+        gstat_add(c, l->v[i].res, l->v[i].labels, GS_NONE);
+    }
     log_info("compactor", "successfully synchronized block metadata", "blocks=%zu partial=%zu marked_for_deletion=%zu",
              l->n, s.partial, marked);
     return 0;
@@ -245,8 +304,9 @@ static int mark_deletion(compactor_t *c, bblk_t *b, const char *why, pl_err_t *e
     snprintf(obj, sizeof obj, "%s/" DELETION_MARK, b->m.ulid);
     int64_t now_s = pl_now_ms() / 1000;
     strbuf_t sb = STRBUF_INIT;
-    strbuf_printf(&sb, "{\n\t\"id\": \"%s\",\n\t\"deletion_time\": %lld,\n\t\"version\": 1,\n\t\"details\": \"%s\"\n}",
-                  b->m.ulid, (long long)now_s, why);
+    /* Thanos's DeletionMark, fields in its order */
+    strbuf_printf(&sb, "{\n\t\"id\": \"%s\",\n\t\"version\": 1,\n\t\"details\": \"%s\",\n\t\"deletion_time\": %lld\n}",
+                  b->m.ulid, why, (long long)now_s);
     int rc = objstore_upload_buf(c->o.bucket, obj, sb.data, sb.len, err);
     strbuf_free(&sb);
     if (rc != 0) return pl_err_prefix(err, "mark %s for deletion", b->m.ulid);
@@ -284,27 +344,32 @@ static void names_free(names_t *ns) {
 }
 
 /* Thanos's block.Delete order: meta.json first, the deletion mark last. */
-static int delete_block(compactor_t *c, bblk_t *b, pl_err_t *err) {
+static int delete_objects(compactor_t *c, const char *ulid, pl_err_t *err) {
     char pre[64], obj[64];
-    snprintf(pre, sizeof pre, "%s/", b->m.ulid);
+    snprintf(pre, sizeof pre, "%s/", ulid);
     names_t ns = {0};
     pl_err_t e = {{0}};
     if (objstore_iter(c->o.bucket, pre, true, collect_name, &ns, &e) != 0) {
         names_free(&ns);
         return pl_err_set(err, "list %s: %s", pre, e.msg);
     }
-    snprintf(obj, sizeof obj, "%s/meta.json", b->m.ulid);
+    snprintf(obj, sizeof obj, "%s/meta.json", ulid);
     int rc = 0;
     if (objstore_delete(c->o.bucket, obj, &e) != 0 && !objstore_is_not_found(c->o.bucket)) rc = -1;
     char mark[64];
-    snprintf(mark, sizeof mark, "%s/" DELETION_MARK, b->m.ulid);
+    snprintf(mark, sizeof mark, "%s/" DELETION_MARK, ulid);
     for (size_t i = 0; i < ns.n && rc == 0; i++) {
         if (!strcmp(ns.v[i], obj) || !strcmp(ns.v[i], mark)) continue;
         if (objstore_delete(c->o.bucket, ns.v[i], &e) != 0 && !objstore_is_not_found(c->o.bucket)) rc = -1;
     }
     if (rc == 0 && objstore_delete(c->o.bucket, mark, &e) != 0 && !objstore_is_not_found(c->o.bucket)) rc = -1;
     names_free(&ns);
-    if (rc != 0) return pl_err_set(err, "delete block %s: %s", b->m.ulid, e.msg);
+    if (rc != 0) return pl_err_set(err, "delete block %s: %s", ulid, e.msg);
+    return 0;
+}
+
+static int delete_block(compactor_t *c, bblk_t *b, pl_err_t *err) {
+    if (delete_objects(c, b->m.ulid, err) != 0) return -1;
     b->gone = true;
     atomic_fetch_add(&c->deleted, 1);
     log_info("compactor", "deleted block marked for deletion", "block=%s", b->m.ulid);
@@ -587,6 +652,10 @@ static int compact_group(compactor_t *c, blist_t *l, size_t gi, int64_t now_ms, 
             break;
         }
         size_t n = group_members(c, l, g, members, now_ms), np = 0;
+        size_t kept = 0; /* blocks with a no-compact mark stay out of the plan */
+        for (size_t i = 0; i < n; i++)
+            if (!members[i]->no_compact) members[kept++] = members[i];
+        n = kept;
         if (plan_group(c, members, n, plan, &np, err) != 0) {
             free(members);
             free(plan);
@@ -606,6 +675,12 @@ static int compact_group(compactor_t *c, blist_t *l, size_t gi, int64_t now_ms, 
             break;
         }
         char **dirs = calloc(np, sizeof *dirs);
+        if (!dirs) {
+            free(members);
+            free(plan);
+            rc = pl_err_set(err, "out of memory");
+            break;
+        }
         strbuf_t ids = STRBUF_INIT;
         for (size_t i = 0; i < np && rc == 0; i++) {
             strbuf_printf(&ids, "%s%s", i ? "," : "", plan[i]->m.ulid);
@@ -682,11 +757,13 @@ static int compact_group(compactor_t *c, blist_t *l, size_t gi, int64_t now_ms, 
         block_rm_rf(wdir);
         if (rc != 0) {
             atomic_fetch_add(&c->compaction_failures, 1);
+            gstat_add(c, res, labels, GS_FAILURE);
             pl_err_prefix(err, "compaction of group %lld@%s", (long long)res, labels);
             break;
         }
         int ri = res_index(res);
         if (ri >= 0) atomic_fetch_add(&c->compactions[ri], 1);
+        gstat_add(c, res, labels, GS_COMPACTION);
         done++;
     }
     block_rm_rf(pdir);
@@ -716,7 +793,7 @@ static int downsample_pass(compactor_t *c, blist_t *l, int64_t now_ms, pl_err_t 
     size_t n0 = l->n;
     for (size_t i = 0; i < n0; i++) {
         bblk_t *b = &l->v[i];
-        if (!usable(c, b, now_ms)) continue;
+        if (!usable(c, b, now_ms) || b->no_downsample) continue;
         int64_t to;
         if (b->res == 0 && b->m.max_time - b->m.min_time >= DOWNSAMPLE_RANGE_5M)
             to = DOWNSAMPLE_RES_5M;
@@ -727,8 +804,14 @@ static int downsample_pass(compactor_t *c, blist_t *l, int64_t now_ms, pl_err_t 
         if (covered(l, b, to)) continue;
         char ulid[ULID_LEN + 1];
         memcpy(ulid, b->m.ulid, sizeof ulid);
+        int64_t src_res = b->res;
+        char *src_labels = strdup(b->labels);
+        if (!src_labels) return pl_err_set(err, "out of memory");
         block_rm_rf(wdir);
-        if (mkdir_p(wdir) != 0) return pl_err_set(err, "mkdir %s: %s", wdir, strerror(errno));
+        if (mkdir_p(wdir) != 0) {
+            free(src_labels);
+            return pl_err_set(err, "mkdir %s: %s", wdir, strerror(errno));
+        }
         int64_t t0 = pl_monotonic_ns();
         char src[4300], out[ULID_LEN + 1] = "";
         snprintf(src, sizeof src, "%s/%s", wdir, ulid);
@@ -750,9 +833,13 @@ static int downsample_pass(compactor_t *c, blist_t *l, int64_t now_ms, pl_err_t 
         block_rm_rf(wdir);
         if (rc != 0) {
             atomic_fetch_add(&c->downsample_failures, 1);
+            gstat_add(c, src_res, src_labels, GS_DOWNSAMPLE_FAILURE);
+            free(src_labels);
             return pl_err_prefix(err, "downsample block %s to %lld ms", ulid, (long long)to);
         }
         atomic_fetch_add(&c->downsamples[res_index(to)], 1);
+        gstat_add(c, src_res, src_labels, GS_DOWNSAMPLE);
+        free(src_labels);
         log_info("compactor", "downsampled and uploaded block", "from=%s to=%s resolution=%lld duration_ms=%lld", ulid,
                  out, (long long)to, (long long)((pl_monotonic_ns() - t0) / 1000000));
     }
@@ -770,6 +857,7 @@ compactor_t *compactor_new(const compactor_opts_t *o, pl_err_t *err) {
     }
     c->o = *o;
     c->o.data_dir = c->data_dir;
+    pthread_mutex_init(&c->gmu, NULL);
     if (mkdir_p(c->data_dir) != 0) {
         pl_err_set(err, "mkdir %s: %s", c->data_dir, strerror(errno));
         compactor_free(c);
@@ -780,6 +868,10 @@ compactor_t *compactor_new(const compactor_opts_t *o, pl_err_t *err) {
 
 void compactor_free(compactor_t *c) {
     if (!c) return;
+    for (size_t i = 0; i < c->ngs; i++)
+        free(c->gs[i].key);
+    free(c->gs);
+    pthread_mutex_destroy(&c->gmu);
     free(c->data_dir);
     free(c);
 }
@@ -848,6 +940,15 @@ int compactor_run_once(compactor_t *c, pl_err_t *err) {
         if ((pl_now_ms() - b->mark_time_s * 1000) < c->o.delete_delay_ms) continue;
         if (delete_block(c, b, err) != 0) goto out;
     }
+    /* partial uploads older than max(consistency delay, 48h): an upload that died (Thanos deletes them too) */
+    int64_t partial_age = c->o.consistency_delay_ms > PARTIAL_UPLOAD_AGE_MS ? c->o.consistency_delay_ms : PARTIAL_UPLOAD_AGE_MS;
+    for (size_t i = 0; i < l.npartial; i++) {
+        int64_t born = block_ulid_time(l.partial[i]);
+        if (born < 0 || pl_now_ms() - born <= partial_age) continue;
+        if (delete_objects(c, l.partial[i], err) != 0) goto out;
+        atomic_fetch_add(&c->partial_deleted, 1);
+        log_info("compactor", "deleted aborted partial upload", "block=%s", l.partial[i]);
+    }
     atomic_store(&c->last_success_s, pl_now_ms() / 1000);
     rc = 0;
 out:
@@ -858,6 +959,41 @@ out:
 
 /* ---- metrics -------------------------------------------------------------------------------- */
 
+/* A label value with \ " and newline escaped, as the text format wants. */
+static void put_label_value(strbuf_t *sb, const char *v) {
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"') strbuf_putc(sb, '\\');
+        if (*v == '\n') {
+            strbuf_puts(sb, "\\n");
+            continue;
+        }
+        strbuf_putc(sb, *v);
+    }
+}
+
+static void write_group_metrics(compactor_t *c, strbuf_t *sb) {
+    static const struct {
+        const char *name, *help;
+    } fams[4] = {
+        {"thanos_compact_group_compactions_total", "Total number of group compaction attempts that resulted in a new block."},
+        {"thanos_compact_group_compactions_failures_total", "Total number of failed group compactions."},
+        {"thanos_compact_downsample_total", "Total number of downsampling attempts."},
+        {"thanos_compact_downsample_failures_total", "Total number of failed downsampling attempts."},
+    };
+    pthread_mutex_lock(&c->gmu);
+    for (int f = 0; f < 4; f++) {
+        strbuf_printf(sb, "# HELP %s %s\n# TYPE %s counter\n", fams[f].name, fams[f].help, fams[f].name);
+        for (size_t i = 0; i < c->ngs; i++) {
+            const struct gstat *g = &c->gs[i];
+            uint64_t v = f == 0 ? g->compactions : f == 1 ? g->failures : f == 2 ? g->downsamples : g->downsample_failures;
+            strbuf_printf(sb, "%s{group=\"", fams[f].name);
+            put_label_value(sb, g->key);
+            strbuf_printf(sb, "\"} %llu\n", (unsigned long long)v);
+        }
+    }
+    pthread_mutex_unlock(&c->gmu);
+}
+
 void compactor_write_metrics(compactor_t *c, strbuf_t *sb) {
     strbuf_puts(sb, "# HELP thanos_compact_halted Set to 1 if the compactor halted due to an unexpected error.\n"
                     "# TYPE thanos_compact_halted gauge\n");
@@ -865,23 +1001,7 @@ void compactor_write_metrics(compactor_t *c, strbuf_t *sb) {
     strbuf_puts(sb, "# HELP thanos_compact_iterations_total Total number of iterations that were executed.\n"
                     "# TYPE thanos_compact_iterations_total counter\n");
     strbuf_printf(sb, "thanos_compact_iterations_total %llu\n", (unsigned long long)atomic_load(&c->iterations));
-    strbuf_puts(sb, "# HELP thanos_compact_group_compactions_total Total number of group compaction attempts that resulted in a new block.\n"
-                    "# TYPE thanos_compact_group_compactions_total counter\n");
-    for (int r = 0; r < N_RES; r++)
-        strbuf_printf(sb, "thanos_compact_group_compactions_total{resolution=\"%s\"} %llu\n", res_names[r],
-                      (unsigned long long)atomic_load(&c->compactions[r]));
-    strbuf_puts(sb, "# HELP thanos_compact_group_compactions_failures_total Total number of failed group compactions.\n"
-                    "# TYPE thanos_compact_group_compactions_failures_total counter\n");
-    strbuf_printf(sb, "thanos_compact_group_compactions_failures_total %llu\n",
-                  (unsigned long long)atomic_load(&c->compaction_failures));
-    strbuf_puts(sb, "# HELP thanos_compact_downsample_total Total number of downsampling attempts.\n"
-                    "# TYPE thanos_compact_downsample_total counter\n");
-    for (int r = 1; r < N_RES; r++)
-        strbuf_printf(sb, "thanos_compact_downsample_total{resolution=\"%s\"} %llu\n", res_names[r],
-                      (unsigned long long)atomic_load(&c->downsamples[r]));
-    strbuf_puts(sb, "# HELP thanos_compact_downsample_failures_total Total number of failed downsampling attempts.\n"
-                    "# TYPE thanos_compact_downsample_failures_total counter\n");
-    strbuf_printf(sb, "thanos_compact_downsample_failures_total %llu\n", (unsigned long long)atomic_load(&c->downsample_failures));
+    write_group_metrics(c, sb);
     strbuf_puts(sb, "# HELP thanos_compact_blocks_marked_total Total number of blocks marked in compactor.\n"
                     "# TYPE thanos_compact_blocks_marked_total counter\n");
     strbuf_printf(sb, "thanos_compact_blocks_marked_total{marker=\"deletion-mark.json\",reason=\"compaction\"} %llu\n",
@@ -893,6 +1013,10 @@ void compactor_write_metrics(compactor_t *c, strbuf_t *sb) {
     strbuf_puts(sb, "# HELP thanos_compact_blocks_cleaned_total Total number of blocks deleted in compactor.\n"
                     "# TYPE thanos_compact_blocks_cleaned_total counter\n");
     strbuf_printf(sb, "thanos_compact_blocks_cleaned_total %llu\n", (unsigned long long)atomic_load(&c->deleted));
+    strbuf_puts(sb, "# HELP thanos_compact_aborted_partial_uploads_deletion_attempts_total Total number of started deletions of blocks that are assumed aborted and only partially uploaded.\n"
+                    "# TYPE thanos_compact_aborted_partial_uploads_deletion_attempts_total counter\n");
+    strbuf_printf(sb, "thanos_compact_aborted_partial_uploads_deletion_attempts_total %llu\n",
+                  (unsigned long long)atomic_load(&c->partial_deleted));
     strbuf_puts(sb, "# HELP thanos_compact_last_successful_run_timestamp_seconds Unix timestamp of the last successful iteration.\n"
                     "# TYPE thanos_compact_last_successful_run_timestamp_seconds gauge\n");
     strbuf_printf(sb, "thanos_compact_last_successful_run_timestamp_seconds %lld\n", (long long)atomic_load(&c->last_success_s));

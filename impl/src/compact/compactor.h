@@ -39,6 +39,8 @@
  *  7. Deletion: blocks whose deletion mark is older than the delete delay
  *     are deleted — meta.json first (so a half-deleted block is a partial
  *     upload no reader uses), then the other files, the mark last.
+ *     Partial uploads whose ULID is older than max(consistency delay, 48h)
+ *     are aborted uploads: their objects are deleted too.
  *
  * Not thread-safe, except compactor_write_metrics, which may run beside an
  * iteration (the HTTP thread). */

@@ -219,9 +219,15 @@ static int builder_encode(builder_t *b, ds_chunks_t *out, pl_err_t *err) {
 /* ---- raw -> aggregates -------------------------------------------------------------- */
 
 int downsample_raw(const sample_t *s, size_t n, int64_t res, ds_chunks_t *out, pl_err_t *err) {
+    if (n == 0) return 0;
+    /* Thanos assumes a 1m raw interval for the chunk count */
+    return downsample_raw_n(s, n, res, target_chunk_count(s[0].t, s[n - 1].t, 60 * 1000, res, n), out, err);
+}
+
+int downsample_raw_n(const sample_t *s, size_t n, int64_t res, size_t nchunks, ds_chunks_t *out, pl_err_t *err) {
     if (res <= 0) return pl_err_set(err, "downsample: resolution must be positive");
     if (n == 0) return 0;
-    size_t nchunks = target_chunk_count(s[0].t, s[n - 1].t, 60 * 1000, res, n);
+    if (nchunks == 0) nchunks = 1;
     size_t batch_size = n / nchunks + 1;
     builder_t b = {0};
     sbuf_t clean = {0};
@@ -320,7 +326,13 @@ int downsample_aggr(const aggrchunk_t *in, size_t nin, int64_t mint, int64_t max
     size_t count = 0;
     for (size_t i = 0; i < nin; i++)
         count += aggrchunk_num_samples(&in[i]);
-    size_t nchunks = target_chunk_count(mint, maxt, in_res, out_res, count);
+    return downsample_aggr_n(in, nin, out_res, target_chunk_count(mint, maxt, in_res, out_res, count), out, err);
+}
+
+int downsample_aggr_n(const aggrchunk_t *in, size_t nin, int64_t out_res, size_t nchunks, ds_chunks_t *out, pl_err_t *err) {
+    if (out_res <= 0) return pl_err_set(err, "downsample: resolution must be positive");
+    if (nin == 0) return 0;
+    if (nchunks == 0) nchunks = 1;
     size_t batch_size = nin / nchunks;
     if (batch_size == 0) batch_size = 1;
     builder_t b = {0};
@@ -383,6 +395,7 @@ int downsample_block(const char *src_dir, int64_t res, const char *dst_parent, c
     if (index_reader_postings(b->index, "", "", &ids, &nids, err) != 0) goto out;
     for (size_t k = 0; k < nids; k++) {
         if (index_reader_series(b->index, ids[k], &s, err) != 0) goto out;
+        bool tomb = tombstones_has_series(&b->tombstones, ids[k]);
         for (size_t i = 1; i < s.nchks; i++)
             if (s.chks[i - 1].maxt >= s.chks[i].mint) {
                 pl_err_set(err, "found overlapping chunks within the series (chunk %zu [%lld, %lld], chunk %zu [%lld, %lld])",
@@ -416,6 +429,7 @@ int downsample_block(const char *src_dir, int64_t res, const char *dst_parent, c
                     double v;
                     xor_iter_at(&it, &t, &v);
                     if (is_stale(v) || t < last) continue;
+                    if (tomb && tombstones_deleted(&b->tombstones, ids[k], t)) continue; /* deleted stays deleted */
                     if (sbuf_push(&raw, t, v, err) != 0) goto out;
                     last = t;
                 }

@@ -34,7 +34,8 @@
  * sum, min and max, raw -> 5m -> 1h gives exactly raw -> 1h (up to float
  * rounding of sums).
  *
- * downsample_block applies this to every series of a block, as Thanos's
+ * downsample_block applies this to every series of a block (a raw block's
+ * tombstones applied first: deleted samples stay deleted), as Thanos's
  * Downsample: the new block keeps the source's minTime, maxTime and
  * compaction (level, sources, parents), gets a new ULID, and its thanos
  * section is the source's with downsample.resolution set and source
@@ -85,6 +86,15 @@ int downsample_raw(const sample_t *s, size_t n, int64_t resolution, ds_chunks_t 
  * chunk's mint and the last chunk's maxt. */
 int downsample_aggr(const aggrchunk_t *in, size_t nin, int64_t mint, int64_t maxt, int64_t in_res, int64_t out_res,
                     ds_chunks_t *out, pl_err_t *err);
+
+/* The same with the number of output chunks given instead of Thanos's
+ * targetChunkCount (its downsampleRawLoop / downsampleAggrLoop): raw
+ * samples are cut into batches of n/nchunks+1 samples, each extended to the
+ * end of the window it ends in; aggregate chunks into batches of
+ * nin/nchunks chunks (at least 1). For tests against Thanos's vectors. */
+int downsample_raw_n(const sample_t *s, size_t n, int64_t resolution, size_t nchunks, ds_chunks_t *out, pl_err_t *err);
+int downsample_aggr_n(const aggrchunk_t *in, size_t nin, int64_t out_res, size_t nchunks, ds_chunks_t *out,
+                      pl_err_t *err);
 
 /* The thanos.downsample.resolution of a meta (0 when absent). */
 int64_t downsample_meta_resolution(const block_meta_t *m);

@@ -80,3 +80,8 @@ static bool ends_with(const char *s, const char *suffix) {
 bool dedup_is_counter_name(const char *name) {
     return name && (ends_with(name, "_total") || ends_with(name, "_count") || ends_with(name, "_bucket"));
 }
+
+bool dedup_is_counter_func(const char *func) {
+    return func && (!strcmp(func, "rate") || !strcmp(func, "increase") || !strcmp(func, "irate") ||
+                    !strcmp(func, "resets"));
+}

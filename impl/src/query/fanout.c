@@ -292,6 +292,9 @@ static int req_select_hinted(void *impl, const matcher_t *ms, size_t nms, int64_
         lh.range_ms = hints->range_ms;
         lh.step_ms = hints->step_ms;
     }
+    /* Thanos adjusts replicas' counters when the query applies a counter
+     * function; the name convention covers selects without the hint. */
+    bool counter_func = dedup_is_counter_func(lh.func);
     query_fanout_t *f = r->f;
     job_t *jobs = calloc(f->n + 1, sizeof *jobs);
     pthread_t *th = calloc(f->n + 1, sizeof *th);
@@ -373,7 +376,8 @@ static int req_select_hinted(void *impl, const matcher_t *ms, size_t nms, int64_
             rc = pl_err_set(err, "out of memory");
             break;
         }
-        bool counter = dedup && dedup_is_counter_name(labels_get(es[i].key, es[i].nkey, LABEL_METRIC_NAME));
+        bool counter =
+            dedup && (counter_func || dedup_is_counter_name(labels_get(es[i].key, es[i].nkey, LABEL_METRIC_NAME)));
         size_t nbuf = es[i].s->ns;
         memcpy(buf, es[i].s->s, nbuf * sizeof *buf);
         for (size_t k = i + 1; k < j; k++) {

@@ -1,10 +1,12 @@
-/* info.c — reading a leaf's info document (query.h): what `promlab store`
- * and `promlab sidecar` serve at GET /api/v1/store/info. */
+/* info.c — what `promlab query` reads about leaves and requests (query.h):
+ * a leaf's info document (GET /api/v1/store/info of `promlab store` and
+ * `promlab sidecar`) and a request's max_source_resolution. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "query/query.h"
+#include "util/timeutil.h"
 
 void query_leaf_info_free(query_leaf_info_t *li) {
     strbuf_free(&li->pairs);
@@ -49,5 +51,29 @@ int query_parse_leaf_info(const char *json, size_t len, query_leaf_info_t *li, p
         li->nsets = i + 1;
     }
     json_decref(root);
+    return 0;
+}
+
+int query_max_source_resolution(const char *value, const char *step, bool auto_downsampling, int64_t *ms,
+                                pl_err_t *err) {
+    *ms = 0;
+    if ((!value || !*value) && !auto_downsampling) return 0;
+    if (!value || !*value || !strcmp(value, "auto")) {
+        int64_t st = 0;
+        if (!step || !*step) return 0; /* an instant query: raw */
+        if (pl_parse_duration_or_seconds(step, &st, err) < 0) return -1;
+        *ms = st / 5;
+        return 0;
+    }
+    if (!strcmp(value, "raw")) return 0;
+    bool digits = true;
+    for (const char *p = value; *p; p++)
+        if (*p < '0' || *p > '9') digits = false;
+    if (digits && strlen(value) <= 15) { /* milliseconds, as leaves get it */
+        *ms = strtoll(value, NULL, 10);
+        return 0;
+    }
+    if (pl_parse_duration(value, ms, err) < 0)
+        return pl_err_set(err, "max_source_resolution \"%s\": want raw, auto, or a duration such as 5m or 1h", value);
     return 0;
 }

@@ -51,6 +51,10 @@ size_t dedup_penalty(const sample_t *a, size_t na, const sample_t *b, size_t nb,
  * which a queryable does not see; promlab uses the naming convention of
  * counters instead: names ending in _total, _count or _bucket. */
 bool dedup_is_counter_name(const char *name);
+/* Whether the query's function (the select hint's func, now passed down by
+ * the engine) treats the series as a counter, as Thanos decides: rate,
+ * increase, irate, resets. The fan-out adjusts when either says so. */
+bool dedup_is_counter_func(const char *func);
 
 /* ---- the fan-out (fanout.c) ---- */
 
@@ -90,6 +94,14 @@ typedef struct query_leaf_info {
 } query_leaf_info_t;
 int query_parse_leaf_info(const char *json, size_t len, query_leaf_info_t *li, pl_err_t *err);
 void query_leaf_info_free(query_leaf_info_t *li);
+
+/* A request's max_source_resolution parameter in ms, as Thanos Query reads
+ * it: "raw" (or "0s", "0") = 0; a duration ("5m", "1h") or milliseconds;
+ * "auto", or no value when auto_downsampling (--query.auto-downsampling),
+ * = step / 5 (0 for an instant query, which has no step). No value and no
+ * auto: 0. -1 with err for a value that does not parse. */
+int query_max_source_resolution(const char *value, const char *step, bool auto_downsampling, int64_t *ms,
+                                pl_err_t *err);
 
 /* Thanos-like metrics of the leaves, in text format. */
 void query_fanout_write_metrics(query_fanout_t *f, strbuf_t *sb);

@@ -7,11 +7,12 @@
  * a sync; selects take a reference on the current set under set_mu.
  *
  * A select walks, per planned part (block, [mint, maxt]), the block's
- * matching series in batches of SERIES_BATCH: the chunks a batch needs are
- * fetched with as few range reads as the gaps allow, decoded at once, and
- * the batch's bytes freed. Parts advance together by label set (a k-way
- * merge), so a series present in several blocks comes out once, its parts
- * merged in time order; memory stays one batch per part. */
+ * matching series in batches (SERIES_BATCH, fewer with many parts): the
+ * chunks a batch needs are fetched with as few range reads as the gaps
+ * allow, decoded at once, and the batch's bytes freed. Parts advance
+ * together by label set (a k-way merge), so a series present in several
+ * blocks comes out once, its parts merged in time order; memory stays one
+ * batch per part. */
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -37,6 +38,11 @@
 #include "util/timeutil.h"
 
 #define SERIES_BATCH 256
+/* Series decoded at once over all parts of a select: with many parts (a
+ * bucket of uncompacted 2h blocks) each part's batch shrinks, down to
+ * SERIES_BATCH_MIN, so memory stays bounded by about this many series. */
+#define SERIES_IN_FLIGHT 4096
+#define SERIES_BATCH_MIN 8
 /* Bytes read past a chunk's start when its length is not known yet; a
  * chunk that turns out longer is read again whole. */
 #define FETCH_TAIL (16 * 1024)
@@ -569,6 +575,7 @@ typedef struct cursor {
     size_t group; /* index of the label-set group (parts of one group never overlap) */
     uint32_t *ids;
     size_t nids, next_id;
+    size_t batch_size; /* series per batch (see SERIES_IN_FLIGHT) */
     bseries_t *batch;
     size_t nbatch, pos;
     index_series_t *is; /* per batch slot: the decoded index entries (own label strings' arrays) */
@@ -616,7 +623,7 @@ static label_t *with_external(const store_block_t *b, const label_t *ls, size_t 
 static int cursor_fill(store_t *s, cursor_t *c, store_aggr_t aggr, pl_err_t *err) {
     batch_clear(c);
     while (c->nbatch == 0 && c->next_id < c->nids) {
-        size_t take = c->nids - c->next_id < SERIES_BATCH ? c->nids - c->next_id : SERIES_BATCH;
+        size_t take = c->nids - c->next_id < c->batch_size ? c->nids - c->next_id : c->batch_size;
         uint64_t *refs = NULL;
         size_t nrefs = 0, caprefs = 0;
         int rc = 0;
@@ -715,7 +722,7 @@ static int cursor_fill(store_t *s, cursor_t *c, store_aggr_t aggr, pl_err_t *err
 static void cursor_free(cursor_t *c) {
     batch_clear(c);
     if (c->is)
-        for (size_t k = 0; k < SERIES_BATCH; k++) index_series_free(&c->is[k]);
+        for (size_t k = 0; k < c->batch_size; k++) index_series_free(&c->is[k]);
     free(c->is);
     free(c->batch);
     free(c->ids);
@@ -794,8 +801,12 @@ int store_select(store_t *s, const matcher_t *ms, size_t nms, int64_t mint, int6
         g = h;
     }
     /* Postings: matchers on a block's external labels were checked above. */
+    size_t batch_size = ncur ? SERIES_IN_FLIGHT / ncur : SERIES_BATCH;
+    if (batch_size > SERIES_BATCH) batch_size = SERIES_BATCH;
+    if (batch_size < SERIES_BATCH_MIN) batch_size = SERIES_BATCH_MIN;
     for (size_t i = 0; rc == 0 && i < ncur; i++) {
         cursor_t *c = &cur[i];
+        c->batch_size = batch_size;
         size_t nims = 0;
         for (size_t k = 0; k < nms; k++)
             if (!labels_get(c->b->ext, c->b->next, ms[k].name)) ims[nims++] = ms[k];
@@ -804,8 +815,8 @@ int store_select(store_t *s, const matcher_t *ms, size_t nms, int64_t mint, int6
         } else {
             rc = block_postings_for_matchers(c->b->ir, ims, nims, &c->ids, &c->nids, err);
         }
-        c->batch = calloc(SERIES_BATCH, sizeof *c->batch);
-        c->is = calloc(SERIES_BATCH, sizeof *c->is);
+        c->batch = calloc(c->batch_size, sizeof *c->batch);
+        c->is = calloc(c->batch_size, sizeof *c->is);
         if (rc == 0 && (!c->batch || !c->is)) rc = pl_err_set(err, "out of memory");
         if (rc == 0) rc = cursor_fill(s, c, aggr, err);
     }

@@ -131,8 +131,12 @@ typedef struct store_select_opts {
 
 /* Series matching all matchers (matchers on a block's external labels are
  * applied to them), their samples within [mint, maxt], with the external
- * labels added. Series come in label order per group; fn's pointers are
- * valid during the call. */
+ * labels added, each label set once (its blocks merged). Series come in
+ * label order (a k-way merge of the blocks' index order; a series label that
+ * overrides an external label can break it, so readers that need the order
+ * sort, as remote_client does); fn's pointers are valid during the call.
+ * With several groups, a series of one group whose labels equal another
+ * group's after the external labels are added is merged with it too. */
 int store_select(store_t *s, const matcher_t *ms, size_t nms, int64_t mint, int64_t maxt,
                  const store_select_opts_t *o, storage_series_fn fn, void *ctx, pl_err_t *err);
 

@@ -148,3 +148,71 @@ bool aggr_counter_feed(aggr_counter_state_t *st, int64_t t, double v, int64_t *o
     *out_v = st->total_v;
     return true;
 }
+
+int aggrchunk_series_samples(const aggrchunk_t *chunks, size_t nchunks, enum aggr_type t, sample_t **out, size_t *n,
+                             size_t *cap, pl_err_t *err) {
+    if ((unsigned)t > AGGR_AVERAGE) return pl_err_set(err, "aggregate chunk: no aggregate %d", (int)t);
+    if ((int)t == AGGR_AVERAGE) {
+        for (size_t i = 0; i < nchunks; i++) {
+            xor_iter_t si, ci;
+            if (!aggrchunk_iter(&chunks[i], AGGR_SUM, &si) || !aggrchunk_iter(&chunks[i], AGGR_COUNT, &ci)) continue;
+            bool hs, hc;
+            while ((hs = xor_iter_next(&si)) & (hc = xor_iter_next(&ci))) {
+                int64_t ts, tc;
+                double vs, vc;
+                xor_iter_at(&si, &ts, &vs);
+                xor_iter_at(&ci, &tc, &vc);
+                if (ts != tc) return pl_err_set(err, "aggregate chunk: sum and count timestamps differ (%lld, %lld)", (long long)ts, (long long)tc);
+                if (*n == *cap) {
+                    size_t nc = *cap ? *cap * 2 : 256;
+                    sample_t *nv = realloc(*out, nc * sizeof *nv);
+                    if (!nv) return pl_err_set(err, "out of memory");
+                    *out = nv;
+                    *cap = nc;
+                }
+                (*out)[(*n)++] = (sample_t){ts, vs / vc};
+            }
+            if (hs != hc || xor_iter_err(&si) || xor_iter_err(&ci))
+                return pl_err_set(err, "aggregate chunk: sum and count hold different windows");
+        }
+        return 0;
+    }
+    if (t != AGGR_COUNTER) {
+        for (size_t i = 0; i < nchunks; i++)
+            if (aggrchunk_append_samples(&chunks[i], t, out, n, cap, err) != 0) return -1;
+        return 0;
+    }
+    aggr_counter_state_t st = {0};
+    for (size_t i = 0; i < nchunks; i++) {
+        xor_iter_t it;
+        if (!aggrchunk_iter(&chunks[i], AGGR_COUNTER, &it)) continue;
+        while (xor_iter_next(&it)) {
+            int64_t ts, ot;
+            double v, ov;
+            xor_iter_at(&it, &ts, &v);
+            if (!aggr_counter_feed(&st, ts, v, &ot, &ov)) continue;
+            if (*n == *cap) {
+                size_t nc = *cap ? *cap * 2 : 256;
+                sample_t *nv = realloc(*out, nc * sizeof *nv);
+                if (!nv) return pl_err_set(err, "out of memory");
+                *out = nv;
+                *cap = nc;
+            }
+            (*out)[(*n)++] = (sample_t){ot, ov};
+        }
+        if (xor_iter_err(&it)) return pl_err_set(err, "aggregate chunk: counter: malformed XOR sub-chunk");
+    }
+    return 0;
+}
+
+static bool has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+
+enum aggr_type aggr_for_function(const char *f) {
+    if (!f) return (enum aggr_type)AGGR_AVERAGE;
+    if (!strcmp(f, "min") || has_prefix(f, "min_")) return AGGR_MIN;
+    if (!strcmp(f, "max") || has_prefix(f, "max_")) return AGGR_MAX;
+    if (!strcmp(f, "count") || has_prefix(f, "count_")) return AGGR_COUNT;
+    if (has_prefix(f, "sum_")) return AGGR_SUM; /* plain sum wants the samples: the average */
+    if (!strcmp(f, "rate") || !strcmp(f, "increase") || !strcmp(f, "irate") || !strcmp(f, "resets")) return AGGR_COUNTER;
+    return (enum aggr_type)AGGR_AVERAGE;
+}

@@ -54,6 +54,15 @@
 #define AGGRCHUNK_ENCODING 0xff /* the encoding byte of an aggregate chunk in a chunk file */
 
 enum aggr_type { AGGR_COUNT = 0, AGGR_SUM, AGGR_MIN, AGGR_MAX, AGGR_COUNTER, AGGR_N };
+/* Not stored: sum / count per window, what a reader serves by default. */
+#define AGGR_AVERAGE AGGR_N
+
+/* The aggregate a reader of downsampled data serves for a selector wrapped
+ * in the PromQL function func (Thanos's querier does the same): min and
+ * min_* -> min; max, max_* -> max; count, count_* -> count; sum_* -> sum;
+ * rate, increase, irate, resets -> counter; anything else (plain sum, no
+ * function, avg_over_time, ...) -> AGGR_AVERAGE. func may be NULL. */
+enum aggr_type aggr_for_function(const char *func);
 
 /* "count", "sum", "min", "max", "counter" (Thanos's AggrType.String). */
 const char *aggr_type_name(enum aggr_type t);
@@ -118,5 +127,15 @@ typedef struct aggr_counter_state {
 } aggr_counter_state_t;
 
 bool aggr_counter_feed(aggr_counter_state_t *st, int64_t t, double v, int64_t *out_t, double *out_v);
+
+/* The samples of aggregate t over one series' aggregate chunks (consecutive,
+ * in time order), appended to *out (grown with realloc; *n and *cap track
+ * it), as a reader of downsampled data wants them: count, sum, min and max
+ * as stored; the counter with aggr_counter_feed applied across the chunks
+ * (monotonic, for rate() and increase()); t == AGGR_AVERAGE: sum / count of
+ * each window (the two aggregates must have the same timestamps). Chunks
+ * without that aggregate add nothing. */
+int aggrchunk_series_samples(const aggrchunk_t *chunks, size_t nchunks, enum aggr_type t, sample_t **out, size_t *n,
+                             size_t *cap, pl_err_t *err);
 
 #endif

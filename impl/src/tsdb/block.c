@@ -723,6 +723,9 @@ int block_write_from_queryable(const queryable_t *q, const char *parent_dir, int
         rc = 0;
         goto out;
     }
+    free(c.syms.slots); /* only the strings are needed from here */
+    c.syms.slots = NULL;
+    c.syms.nslots = 0;
     if (!(order = malloc(c.syms.n * sizeof *order))) {
         pl_err_set(err, "out of memory");
         goto out;

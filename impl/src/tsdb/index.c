@@ -5,7 +5,7 @@
  * as it arrives, and only a count per label name is kept of it: memory does
  * not grow with the series. At close the series section is read back from
  * the file (as Prometheus's writer does), once per batch of label names
- * whose (value, series id) entries fit in IW_BATCH_ENTRIES (a name with more
+ * whose (value, series id) entries fit in IW_BATCH_ENTRIES (256k; a name with more
  * series gets a batch of its own); sorted, they give each name's label index,
  * written to the index at once, and its postings lists, written to a temp
  * file beside it with their offset-table entries, since in the file the
@@ -37,7 +37,7 @@
 /* Entries (value ref << 32 | series id) gathered per scan of the series
  * section: a batch of label names is scanned at once while their entries fit
  * in this many (a single name with more series gets a scan of its own). */
-#define IW_BATCH_ENTRIES (1u << 20)
+#define IW_BATCH_ENTRIES (1u << 18)
 static size_t iw_batch_entries = IW_BATCH_ENTRIES;
 
 void index_writer_set_batch_entries(size_t n) { iw_batch_entries = n ? n : IW_BATCH_ENTRIES; }

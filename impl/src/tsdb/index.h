@@ -56,7 +56,7 @@ int index_writer_close(index_writer_t *w, pl_err_t *err);
 /* Frees w without finishing the file (after an error). */
 void index_writer_abort(index_writer_t *w);
 /* Test hook: the (value, series id) entries one read-back pass of the series
- * section gathers at most (0: the default, 1M). Process-wide. */
+ * section gathers at most (0: the default, 256k). Process-wide. */
 void index_writer_set_batch_entries(size_t n);
 
 /* ---- reader ------------------------------------------------------------------- */
