@@ -80,11 +80,7 @@ static void handle(void *ctx, const http_request_t *req, http_response_t *r) {
     }
 }
 
-static int usage_error(const char *msg) {
-    fprintf(stderr, "promlab compact: error: %s\n", msg);
-    flags_free(compact_flags, N_FLAGS);
-    return 2;
-}
+static int usage_error(const char *msg) { return flags_cli_error(compact_flags, N_FLAGS, "promlab compact", msg); }
 
 int cmd_compact(int argc, char **argv) {
     pl_err_t err = {{0}};

@@ -212,11 +212,7 @@ static void *probe_loop(void *arg) {
     return NULL;
 }
 
-static int usage_error(const char *msg) {
-    fprintf(stderr, "promlab query: error: %s\n", msg);
-    flags_free(query_flags, N_QUERY_FLAGS);
-    return 2;
-}
+static int usage_error(const char *msg) { return flags_cli_error(query_flags, N_QUERY_FLAGS, "promlab query", msg); }
 
 int cmd_query(int argc, char **argv) {
     pl_err_t err = {{0}};

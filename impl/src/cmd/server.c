@@ -283,17 +283,9 @@ int cmd_server(int argc, char **argv) {
     pl_err_t err = {{0}};
     int rc = flags_parse_cli(server_flags, N_SERVER_FLAGS, argc, argv, "promlab server", "promlab server [<flags>]");
     if (rc >= 0) return rc;
-    if (flags_apply_log(server_flags, N_SERVER_FLAGS, &err) < 0) {
-        fprintf(stderr, "promlab server: error: %s\n", err.msg);
-        flags_free(server_flags, N_SERVER_FLAGS);
-        return 2;
-    }
     int64_t lookback_ms = 0;
-    if (check_flags(&lookback_ms, &err) < 0) {
-        fprintf(stderr, "promlab server: error: %s\n", err.msg);
-        flags_free(server_flags, N_SERVER_FLAGS);
-        return 2;
-    }
+    if (flags_apply_log(server_flags, N_SERVER_FLAGS, &err) < 0 || check_flags(&lookback_ms, &err) < 0)
+        return flags_cli_error(server_flags, N_SERVER_FLAGS, "promlab server", err.msg);
 
     server_t s;
     memset(&s, 0, sizeof s);

@@ -387,11 +387,7 @@ static void handle(void *ctx, const http_request_t *req, http_response_t *r) {
     }
 }
 
-static int usage_error(const char *msg) {
-    fprintf(stderr, "promlab sidecar: error: %s\n", msg);
-    flags_free(sidecar_flags, N_FLAGS);
-    return 2;
-}
+static int usage_error(const char *msg) { return flags_cli_error(sidecar_flags, N_FLAGS, "promlab sidecar", msg); }
 
 int cmd_sidecar(int argc, char **argv) {
     pl_err_t err = {{0}};

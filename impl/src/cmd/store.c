@@ -304,11 +304,7 @@ static int parse_time_flag(const char *s, int64_t *out, pl_err_t *err) {
     return pl_parse_time(s, out, err);
 }
 
-static int usage_error(const char *msg) {
-    fprintf(stderr, "promlab store: error: %s\n", msg);
-    flags_free(store_flags, N_FLAGS);
-    return 2;
-}
+static int usage_error(const char *msg) { return flags_cli_error(store_flags, N_FLAGS, "promlab store", msg); }
 
 int cmd_store(int argc, char **argv) {
     pl_err_t err = {{0}};

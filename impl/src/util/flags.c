@@ -170,3 +170,9 @@ int flags_apply_log(flag_def_t *defs, size_t n, pl_err_t *err) {
     }
     return 0;
 }
+
+int flags_cli_error(flag_def_t *defs, size_t n, const char *prog, const char *msg) {
+    fprintf(stderr, "%s: error: %s\n", prog, msg);
+    flags_free(defs, n);
+    return 2;
+}

@@ -45,6 +45,9 @@ int flags_parse_cli(flag_def_t *defs, size_t n, int argc, char **argv, const cha
  * to util/log. Returns -1 with err naming the flag on a value it does not
  * know. */
 int flags_apply_log(flag_def_t *defs, size_t n, pl_err_t *err);
+/* A usage error after flags_parse_cli: prints "<prog>: error: <msg>" to
+ * stderr, frees the flags and returns 2, the exit status for it. */
+int flags_cli_error(flag_def_t *defs, size_t n, const char *prog, const char *msg);
 
 flag_def_t *flags_find(flag_def_t *defs, size_t n, const char *name);
 const char *flags_str(flag_def_t *defs, size_t n, const char *name);
