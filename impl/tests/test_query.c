@@ -356,7 +356,21 @@ static void test_fanout_same_series_merged(void **state) {
     memstore_free(m2);
 }
 
-PL_TEST_MAIN(cmocka_unit_test(test_dedup_equal_timestamps), cmocka_unit_test(test_dedup_phase_offset_stays_on_one_replica),
+static void test_dynamic_lookback(void **state) {
+    (void)state;
+    const int64_t m = 60 * 1000, h = 60 * m;
+    assert_int_equal(query_lookback_for_resolution(5 * m, 0, true), 5 * m);      /* raw */
+    assert_int_equal(query_lookback_for_resolution(5 * m, 5 * m, true), 5 * m);  /* 5m points: 5m reaches one */
+    assert_int_equal(query_lookback_for_resolution(5 * m, 6 * m, true), h);      /* may read 1h data */
+    assert_int_equal(query_lookback_for_resolution(5 * m, h, true), h);
+    assert_int_equal(query_lookback_for_resolution(m, 5 * m, true), 5 * m);      /* a 1m lookback grows to 5m */
+    assert_int_equal(query_lookback_for_resolution(m, 2 * m, true), 5 * m);
+    assert_int_equal(query_lookback_for_resolution(m, m, true), m);
+    assert_int_equal(query_lookback_for_resolution(2 * h, h, true), 2 * h);      /* never shrinks */
+    assert_int_equal(query_lookback_for_resolution(5 * m, h, false), 5 * m);     /* dynamic off */
+}
+
+PL_TEST_MAIN(cmocka_unit_test(test_dedup_equal_timestamps), cmocka_unit_test(test_dynamic_lookback), cmocka_unit_test(test_dedup_phase_offset_stays_on_one_replica),
              cmocka_unit_test(test_dedup_gap_filled_by_other_replica),
              cmocka_unit_test(test_dedup_initial_penalty_and_empty), cmocka_unit_test(test_dedup_counter_adjustment),
              cmocka_unit_test(test_fanout_dedup_and_raw), cmocka_unit_test(test_fanout_down_leaf),

@@ -115,6 +115,19 @@ Q=$Q_SAVE
 check "--query.auto-downsampling: no parameter reads the 5m blocks too, the same answer" \
   [ "$(parts 300000)" -gt "$p5" -a "$(cat "$TMP/auto2.json")" = "$(cat "$TMP/auto.json")" -a "$(jq length "$TMP/auto.json")" = 4 ]
 
+# A plain selector over 1h data: one point an hour, so the lookback reaches
+# back one hour (Thanos's --query.dynamic-lookback-delta, on by default); with
+# it off, the 5m lookback finds nothing half an hour after a point.
+T1H=$(( (H1_MIN + H1_MAX) / 2000 / 3600 * 3600 + 1800 ))
+n1h() { curl -fsS --get --data-urlencode 'query=ds_gauge' --data-urlencode "time=$T1H" --data-urlencode max_source_resolution=1h "$1/api/v1/query" | jq -r '.data.result | length'; }
+check "a plain selector at max_source_resolution=1h finds the hourly points (dynamic lookback)" [ "$(n1h $Q)" = 4 ]
+Q3_PORT=$(free_port); Q3=http://127.0.0.1:$Q3_PORT
+start_bg "$TMP/query3.log" "$PROMLAB" query --endpoint=$ST --http-address=127.0.0.1:$Q3_PORT --query.dynamic-lookback-delta=false
+wait_for 30 http_ok $Q3/-/ready
+n1h_range() { curl -fsS --get --data-urlencode 'query=max_over_time(ds_gauge[2h])' --data-urlencode "time=$T1H" --data-urlencode max_source_resolution=1h "$1/api/v1/query" | jq -r '.data.result | length'; }
+check "--query.dynamic-lookback-delta=false: the 5m lookback finds none of them (a [2h] range finds all 4)" \
+  [ "$(n1h_range $Q3):$(n1h $Q3)" = 4:0 ]
+
 for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
 sleep 1
 check "no sanitizer reports" sh -c "! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error' '$TMP'/*.log"

@@ -45,6 +45,7 @@ static flag_def_t query_flags[] = {
     {"query.lookback-delta", FLAG_DURATION, "5m", "The maximum lookback duration for retrieving metrics during expression evaluations.", false},
     {"query.partial-response", FLAG_BOOL, "true", "Enable partial response for queries if no partial_response param is specified. --no-query.partial-response for disabling.", false},
     {"query.auto-downsampling", FLAG_BOOL, "false", "Enable automatic adjustment (step / 5) to what source of data should be used in store gateways if no max_source_resolution param is specified.", false},
+    {"query.dynamic-lookback-delta", FLAG_BOOL, "true", "Allow for larger lookback duration for queries based on resolution.", true},
     {"endpoint.refresh-interval", FLAG_DURATION, "30s", "How often the external labels of every endpoint are read again (promlab).", false},
     {"log.level", FLAG_STRING, "info", "Log filtering level. One of: [debug, info, warn, error]", false},
     {"log.format", FLAG_STRING, "logfmt", "Log format to use. Possible options: logfmt or json.", false},
@@ -57,6 +58,8 @@ typedef struct query_server {
     size_t nclients;
     bool partial_default;
     bool auto_downsampling;
+    bool dynamic_lookback;  /* --query.dynamic-lookback-delta */
+    int64_t lookback_ms;    /* --query.lookback-delta */
     rr_gate_t *gate; /* --query.max-concurrent */
     int64_t refresh_ms;
     pthread_mutex_t stop_mu;
@@ -69,6 +72,7 @@ typedef struct query_server {
 typedef struct req_state {
     query_server_t *qs;
     query_request_t *r;
+    int64_t max_res_ms; /* the request's max_source_resolution */
 } req_state_t;
 
 /* A boolean request parameter: "true"/"1" or "false"/"0" (anything else keeps def). */
@@ -105,12 +109,20 @@ static void *reader_begin(void *ctx, const http_request_t *req, queryable_t *out
         free(st);
         return NULL; /* out keeps the default queryable (deduplicating, partial) */
     }
-    query_request_set_max_resolution(r, request_resolution(qs, req));
+    st->max_res_ms = request_resolution(qs, req);
+    query_request_set_max_resolution(r, st->max_res_ms);
     rr_gate_enter(qs->gate);
     st->qs = qs;
     st->r = r;
     query_request_queryable(r, out);
     return st;
+}
+
+/* Downsampled data has one point per 5m or 1h: the lookback reaches back that far. */
+static int64_t reader_lookback(void *state) {
+    req_state_t *st = state;
+    if (!st) return 0;
+    return query_lookback_for_resolution(st->qs->lookback_ms, st->max_res_ms, st->qs->dynamic_lookback);
 }
 
 static size_t reader_warnings(void *state, const char *const **out) {
@@ -238,6 +250,8 @@ int cmd_query(int argc, char **argv) {
     pthread_cond_init(&qs.stop_cv, NULL);
     qs.partial_default = flags_bool(query_flags, N_QUERY_FLAGS, "query.partial-response");
     qs.auto_downsampling = flags_bool(query_flags, N_QUERY_FLAGS, "query.auto-downsampling");
+    qs.dynamic_lookback = flags_bool(query_flags, N_QUERY_FLAGS, "query.dynamic-lookback-delta");
+    qs.lookback_ms = lookback_ms;
     qs.refresh_ms = refresh_ms;
     qs.gate = rr_gate_new(max_concurrent);
     qs.clients = calloc(ep->nvalues, sizeof *qs.clients);
@@ -281,7 +295,8 @@ int cmd_query(int argc, char **argv) {
 
     /* A default request (dedup on, the flag's partial response) for
      * requests the reader hook does not see. */
-    static const web_reader_t reader = {.begin = reader_begin, .warnings = reader_warnings, .end = reader_end};
+    static const web_reader_t reader = {
+        .begin = reader_begin, .warnings = reader_warnings, .lookback_ms = reader_lookback, .end = reader_end};
     web_reader_t rd = reader;
     rd.ctx = &qs;
     query_request_t *default_req = query_request_new(qs.fanout, true, qs.partial_default);

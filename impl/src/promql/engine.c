@@ -908,7 +908,8 @@ static value_t cleanup_names(query_t *q, value_t v, size_t nsteps) {
 /* Evaluates (no gate, no accounting). deadline_ns: 0 = none. Fills
  * res->stats' evaluation fields. */
 static int run(promql_engine_t *eng, const queryable_t *qb, const promql_expr_t *expr, int64_t start, int64_t end,
-               int64_t step, bool instant, int64_t deadline_ns, promql_result_t *res, promql_error_t *err) {
+               int64_t step, bool instant, int64_t deadline_ns, int64_t lookback_ms, promql_result_t *res,
+               promql_error_t *err) {
     memset(res, 0, sizeof *res);
     memset(err, 0, sizeof *err);
     int64_t t_eval0 = pl_monotonic_ns(), sort_ns = 0;
@@ -920,7 +921,7 @@ static int run(promql_engine_t *eng, const queryable_t *qb, const promql_expr_t 
     q->query_start = start;
     q->query_end = end;
     q->query_step = instant ? 0 : step;
-    q->lookback_ms = eng->opts.lookback_ms;
+    q->lookback_ms = lookback_ms > 0 ? lookback_ms : eng->opts.lookback_ms;
     q->subquery_step_ms = eng->opts.subquery_step_ms;
     q->max_samples = eng->opts.max_samples;
     q->deadline_ns = deadline_ns;
@@ -1058,7 +1059,7 @@ static int exec_common(promql_engine_t *eng, const queryable_t *qb, const promql
         rc = -1;
     } else {
         t_queued = pl_monotonic_ns();
-        rc = run(eng, qb, expr, start, end, step, instant, deadline, res, err);
+        rc = run(eng, qb, expr, start, end, step, instant, deadline, o ? o->lookback_ms : 0, res, err);
         monitor_leave(eng->mon);
         evaluated = true;
     }

@@ -104,7 +104,8 @@ typedef struct promql_result {
  * (the API's timeout parameter; the engine's own still applies when shorter). */
 typedef struct promql_exec_opts {
     const char *client_ip, *method, *path;
-    int64_t timeout_ms; /* 0: the engine's */
+    int64_t timeout_ms;  /* 0: the engine's */
+    int64_t lookback_ms; /* 0: the engine's (--query.lookback-delta) */
 } promql_exec_opts_t;
 
 /* The general entry point: an instant query at start_ms when step_ms is 0,

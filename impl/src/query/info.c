@@ -77,3 +77,19 @@ int query_max_source_resolution(const char *value, const char *step, bool auto_d
         return pl_err_set(err, "max_source_resolution \"%s\": want raw, auto, or a duration such as 5m or 1h", value);
     return 0;
 }
+
+int64_t query_lookback_for_resolution(int64_t lookback_ms, int64_t max_res_ms, bool dynamic) {
+    static const int64_t res[] = {0, 5 * 60 * 1000, 60 * 60 * 1000};
+    if (!dynamic) return lookback_ms;
+    for (int i = 2; i >= 1; i--) {
+        int64_t below = res[i - 1] > lookback_ms ? res[i - 1] : lookback_ms;
+        if (below < max_res_ms) {
+            /* the lookback grows to each resolution above it, up to r */
+            int64_t lb = lookback_ms;
+            for (int k = 1; k <= i; k++)
+                if (lookback_ms < res[k]) lb = res[k];
+            return lb;
+        }
+    }
+    return lookback_ms;
+}

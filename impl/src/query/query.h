@@ -103,6 +103,14 @@ void query_leaf_info_free(query_leaf_info_t *li);
 int query_max_source_resolution(const char *value, const char *step, bool auto_downsampling, int64_t *ms,
                                 pl_err_t *err);
 
+/* The lookback delta for a query reading data up to max_res_ms, as Thanos
+ * Query's --query.dynamic-lookback-delta (on by default) chooses it: a 5m or
+ * 1h point is the only one of its window, so the lookback must reach back
+ * one resolution: the largest resolution r of 5m and 1h such that
+ * max_res_ms is above both the resolution below r and lookback_ms, when r
+ * exceeds lookback_ms; else lookback_ms. With dynamic off, lookback_ms. */
+int64_t query_lookback_for_resolution(int64_t lookback_ms, int64_t max_res_ms, bool dynamic);
+
 /* Thanos-like metrics of the leaves, in text format. */
 void query_fanout_write_metrics(query_fanout_t *f, strbuf_t *sb);
 

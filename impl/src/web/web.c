@@ -443,6 +443,11 @@ size_t web_reader_warnings(web_t *w, web_request_reader_t *rr, const char *const
     return w->opts.reader->warnings(rr->state, out);
 }
 
+int64_t web_reader_lookback(web_t *w, web_request_reader_t *rr) {
+    if (!w->opts.reader || !w->opts.reader->lookback_ms) return 0;
+    return w->opts.reader->lookback_ms(rr->state);
+}
+
 void web_reader_end(web_t *w, web_request_reader_t *rr) {
     if (w->opts.reader && w->opts.reader->end) w->opts.reader->end(rr->state);
     rr->state = NULL;

@@ -70,11 +70,13 @@ typedef struct web web_t;
 /* A queryable chosen per API request. begin returns a state (NULL allowed)
  * and fills *out with what the request reads; warnings lists the warnings
  * the reads raised (owned by the state), added to the answer's "warnings";
- * end releases the state. */
+ * lookback_ms (optional) is the lookback delta for the request's queries
+ * (0: the engine's); end releases the state. */
 typedef struct web_reader {
     void *ctx;
     void *(*begin)(void *ctx, const http_request_t *req, queryable_t *out);
     size_t (*warnings)(void *state, const char *const **out);
+    int64_t (*lookback_ms)(void *state);
     void (*end)(void *state);
 } web_reader_t;
 
