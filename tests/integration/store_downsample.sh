@@ -120,6 +120,9 @@ check "--query.auto-downsampling: no parameter reads the 5m blocks too, the same
 # it off, the 5m lookback finds nothing half an hour after a point.
 T1H=$(( (H1_MIN + H1_MAX) / 2000 / 3600 * 3600 + 1800 ))
 n1h() { curl -fsS --get --data-urlencode 'query=ds_gauge' --data-urlencode "time=$T1H" --data-urlencode max_source_resolution=1h "$1/api/v1/query" | jq -r '.data.result | length'; }
+code=$(curl -s -o "$TMP/bad.json" -w "%{http_code}" --get --data-urlencode 'query=ds_gauge' --data-urlencode max_source_resolution=5x "$Q/api/v1/query")
+bad_ok() { [ "$code:$(jq -r .errorType "$TMP/bad.json")" = 400:bad_data ] && jq -r .error "$TMP/bad.json" | grep -q max_source_resolution; }
+check "max_source_resolution=5x: 400 bad_data naming the parameter" bad_ok
 check "a plain selector at max_source_resolution=1h finds the hourly points (dynamic lookback)" [ "$(n1h $Q)" = 4 ]
 Q3_PORT=$(free_port); Q3=http://127.0.0.1:$Q3_PORT
 start_bg "$TMP/query3.log" "$PROMLAB" query --endpoint=$ST --http-address=127.0.0.1:$Q3_PORT --query.dynamic-lookback-delta=false

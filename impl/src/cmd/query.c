@@ -16,7 +16,9 @@
  *
  * Downsampling: a request's max_source_resolution (or step/5 with "auto" or
  * --query.auto-downsampling) goes to every leaf with each select, together
- * with the range function as the remote-read hint (query/query.h). */
+ * with the range function as the remote-read hint (query/query.h); the
+ * lookback delta grows with it (--query.dynamic-lookback-delta), and a value
+ * that does not parse is answered 400 bad_data. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -73,6 +75,7 @@ typedef struct req_state {
     query_server_t *qs;
     query_request_t *r;
     int64_t max_res_ms; /* the request's max_source_resolution */
+    char *bad_param;    /* why a parameter was refused; NULL when none */
 } req_state_t;
 
 /* A boolean request parameter: "true"/"1" or "false"/"0" (anything else keeps def). */
@@ -87,16 +90,23 @@ static bool param_bool(const http_request_t *req, const char *name, bool def) {
 /* The request's max_source_resolution (ms), as Thanos reads it: "auto" (or
  * no parameter with --query.auto-downsampling) is step / 5, 0 for an
  * instant query; "raw"/"0s" raw; else a duration ("5m", "1h"). A value that
- * does not parse reads raw data, with a log line. */
-static int64_t request_resolution(const query_server_t *qs, const http_request_t *req) {
+ * does not parse is refused (st->bad_param; the API answers 400 bad_data). */
+static int64_t request_resolution(const query_server_t *qs, const http_request_t *req, req_state_t *st) {
     pl_err_t err = {{0}};
     int64_t ms = 0;
     if (query_max_source_resolution(http_param(req, "max_source_resolution"), http_param(req, "step"),
                                     qs->auto_downsampling, &ms, &err) < 0) {
-        log_warn("query", "bad max_source_resolution; reading raw data", "err=\"%s\"", err.msg);
+        strbuf_t sb = STRBUF_INIT;
+        strbuf_printf(&sb, "invalid parameter \"max_source_resolution\": %s", err.msg);
+        st->bad_param = strbuf_detach(&sb);
         return 0;
     }
     return ms;
+}
+
+static const char *reader_error(void *state) {
+    req_state_t *st = state;
+    return st ? st->bad_param : NULL;
 }
 
 static void *reader_begin(void *ctx, const http_request_t *req, queryable_t *out) {
@@ -109,7 +119,7 @@ static void *reader_begin(void *ctx, const http_request_t *req, queryable_t *out
         free(st);
         return NULL; /* out keeps the default queryable (deduplicating, partial) */
     }
-    st->max_res_ms = request_resolution(qs, req);
+    st->max_res_ms = request_resolution(qs, req, st);
     query_request_set_max_resolution(r, st->max_res_ms);
     rr_gate_enter(qs->gate);
     st->qs = qs;
@@ -139,6 +149,7 @@ static void reader_end(void *state) {
     if (!st) return;
     rr_gate_leave(st->qs->gate);
     query_request_free(st->r);
+    free(st->bad_param);
     free(st);
 }
 
@@ -296,7 +307,7 @@ int cmd_query(int argc, char **argv) {
     /* A default request (dedup on, the flag's partial response) for
      * requests the reader hook does not see. */
     static const web_reader_t reader = {
-        .begin = reader_begin, .warnings = reader_warnings, .lookback_ms = reader_lookback, .end = reader_end};
+        .begin = reader_begin, .warnings = reader_warnings, .lookback_ms = reader_lookback, .error = reader_error, .end = reader_end};
     web_reader_t rd = reader;
     rd.ctx = &qs;
     query_request_t *default_req = query_request_new(qs.fanout, true, qs.partial_default);

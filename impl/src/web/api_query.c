@@ -131,6 +131,12 @@ void web_handle_query(web_t *w, const http_request_t *req, http_response_t *r) {
     promql_error_t perr;
     web_request_reader_t rr;
     web_reader_begin(w, req, &rr);
+    const char *bad = web_reader_error(w, &rr);
+    if (bad) {
+        api_error(r, 400, "bad_data", bad);
+        web_reader_end(w, &rr);
+        return;
+    }
     o.lookback_ms = web_reader_lookback(w, &rr);
     if (promql_exec(w->engine, &rr.q, q, t, t, 0, &o, &res, &perr) < 0) {
         web_reader_end(w, &rr);
@@ -186,6 +192,12 @@ void web_handle_query_range(web_t *w, const http_request_t *req, http_response_t
     promql_error_t perr;
     web_request_reader_t rr;
     web_reader_begin(w, req, &rr);
+    const char *bad = web_reader_error(w, &rr);
+    if (bad) {
+        api_error(r, 400, "bad_data", bad);
+        web_reader_end(w, &rr);
+        return;
+    }
     o.lookback_ms = web_reader_lookback(w, &rr);
     if (promql_exec(w->engine, &rr.q, q, vals[0], vals[1], vals[2], &o, &res, &perr) < 0) {
         web_reader_end(w, &rr);

@@ -91,6 +91,8 @@ typedef struct web_request_reader {
 void web_reader_begin(web_t *w, const http_request_t *req, web_request_reader_t *rr);
 /* Warnings the request's reads raised (valid until web_reader_end). */
 size_t web_reader_warnings(web_t *w, web_request_reader_t *rr, const char *const **out);
+/* A bad request parameter the reader found (NULL: none); valid until web_reader_end. */
+const char *web_reader_error(web_t *w, web_request_reader_t *rr);
 /* The lookback delta the reader asks for the request's queries (0: the engine's). */
 int64_t web_reader_lookback(web_t *w, web_request_reader_t *rr);
 void web_reader_end(web_t *w, web_request_reader_t *rr);

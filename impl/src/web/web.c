@@ -443,6 +443,11 @@ size_t web_reader_warnings(web_t *w, web_request_reader_t *rr, const char *const
     return w->opts.reader->warnings(rr->state, out);
 }
 
+const char *web_reader_error(web_t *w, web_request_reader_t *rr) {
+    if (!w->opts.reader || !w->opts.reader->error) return NULL;
+    return w->opts.reader->error(rr->state);
+}
+
 int64_t web_reader_lookback(web_t *w, web_request_reader_t *rr) {
     if (!w->opts.reader || !w->opts.reader->lookback_ms) return 0;
     return w->opts.reader->lookback_ms(rr->state);

@@ -77,6 +77,7 @@ typedef struct web_reader {
     void *(*begin)(void *ctx, const http_request_t *req, queryable_t *out);
     size_t (*warnings)(void *state, const char *const **out);
     int64_t (*lookback_ms)(void *state);
+    const char *(*error)(void *state); /* optional: a bad request parameter (answered 400 bad_data) */
     void (*end)(void *state);
 } web_reader_t;
 
