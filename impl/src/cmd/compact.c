@@ -117,19 +117,9 @@ int cmd_compact(int argc, char **argv) {
     if (!*cfg_file && !*cfg_inline) return usage_error("an object store is required: --objstore.config-file or --objstore.config");
     log_info("main", "Starting promlab compact", "version=%s", PROMLAB_VERSION);
 
-    objstore_config_t oc = {0};
-    int prc = *cfg_file ? objstore_config_load_file(cfg_file, &oc, &err)
-                        : objstore_config_parse(cfg_inline, strlen(cfg_inline), "<objstore.config>", &oc, &err);
-    if (prc < 0) {
-        fprintf(stderr, "promlab compact: error: objstore config: %s\n", err.msg);
-        flags_free(compact_flags, N_FLAGS);
-        return 1;
-    }
     compact_srv_t s = {0};
-    s.bucket = objstore_open(&oc, &err);
-    objstore_config_free(&oc);
-    if (!s.bucket) {
-        fprintf(stderr, "promlab compact: error: objstore: %s\n", err.msg);
+    if (!(s.bucket = objstore_open_flags(cfg_file, cfg_inline, &err))) {
+        fprintf(stderr, "promlab compact: error: %s\n", err.msg);
         flags_free(compact_flags, N_FLAGS);
         return 1;
     }

@@ -419,21 +419,11 @@ int cmd_sidecar(int argc, char **argv) {
     log_info("main", "Starting promlab sidecar", "version=%s", PROMLAB_VERSION);
 
     int exit_code = 0;
-    objstore_config_t oc = {0};
     http_server_t *http = NULL;
     bool have_cfg = *cfg_file || *cfg_inline;
     if (have_cfg) {
-        int prc = *cfg_file ? objstore_config_load_file(cfg_file, &oc, &err)
-                            : objstore_config_parse(cfg_inline, strlen(cfg_inline), "<objstore.config>", &oc, &err);
-        if (prc < 0) {
-            fprintf(stderr, "promlab sidecar: error: objstore config: %s\n", err.msg);
-            flags_free(sidecar_flags, N_FLAGS);
-            return 1;
-        }
-        s.bucket = objstore_open(&oc, &err);
-        objstore_config_free(&oc);
-        if (!s.bucket) {
-            fprintf(stderr, "promlab sidecar: error: objstore: %s\n", err.msg);
+        if (!(s.bucket = objstore_open_flags(cfg_file, cfg_inline, &err))) {
+            fprintf(stderr, "promlab sidecar: error: %s\n", err.msg);
             flags_free(sidecar_flags, N_FLAGS);
             return 1;
         }

@@ -332,19 +332,8 @@ int cmd_store(int argc, char **argv) {
     const char *cfg_inline = flags_str(store_flags, N_FLAGS, "objstore.config");
     if (*cfg_file && *cfg_inline) return usage_error("--objstore.config-file and --objstore.config are mutually exclusive");
     if (!*cfg_file && !*cfg_inline) return usage_error("no bucket: give --objstore.config-file or --objstore.config");
-    objstore_config_t oc = {0};
-    int prc = *cfg_file ? objstore_config_load_file(cfg_file, &oc, &err)
-                        : objstore_config_parse(cfg_inline, strlen(cfg_inline), "<objstore.config>", &oc, &err);
-    if (prc < 0) {
-        fprintf(stderr, "promlab store: error: objstore config: %s\n", err.msg);
-        objstore_config_free(&oc);
-        flags_free(store_flags, N_FLAGS);
-        return 1;
-    }
-    ss.bucket = objstore_open(&oc, &err);
-    objstore_config_free(&oc);
-    if (!ss.bucket) {
-        fprintf(stderr, "promlab store: error: objstore: %s\n", err.msg);
+    if (!(ss.bucket = objstore_open_flags(cfg_file, cfg_inline, &err))) {
+        fprintf(stderr, "promlab store: error: %s\n", err.msg);
         flags_free(store_flags, N_FLAGS);
         return 1;
     }

@@ -411,17 +411,9 @@ int cmd_tool_bucket(int argc, char **argv) {
         fprintf(stderr, "promlab tool bucket %s: -o must be wide or json\n", sub);
         return 2;
     }
-    objstore_config_t cfg;
     pl_err_t err = {{0}};
-    int rc = file ? objstore_config_load_file(file, &cfg, &err)
-                  : objstore_config_parse(inline_cfg, strlen(inline_cfg), "<objstore.config>", &cfg, &err);
-    if (rc < 0) {
-        fprintf(stderr, "promlab tool bucket %s: %s\n", sub, err.msg);
-        free(labels);
-        return 1;
-    }
-    objstore_t *b = objstore_open(&cfg, &err);
-    objstore_config_free(&cfg);
+    int rc;
+    objstore_t *b = objstore_open_flags(file, inline_cfg, &err);
     if (!b) {
         fprintf(stderr, "promlab tool bucket %s: %s\n", sub, err.msg);
         free(labels);

@@ -41,16 +41,7 @@ aggrblock_writer_t *aggrblock_writer_open(const char *parent_dir, pl_err_t *err)
         pl_err_set(err, "out of memory");
         return NULL;
     }
-    block_ulid_new(w->ulid);
-    snprintf(path, sizeof path, "%s/%s" BLOCK_TMP_CREATION_SUFFIX, parent_dir, w->ulid);
-    if (mkdir(path, 0777) != 0) {
-        pl_err_set(err, "mkdir %s: %s", path, strerror(errno));
-        aggrblock_writer_abort(w);
-        return NULL;
-    }
-    if (!(w->tmp = strdup(path))) {
-        block_rm_rf(path);
-        pl_err_set(err, "out of memory");
+    if (!(w->tmp = block_tmp_dir_create(parent_dir, w->ulid, err))) {
         aggrblock_writer_abort(w);
         return NULL;
     }

@@ -415,3 +415,24 @@ void objstore_config_free(objstore_config_t *c) {
     wipe_free(c->s3.session_token);
     memset(c, 0, sizeof *c);
 }
+
+objstore_t *objstore_open_flags(const char *file, const char *inline_yaml, pl_err_t *err) {
+    bool f = file && *file, in = inline_yaml && *inline_yaml;
+    if (f == in) {
+        pl_err_set(err, "give exactly one of --objstore.config-file and --objstore.config");
+        return NULL;
+    }
+    objstore_config_t oc = {0};
+    pl_err_t e = {{0}};
+    int rc = f ? objstore_config_load_file(file, &oc, &e)
+               : objstore_config_parse(inline_yaml, strlen(inline_yaml), "<objstore.config>", &oc, &e);
+    if (rc < 0) {
+        objstore_config_free(&oc);
+        pl_err_set(err, "objstore config: %s", e.msg);
+        return NULL;
+    }
+    objstore_t *b = objstore_open(&oc, &e);
+    objstore_config_free(&oc);
+    if (!b) pl_err_set(err, "objstore: %s", e.msg);
+    return b;
+}

@@ -67,6 +67,11 @@ typedef struct objstore_attrs {
 
 /* Takes a copy of cfg's values. */
 objstore_t *objstore_open(const objstore_config_t *cfg, pl_err_t *err);
+/* The bucket that Thanos's --objstore.config-file / --objstore.config flags
+ * name: exactly one of file and inline_yaml is non-empty (NULL counts as
+ * empty). Errors say which step failed: "objstore config: ..." (the YAML,
+ * with file:line:col) or "objstore: ..." (opening the bucket). */
+objstore_t *objstore_open_flags(const char *file, const char *inline_yaml, pl_err_t *err);
 void objstore_close(objstore_t *b);
 /* Thanos's Name(): the bucket name for S3, "fs: <dir>" for a filesystem bucket. */
 const char *objstore_name(const objstore_t *b);

@@ -325,6 +325,22 @@ void block_writer_abort(block_writer_t *w) {
     free(w);
 }
 
+char *block_tmp_dir_create(const char *parent_dir, char ulid[ULID_LEN + 1], pl_err_t *err) {
+    char path[4200];
+    block_ulid_new(ulid);
+    snprintf(path, sizeof path, "%s/%s" BLOCK_TMP_CREATION_SUFFIX, parent_dir, ulid);
+    if (mkdir(path, 0777) != 0) {
+        pl_err_set(err, "mkdir %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *tmp = strdup(path);
+    if (!tmp) {
+        block_rm_rf(path);
+        pl_err_set(err, "out of memory");
+    }
+    return tmp;
+}
+
 block_writer_t *block_writer_open(const char *parent_dir, uint64_t segment_size, pl_err_t *err) {
     block_writer_t *w = calloc(1, sizeof *w);
     char path[4200];
@@ -333,16 +349,7 @@ block_writer_t *block_writer_open(const char *parent_dir, uint64_t segment_size,
         pl_err_set(err, "out of memory");
         return NULL;
     }
-    block_ulid_new(w->ulid);
-    snprintf(path, sizeof path, "%s/%s" BLOCK_TMP_CREATION_SUFFIX, parent_dir, w->ulid);
-    if (mkdir(path, 0777) != 0) {
-        pl_err_set(err, "mkdir %s: %s", path, strerror(errno));
-        block_writer_abort(w);
-        return NULL;
-    }
-    if (!(w->tmp = strdup(path))) {
-        block_rm_rf(path);
-        pl_err_set(err, "out of memory");
+    if (!(w->tmp = block_tmp_dir_create(parent_dir, w->ulid, err))) {
         block_writer_abort(w);
         return NULL;
     }

@@ -44,6 +44,10 @@
 
 /* A new ULID: 48-bit ms timestamp (now) + 80 random bits, Crockford base32. */
 void block_ulid_new(char out[ULID_LEN + 1]);
+/* The directory a block is written in before it is renamed into place:
+ * <parent_dir>/<new ULID>.tmp-for-creation, created; the ULID goes to ulid.
+ * Returns the path (malloc'd), or NULL with err (nothing left behind). */
+char *block_tmp_dir_create(const char *parent_dir, char ulid[ULID_LEN + 1], pl_err_t *err);
 /* The ms timestamp of a ULID string; -1 if it is not a valid ULID. */
 int64_t block_ulid_time(const char *ulid);
 bool block_ulid_valid(const char *s);
