@@ -394,11 +394,58 @@ int block_writer_add_series(block_writer_t *w, const label_t *ls, size_t n, chun
     return 0;
 }
 
-int block_writer_commit(block_writer_t *w, const block_meta_t *tmpl, char ulid_out[ULID_LEN + 1], pl_err_t *err) {
-    ulid_out[0] = '\0';
+int block_tmp_dir_commit(const char *parent_dir, char **tmp, const char *ulid, const block_meta_t *tmpl,
+                         uint64_t nsamples, uint64_t nseries, uint64_t nchunks, pl_err_t *err) {
     int rc = -1;
     block_meta_t meta = {0};
     char path[4200], final[4200];
+    meta.level = tmpl->level > 0 ? tmpl->level : 1;
+    for (size_t i = 0; i < tmpl->nsources; i++)
+        if (block_meta_add_source(&meta, tmpl->sources[i]) != 0) goto oom;
+    if (tmpl->nparents) {
+        if (!(meta.parents = malloc(tmpl->nparents * sizeof *meta.parents))) goto oom;
+        memcpy(meta.parents, tmpl->parents, tmpl->nparents * sizeof *meta.parents);
+        meta.nparents = tmpl->nparents;
+    }
+    memcpy(meta.ulid, ulid, sizeof meta.ulid);
+    meta.min_time = tmpl->min_time;
+    meta.max_time = tmpl->max_time;
+    meta.num_samples = nsamples;
+    meta.num_series = nseries;
+    meta.num_chunks = nchunks;
+    meta.version = 1;
+    if (meta.nsources == 0 && block_meta_add_source(&meta, ulid) != 0) goto oom;
+    meta.thanos = tmpl->thanos; /* borrowed for the write */
+    int wrc = block_meta_write(*tmp, &meta, err);
+    meta.thanos = NULL;
+    if (wrc != 0) goto out;
+    tombstones_t none = {0};
+    snprintf(path, sizeof path, "%s/tombstones", *tmp);
+    if (tombstones_write(path, &none, err) != 0) goto out;
+    if (tsdb_fsync_dir(*tmp) != 0) {
+        pl_err_set(err, "sync %s: %s", *tmp, strerror(errno));
+        goto out;
+    }
+    snprintf(final, sizeof final, "%s/%s", parent_dir, ulid);
+    if (rename(*tmp, final) != 0) {
+        pl_err_set(err, "rename %s: %s", *tmp, strerror(errno));
+        goto out;
+    }
+    free(*tmp);
+    *tmp = NULL; /* renamed: nothing left to remove */
+    tsdb_fsync_dir(parent_dir);
+    rc = 0;
+    goto out;
+oom:
+    pl_err_set(err, "out of memory");
+out:
+    block_meta_free(&meta);
+    return rc;
+}
+
+int block_writer_commit(block_writer_t *w, const block_meta_t *tmpl, char ulid_out[ULID_LEN + 1], pl_err_t *err) {
+    ulid_out[0] = '\0';
+    int rc = -1;
     chunk_writer_t *cw = w->cw;
     index_writer_t *iw = w->iw;
     w->cw = NULL;
@@ -409,49 +456,11 @@ int block_writer_commit(block_writer_t *w, const block_meta_t *tmpl, char ulid_o
         rc = 0;
         goto out;
     }
-    meta.level = tmpl->level;
-    for (size_t i = 0; i < tmpl->nsources; i++)
-        if (block_meta_add_source(&meta, tmpl->sources[i]) != 0) goto oom;
-    if (tmpl->nparents) {
-        if (!(meta.parents = malloc(tmpl->nparents * sizeof *meta.parents))) goto oom;
-        memcpy(meta.parents, tmpl->parents, tmpl->nparents * sizeof *meta.parents);
-        meta.nparents = tmpl->nparents;
-    }
-    memcpy(meta.ulid, w->ulid, sizeof meta.ulid);
-    meta.min_time = tmpl->min_time;
-    meta.max_time = tmpl->max_time;
-    meta.num_samples = w->nsamples;
-    meta.num_series = w->nseries;
-    meta.num_chunks = w->nchunks;
-    meta.version = 1;
-    if (meta.level == 0) meta.level = 1;
-    if (meta.nsources == 0 && block_meta_add_source(&meta, w->ulid) != 0) goto oom;
-    meta.thanos = tmpl->thanos; /* borrowed for the write */
-    int wrc = block_meta_write(w->tmp, &meta, err);
-    meta.thanos = NULL;
-    if (wrc != 0) goto out;
-    tombstones_t none = {0};
-    snprintf(path, sizeof path, "%s/tombstones", w->tmp);
-    if (tombstones_write(path, &none, err) != 0) goto out;
-    if (tsdb_fsync_dir(w->tmp) != 0) {
-        pl_err_set(err, "sync %s: %s", w->tmp, strerror(errno));
+    if (block_tmp_dir_commit(w->parent, &w->tmp, w->ulid, tmpl, w->nsamples, w->nseries, w->nchunks, err) != 0)
         goto out;
-    }
-    snprintf(final, sizeof final, "%s/%s", w->parent, w->ulid);
-    if (rename(w->tmp, final) != 0) {
-        pl_err_set(err, "rename %s: %s", w->tmp, strerror(errno));
-        goto out;
-    }
-    free(w->tmp);
-    w->tmp = NULL; /* renamed: nothing left to remove */
-    tsdb_fsync_dir(w->parent);
     memcpy(ulid_out, w->ulid, ULID_LEN + 1);
     rc = 0;
-    goto out;
-oom:
-    pl_err_set(err, "out of memory");
 out:
-    block_meta_free(&meta);
     block_writer_abort(w);
     return rc;
 }

@@ -48,6 +48,12 @@ void block_ulid_new(char out[ULID_LEN + 1]);
  * <parent_dir>/<new ULID>.tmp-for-creation, created; the ULID goes to ulid.
  * Returns the path (malloc'd), or NULL with err (nothing left behind). */
 char *block_tmp_dir_create(const char *parent_dir, char ulid[ULID_LEN + 1], pl_err_t *err);
+/* Finishes a block written in tmp (from block_tmp_dir_create, chunks and index
+ * closed): meta.json from tmpl (level at least 1, sources default to the
+ * ULID, thanos section kept) with the given counts, empty tombstones, fsync,
+ * rename to <parent_dir>/<ulid>. On success *tmp is freed and NULL. */
+int block_tmp_dir_commit(const char *parent_dir, char **tmp, const char *ulid, const block_meta_t *tmpl,
+                         uint64_t nsamples, uint64_t nseries, uint64_t nchunks, pl_err_t *err);
 /* The ms timestamp of a ULID string; -1 if it is not a valid ULID. */
 int64_t block_ulid_time(const char *ulid);
 bool block_ulid_valid(const char *s);
