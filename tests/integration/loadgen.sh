@@ -60,11 +60,14 @@ start_bg "$TMP/slow.log" "$LG" serve --port=$Q_PORT --gauge-metric-count=1 --ser
 wait_for 15 http_ok http://127.0.0.1:$Q_PORT/metrics
 printf 'queries:\n  - expr: up\n  - expr: sum(up)\n    type: range\n    range: 5m\n' >"$TMP/q.yaml"
 "$LG" query --url=http://127.0.0.1:$Q_PORT --queries="$TMP/q.yaml" --concurrency=2 --duration=3s --json=- >"$TMP/q.json" 2>"$TMP/q.err"
-check "query: closed loop, no errors, ~40 queries/s" jqe '.errors == 0 and .queries > 40 and .achieved_qps > 15 and .achieved_qps < 45' "$TMP/q.json"
-check "query: p50 and p99 match the server's 50 ms (within 50..150 ms)" \
-  jqe '.p50_seconds >= 0.05 and .p50_seconds < 0.15 and .p99_seconds >= .p50_seconds and .p99_seconds < 0.3 and .max_seconds >= .p99_seconds' "$TMP/q.json"
+# Latency bounds: never below the server's 50 ms (a clock that measured less
+# would be wrong); the upper bounds leave room for a loaded 2-core machine
+# (CI runs three suites at once), where p99 reached 0.3 s.
+check "query: closed loop, no errors, at most 2 x 20 queries/s (50 ms each)" jqe '.errors == 0 and .queries > 20 and .achieved_qps > 8 and .achieved_qps < 45' "$TMP/q.json"
+check "query: p50 and p99 at or above the server's 50 ms (p50 under 250 ms, p99 under 2 s)" \
+  jqe '.p50_seconds >= 0.05 and .p50_seconds < 0.25 and .p99_seconds >= .p50_seconds and .p99_seconds < 2 and .max_seconds >= .p99_seconds' "$TMP/q.json"
 "$LG" query --url=http://127.0.0.1:$Q_PORT --queries="$TMP/q.yaml" --rate=10 --duration=3s --json=- >"$TMP/qr.json" 2>>"$TMP/q.err"
-check "query: open loop at --rate=10 sends ~30 queries" jqe '.errors == 0 and .queries >= 27 and .queries <= 31' "$TMP/qr.json"
+check "query: open loop at --rate=10 sends ~30 queries" jqe '.errors == 0 and .queries >= 25 and .queries <= 31' "$TMP/qr.json"
 "$LG" query --url=http://127.0.0.1:$P_PORT --queries="$TMP/q.yaml" --concurrency=1 --duration=1s --json=- >"$TMP/qp.json" 2>>"$TMP/q.err"
 check "query: against Prometheus 2.42, no errors" jqe '.errors == 0 and .queries > 0' "$TMP/qp.json"
 
