@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/strset.h"
 #include "query/query.h"
 #include "remote/remote_client.h"
 
@@ -412,27 +413,6 @@ static int req_select(void *impl, const matcher_t *ms, size_t nms, int64_t mint,
 
 /* ---- label names and values: the union over the leaves ---- */
 
-typedef struct strset {
-    char **v;
-    size_t n, cap;
-} strset_t;
-
-static int strset_add(void *ctx, const char *s) {
-    strset_t *ss = ctx;
-    if (ss->n == ss->cap) {
-        size_t nc = ss->cap ? ss->cap * 2 : 64;
-        char **nv = realloc(ss->v, nc * sizeof *nv);
-        if (!nv) return -1;
-        ss->v = nv;
-        ss->cap = nc;
-    }
-    if (!(ss->v[ss->n] = strdup(s))) return -1;
-    ss->n++;
-    return 0;
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 /* name NULL: label names. Replica labels are hidden when deduplicating. */
 static int req_labels(query_request_t *r, const char *name, storage_string_fn fn, void *ctx, pl_err_t *err) {
     query_fanout_t *f = r->f;
@@ -470,15 +450,11 @@ static int req_labels(query_request_t *r, const char *name, storage_string_fn fn
         if (rc != 0) rc = pl_err_set(err, "out of memory");
     }
     if (rc == 0) {
-        if (ss.n > 1) qsort(ss.v, ss.n, sizeof *ss.v, cmp_str);
-        for (size_t i = 0; rc == 0 && i < ss.n; i++) {
-            if (i > 0 && strcmp(ss.v[i - 1], ss.v[i]) == 0) continue;
-            if (!name && dedup && is_replica(f, ss.v[i])) continue;
-            rc = fn(ctx, ss.v[i]);
-        }
+        strset_sort_uniq(&ss);
+        for (size_t i = 0; rc == 0 && i < ss.n; i++)
+            if (name || !dedup || !is_replica(f, ss.v[i])) rc = fn(ctx, ss.v[i]);
     }
-    for (size_t i = 0; i < ss.n; i++) free(ss.v[i]);
-    free(ss.v);
+    strset_free(&ss);
     return rc;
 }
 

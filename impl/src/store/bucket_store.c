@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "model/strset.h"
 #include "store/store.h"
 #include "tsdb/aggrchunk.h"
 #include "tsdb/block.h"
@@ -941,47 +942,26 @@ out:
 
 /* ---- labels ---- */
 
-typedef struct strs {
-    char **v;
-    size_t n, cap;
-} strs_t;
-
-static int strs_add(void *ctx, const char *str) {
-    strs_t *ss = ctx;
-    if (ss->n == ss->cap) {
-        size_t nc = ss->cap ? ss->cap * 2 : 64;
-        char **nv = realloc(ss->v, nc * sizeof *nv);
-        if (!nv) return -1;
-        ss->v = nv;
-        ss->cap = nc;
-    }
-    if (!(ss->v[ss->n] = strdup(str))) return -1;
-    ss->n++;
-    return 0;
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 static int store_labels(store_t *s, const char *name, storage_string_fn fn, void *ctx, pl_err_t *err) {
     block_set_t *set = set_acquire(s);
-    strs_t ss = {0};
+    strset_t ss = {0};
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < set->n; i++) {
         store_block_t *b = set->v[i];
         const char *ev = name ? labels_get(b->ext, b->next, name) : NULL;
         if (ev) {
-            rc = strs_add(&ss, ev);
+            rc = strset_add(&ss, ev);
             continue;
         }
-        rc = name ? index_reader_label_values(b->ir, name, strs_add, &ss) : index_reader_label_names(b->ir, strs_add, &ss);
-        for (size_t k = 0; rc == 0 && !name && k < b->next; k++) rc = strs_add(&ss, b->ext[k].name);
+        rc = name ? index_reader_label_values(b->ir, name, strset_add, &ss) : index_reader_label_names(b->ir, strset_add, &ss);
+        for (size_t k = 0; rc == 0 && !name && k < b->next; k++) rc = strset_add(&ss, b->ext[k].name);
     }
-    if (rc != 0) rc = pl_err_set(err, "out of memory");
-    if (rc == 0 && ss.n > 1) qsort(ss.v, ss.n, sizeof *ss.v, cmp_str);
-    for (size_t i = 0; rc == 0 && i < ss.n; i++)
-        if (i == 0 || strcmp(ss.v[i - 1], ss.v[i]) != 0) rc = fn(ctx, ss.v[i]);
-    for (size_t i = 0; i < ss.n; i++) free(ss.v[i]);
-    free(ss.v);
+    if (rc != 0) {
+        strset_free(&ss);
+        rc = pl_err_set(err, "out of memory");
+    } else {
+        rc = strset_emit(&ss, fn, ctx, err);
+    }
     set_release(set);
     return rc;
 }

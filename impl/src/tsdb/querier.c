@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/strset.h"
 #include "tsdb/postings.h"
 
 struct querier {
@@ -487,46 +488,6 @@ static int q_select(void *impl, const matcher_t *ms, size_t nms, int64_t mint, i
     return rc;
 }
 
-typedef struct strset {
-    char **v;
-    size_t n, cap;
-    int oom;
-} strset_t;
-
-static int strset_add(void *ctx, const char *s) {
-    strset_t *ss = ctx;
-    if (ss->n == ss->cap) {
-        size_t nc = ss->cap ? ss->cap * 2 : 64;
-        char **nv = realloc(ss->v, nc * sizeof *nv);
-        if (!nv) {
-            ss->oom = 1;
-            return 1;
-        }
-        ss->v = nv;
-        ss->cap = nc;
-    }
-    if (!(ss->v[ss->n] = strdup(s))) {
-        ss->oom = 1;
-        return 1;
-    }
-    ss->n++;
-    return 0;
-}
-
-static int cmp_pstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static int strset_emit(strset_t *ss, storage_string_fn fn, void *ctx, pl_err_t *err) {
-    int rc = 0;
-    if (ss->oom) rc = pl_err_set(err, "out of memory");
-    if (rc == 0 && ss->n > 1) qsort(ss->v, ss->n, sizeof *ss->v, cmp_pstr);
-    for (size_t i = 0; i < ss->n && rc == 0; i++)
-        if (i == 0 || strcmp(ss->v[i], ss->v[i - 1]) != 0) rc = fn(ctx, ss->v[i]);
-    for (size_t i = 0; i < ss->n; i++)
-        free(ss->v[i]);
-    free(ss->v);
-    return rc;
-}
-
 static int q_label_names(void *impl, storage_string_fn fn, void *ctx, pl_err_t *err) {
     querier_t *q = impl;
     strset_t ss = {0};
@@ -534,9 +495,7 @@ static int q_label_names(void *impl, storage_string_fn fn, void *ctx, pl_err_t *
         index_reader_label_names(q->blocks[i]->index, strset_add, &ss);
     for (size_t i = 0; i < q->nothers && !ss.oom; i++)
         if (q->others[i].label_names(q->others[i].impl, strset_add, &ss, err) != 0 && !ss.oom) {
-            for (size_t k = 0; k < ss.n; k++)
-                free(ss.v[k]);
-            free(ss.v);
+            strset_free(&ss);
             return -1;
         }
     return strset_emit(&ss, fn, ctx, err);
@@ -549,9 +508,7 @@ static int q_label_values(void *impl, const char *name, storage_string_fn fn, vo
         index_reader_label_values(q->blocks[i]->index, name, strset_add, &ss);
     for (size_t i = 0; i < q->nothers && !ss.oom; i++)
         if (q->others[i].label_values(q->others[i].impl, name, strset_add, &ss, err) != 0 && !ss.oom) {
-            for (size_t k = 0; k < ss.n; k++)
-                free(ss.v[k]);
-            free(ss.v);
+            strset_free(&ss);
             return -1;
         }
     return strset_emit(&ss, fn, ctx, err);
