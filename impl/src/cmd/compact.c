@@ -58,25 +58,15 @@ typedef struct compact_srv {
 static void handle(void *ctx, const http_request_t *req, http_response_t *r) {
     compact_srv_t *s = ctx;
     r->content_type = "text/plain; charset=utf-8";
-    if (!strcmp(req->path, "/-/healthy")) {
-        r->status = 200;
-        strbuf_puts(&r->body, "OK");
-    } else if (!strcmp(req->path, "/-/ready")) {
-        bool ok = atomic_load(&s->ready);
-        r->status = ok ? 200 : 503;
-        strbuf_puts(&r->body, ok ? "OK" : "NOT READY");
-    } else if (!strcmp(req->path, "/metrics")) {
+    if (web_component_probe(req, r, atomic_load(&s->ready))) return;
+    if (!strcmp(req->path, "/metrics")) {
         r->status = 200;
         r->content_type = "text/plain; version=0.0.4; charset=utf-8";
         compactor_write_metrics(s->c, &r->body);
         objstore_write_metrics(s->bucket, &r->body);
         web_write_process_metrics(&r->body);
-    } else if (!strcmp(req->path, "/")) {
-        r->status = 200;
-        strbuf_puts(&r->body, "promlab compact: /metrics /-/healthy /-/ready\n");
     } else {
-        r->status = 404;
-        strbuf_puts(&r->body, "404 page not found\n");
+        web_component_fallback(req, r, "promlab compact: /metrics /-/healthy /-/ready\n");
     }
 }
 

@@ -288,14 +288,8 @@ static void *worker(void *arg) {
 static void handle(void *ctx, const http_request_t *req, http_response_t *r) {
     sidecar_t *s = ctx;
     r->content_type = "text/plain; charset=utf-8";
-    if (!strcmp(req->path, "/-/healthy")) {
-        r->status = 200;
-        strbuf_puts(&r->body, "OK");
-    } else if (!strcmp(req->path, "/-/ready")) {
-        bool ok = atomic_load(&s->ready);
-        r->status = ok ? 200 : 503;
-        strbuf_puts(&r->body, ok ? "OK" : "NOT READY");
-    } else if (!strcmp(req->path, "/metrics")) {
+    if (web_component_probe(req, r, atomic_load(&s->ready))) return;
+    if (!strcmp(req->path, "/metrics")) {
         r->status = 200;
         r->content_type = "text/plain; version=0.0.4; charset=utf-8";
         strbuf_puts(&r->body, "# HELP thanos_sidecar_prometheus_up Boolean indicator whether the sidecar can reach its Prometheus peer.\n"
@@ -378,12 +372,9 @@ static void handle(void *ctx, const http_request_t *req, http_response_t *r) {
         }
         strbuf_puts(&r->body, "]}}");
         free_labels(ext, next);
-    } else if (!strcmp(req->path, "/")) {
-        r->status = 200;
-        strbuf_puts(&r->body, "promlab sidecar: /metrics /-/healthy /-/ready, POST /api/v1/read, /api/v1/store/info\n");
     } else {
-        r->status = 404;
-        strbuf_puts(&r->body, "404 page not found\n");
+        web_component_fallback(req, r,
+                               "promlab sidecar: /metrics /-/healthy /-/ready, POST /api/v1/read, /api/v1/store/info\n");
     }
 }
 

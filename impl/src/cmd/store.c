@@ -191,14 +191,8 @@ static void handle(void *ctx, const http_request_t *req, http_response_t *r) {
     store_server_t *ss = ctx;
     r->content_type = "text/plain; charset=utf-8";
     const char *p = req->path;
-    if (!strcmp(p, "/-/healthy")) {
-        r->status = 200;
-        strbuf_puts(&r->body, "OK");
-    } else if (!strcmp(p, "/-/ready")) {
-        bool ok = atomic_load(&ss->ready);
-        r->status = ok ? 200 : 503;
-        strbuf_puts(&r->body, ok ? "OK" : "NOT READY");
-    } else if (!strcmp(p, "/metrics")) {
+    if (web_component_probe(req, r, atomic_load(&ss->ready))) return;
+    if (!strcmp(p, "/metrics")) {
         r->status = 200;
         r->content_type = "text/plain; version=0.0.4; charset=utf-8";
         strbuf_puts(&r->body, "# HELP thanos_status Represents status (0 indicates failure, 1 indicates success) of the component.\n"
@@ -237,12 +231,9 @@ static void handle(void *ctx, const http_request_t *req, http_response_t *r) {
         memcpy(name, p + 14, n);
         name[n] = '\0';
         handle_labels(ss, name, r);
-    } else if (!strcmp(p, "/")) {
-        r->status = 200;
-        strbuf_puts(&r->body, "promlab store: POST /api/v1/read, /api/v1/store/info, /api/v1/labels, /metrics, /-/healthy, /-/ready\n");
     } else {
-        r->status = 404;
-        strbuf_puts(&r->body, "404 page not found\n");
+        web_component_fallback(
+            req, r, "promlab store: POST /api/v1/read, /api/v1/store/info, /api/v1/labels, /metrics, /-/healthy, /-/ready\n");
     }
 }
 

@@ -471,3 +471,28 @@ void web_stop(web_t *w) {
     rr_gate_free(w->read_gate);
     free(w);
 }
+
+bool web_component_probe(const http_request_t *req, http_response_t *r, bool ready) {
+    if (!strcmp(req->path, "/-/healthy")) {
+        r->status = 200;
+        strbuf_puts(&r->body, "OK");
+    } else if (!strcmp(req->path, "/-/ready")) {
+        r->status = ready ? 200 : 503;
+        strbuf_puts(&r->body, ready ? "OK" : "NOT READY");
+    } else {
+        return false;
+    }
+    r->content_type = "text/plain; charset=utf-8";
+    return true;
+}
+
+void web_component_fallback(const http_request_t *req, http_response_t *r, const char *index_text) {
+    r->content_type = "text/plain; charset=utf-8";
+    if (!strcmp(req->path, "/")) {
+        r->status = 200;
+        strbuf_puts(&r->body, index_text);
+    } else {
+        r->status = 404;
+        strbuf_puts(&r->body, "404 page not found\n");
+    }
+}

@@ -96,4 +96,12 @@ int web_set_query_log(web_t *w, const char *path, pl_err_t *err);
 /* Writes process_* metrics (cpu, memory, fds, start time) in text format. */
 void web_write_process_metrics(strbuf_t *sb);
 
+/* The routes every Thanos-style component (sidecar, store, compact) serves
+ * beside its own. web_component_probe answers /-/healthy (200 OK) and
+ * /-/ready (200 OK or 503 NOT READY) and returns true, or returns false for
+ * any other path. web_component_fallback answers what no route took: "/"
+ * with the index text, anything else 404. Both set a text/plain answer. */
+bool web_component_probe(const http_request_t *req, http_response_t *r, bool ready);
+void web_component_fallback(const http_request_t *req, http_response_t *r, const char *index_text);
+
 #endif
